@@ -1,0 +1,1 @@
+"""Rules, subscriptions matching, outbox and formatting (pure Python, no I/O)."""

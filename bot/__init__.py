@@ -1,0 +1,1 @@
+"""Command layer, chat adapters, CLI and the composition root."""

@@ -1,0 +1,1 @@
+"""Leaderboard sources: one module per service, the domain, identity and HTTP."""

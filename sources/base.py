@@ -1,0 +1,189 @@
+"""The domain of leaderboards (Board, Entry, Snapshot), the Source protocol and SourceError.
+
+This module imports no I/O library at run time so that `alerts/` (pure) and `storage/` can use the
+domain objects without pulling httpx in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sources.http import Fetcher
+
+MIXED = "mixed"
+"""Organization written for an entry built from several organizations or countries."""
+
+
+class SourceError(Exception):
+    """A source could not be fetched or parsed; nothing from it may be stored."""
+
+    def __init__(self, source: str, url: str, reason: str) -> None:
+        self.source = source
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{source}: {reason} ({url})")
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """One leaderboard: `id` is `source/name`, e.g. `lmarena/text`."""
+
+    id: str
+    title: str
+    metric: str
+    higher_is_better: bool = True
+    has_ci: bool = False
+    url: str = ""
+    archived: bool = False
+
+    @property
+    def source(self) -> str:
+        """The source part of the id (`lmarena` for `lmarena/text`)."""
+        return self.id.split("/", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One row of a leaderboard as published, with the model's identity and origin resolved.
+
+    `countries` holds ISO 3166 alpha-2 codes; an entry built from several organizations' models or
+    from organizations in several countries has `mixed` set and is never credited to one country.
+    `open_weights` is True, False (proprietary) or None when unknown.
+    """
+
+    name: str
+    model_key: str
+    score: float
+    rank: int
+    organization: str | None = None
+    countries: tuple[str, ...] = ()
+    mixed: bool = False
+    open_weights: bool | None = None
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    votes: int | None = None
+
+    @property
+    def country(self) -> str | None:
+        """The single country to credit this entry to, or None (unknown or mixed)."""
+        if self.mixed or len(self.countries) != 1:
+            return None
+        return self.countries[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A board's full table at one time. Build it with `make_snapshot` so the hash is consistent.
+
+    `truncated` says the publication lists only a top N (absent models have not dropped out);
+    `origin` names the recording or endpoint it came from (e.g. `lmarena-dataset`, `fboulnois-csv`);
+    `method` names the scoring method where a source changed it (e.g. `style-control`).
+    """
+
+    board: Board
+    as_of: datetime
+    fetched_at: datetime
+    content_hash: str
+    entries: tuple[Entry, ...]
+    origin: str = ""
+    truncated: bool = False
+    method: str = ""
+
+
+def content_hash(entries: Iterable[Entry]) -> str:
+    """A stable SHA-256 over the entries' published content (not over the raw bytes)."""
+    digest = hashlib.sha256()
+    for e in entries:
+        row = [e.name, e.model_key, e.score, e.rank, e.organization, list(e.countries), e.mixed,
+               e.open_weights, e.ci_lower, e.ci_upper, e.votes]
+        digest.update(json.dumps(row, separators=(",", ":")).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def make_snapshot(
+    board: Board,
+    as_of: datetime,
+    fetched_at: datetime,
+    entries: Sequence[Entry],
+    *,
+    origin: str = "",
+    truncated: bool = False,
+    method: str = "",
+) -> Snapshot:
+    """Build a Snapshot with entries ordered by rank then score, and its content hash."""
+    sign = -1.0 if board.higher_is_better else 1.0
+    ordered = tuple(sorted(entries, key=lambda e: (e.rank, sign * e.score, e.name)))
+    return Snapshot(board, as_of, fetched_at, content_hash(ordered), ordered, origin, truncated, method)
+
+
+def competition_ranks(scores: Sequence[float], higher_is_better: bool = True) -> list[int]:
+    """Standard competition ranks (1, 2, 2, 4) for boards that publish no rank."""
+    ordered = sorted(scores, reverse=higher_is_better)
+    first: dict[float, int] = {}
+    for i, s in enumerate(ordered, start=1):
+        first.setdefault(s, i)
+    return [first[s] for s in scores]
+
+
+def looks_like_html(content: bytes) -> bool:
+    """True for an HTML page (an error page or a login wall) where data was expected."""
+    head = content[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+def check_not_shrunk(snapshot: Snapshot, previous_rows: int | None, url: str) -> None:
+    """Refuse a snapshot with fewer than half the rows of the board's last stored one."""
+    if previous_rows and len(snapshot.entries) * 2 < previous_rows and not snapshot.truncated:
+        raise SourceError(
+            snapshot.board.source, url,
+            f"{snapshot.board.id}: only {len(snapshot.entries)} rows where the last stored snapshot "
+            f"had {previous_rows}; refusing a partial table",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One recorded file (or part of one) that holds history of one or more boards.
+
+    `family` names the recording's shape (e.g. `lmarena/fboulnois-lmsys-csv`); `priority` orders
+    families by authority for the timeline (lower is more authoritative: official tables first).
+    `as_of` is the date the data represents. `load()` parses it into snapshots.
+    """
+
+    family: str
+    priority: int
+    board_ids: tuple[str, ...]
+    as_of: datetime
+    path: Path
+    part: str = field(default="")
+
+
+class Source(Protocol):
+    """A leaderboard service: its boards, a live fetch, and a reader of its recorded history."""
+
+    name: str
+    interval_seconds: int
+
+    def boards(self) -> Sequence[Board]:
+        """Every board this source publishes."""
+        ...
+
+    async def fetch(self, http: Fetcher) -> list[Snapshot]:
+        """Fetch the live boards now ([] when the server says nothing changed); SourceError on failure."""
+        ...
+
+    def recordings(self, root: Path) -> list[Recording]:
+        """The recorded files of this source found under `root` (e.g. `../shared/data`)."""
+        ...
+
+    def load(self, recording: Recording) -> list[Snapshot]:
+        """Parse one recording into snapshots; raises SourceError on a bad file."""
+        ...

@@ -1,0 +1,118 @@
+"""Polite HTTP for sources: retries with backoff, Retry-After, and conditional requests."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from sources.base import SourceError, looks_like_html
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "leaderwatch/0.1 (+https://github.com/leaderwatch/leaderwatch; leaderboard change alerts)"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:
+    """Seconds asked for by a Retry-After header (delta seconds or an HTTP date), or None."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass
+class Validators:
+    """What a server sent to make the next request conditional."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class Fetcher:
+    """Wraps the one shared `httpx.AsyncClient`; every source fetches through it.
+
+    `get` returns the body, or None when the server answered 304 Not Modified to a conditional
+    request. Network errors, 5xx and 429 are retried with exponential backoff and jitter.
+    """
+
+    client: httpx.AsyncClient
+    attempts: int = 4
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    validators: dict[str, Validators] = field(default_factory=dict)
+
+    async def get(
+        self, source: str, url: str, *, params: dict[str, str | int] | None = None,
+        conditional: bool = True,
+    ) -> bytes | None:
+        """GET `url`; raise SourceError naming `source` and the URL once retries are spent."""
+        key = str(httpx.URL(url, params=params))
+        headers = {}
+        cached = self.validators.get(key) if conditional else None
+        if cached and cached.etag:
+            headers["If-None-Match"] = cached.etag
+        if cached and cached.last_modified:
+            headers["If-Modified-Since"] = cached.last_modified
+        reason = "no attempt made"
+        for attempt in range(1, self.attempts + 1):
+            delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+            delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
+            try:
+                response = await self.client.get(url, params=params, headers=headers)
+            except httpx.TransportError as exc:
+                reason = f"network error: {type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 304:
+                    return None
+                if response.status_code in RETRY_STATUSES:
+                    reason = f"HTTP {response.status_code}"
+                    asked = retry_after_seconds(response)
+                    if asked is not None:
+                        delay = min(self.max_delay, asked)
+                elif response.is_error:
+                    raise SourceError(source, key, f"HTTP {response.status_code}")
+                else:
+                    body = response.content
+                    if looks_like_html(body):
+                        raise SourceError(source, key, "got an HTML page where data was expected")
+                    etag = response.headers.get("etag")
+                    modified = response.headers.get("last-modified")
+                    if etag or modified:
+                        self.validators[key] = Validators(etag, modified)
+                    return body
+            if attempt < self.attempts:
+                logger.info("%s: %s from %s, retry %d in %.1fs", source, reason, key, attempt, delay)
+                await self.sleep(delay)
+        raise SourceError(source, key, f"{reason} after {self.attempts} attempts")
+
+
+def new_client(timeout: float = 30.0) -> httpx.AsyncClient:
+    """The shared client: timeouts, a descriptive User-Agent, redirects followed."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=10.0),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=True,
+    )
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (sources take it as fetch time)."""
+    return datetime.now(UTC)

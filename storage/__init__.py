@@ -1,0 +1,1 @@
+"""History store (SQLite through sqlite-utils)."""

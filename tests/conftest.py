@@ -1,0 +1,37 @@
+"""Shared fixtures: the recorded real data and a fresh identity."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sources.identity import Identity
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def recordings_dir() -> Path | None:
+    """`$LEADERWATCH_RECORDINGS`, defaulting to `../shared/data`; None when absent (not under CI)."""
+    path = Path(os.environ.get("LEADERWATCH_RECORDINGS") or REPO.parent / "shared" / "data")
+    if path.is_dir():
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"recorded data folder {path} is missing; set LEADERWATCH_RECORDINGS (CI=true)")
+    return None
+
+
+@pytest.fixture(scope="session")
+def recordings() -> Path:
+    """The folder of real recorded payloads (PROVENANCE.md); a failure under CI when missing."""
+    path = recordings_dir()
+    if path is None:
+        pytest.skip("recorded data not found; set LEADERWATCH_RECORDINGS")
+    return path
+
+
+@pytest.fixture(scope="session")
+def identity() -> Identity:
+    """The shipped identity tables, no user aliases."""
+    return Identity.load()
