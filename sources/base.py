@@ -55,7 +55,8 @@ class Entry:
 
     `countries` holds ISO 3166 alpha-2 codes; an entry built from several organizations' models or
     from organizations in several countries has `mixed` set and is never credited to one country.
-    `open_weights` is True, False (proprietary) or None when unknown.
+    `open_weights` is True, False (proprietary) or None when unknown. `components` lists the models
+    a composite entry is built from (Aider's "A + B" architect runs, SWE-bench `Model:` tags).
     """
 
     name: str
@@ -69,6 +70,7 @@ class Entry:
     ci_lower: float | None = None
     ci_upper: float | None = None
     votes: int | None = None
+    components: tuple[str, ...] = ()
 
     @property
     def country(self) -> str | None:
@@ -102,7 +104,7 @@ def content_hash(entries: Iterable[Entry]) -> str:
     digest = hashlib.sha256()
     for e in entries:
         row = [e.name, e.model_key, e.score, e.rank, e.organization, list(e.countries), e.mixed,
-               e.open_weights, e.ci_lower, e.ci_upper, e.votes]
+               e.open_weights, e.ci_lower, e.ci_upper, e.votes, list(e.components)]
         digest.update(json.dumps(row, separators=(",", ":")).encode())
         digest.update(b"\n")
     return digest.hexdigest()

@@ -205,4 +205,5 @@ class Identity:
             name=name.strip(), model_key=self.key(name), score=score, rank=rank,
             organization=organization, countries=tuple(all_countries), mixed=mixed,
             open_weights=open_weights, ci_lower=ci_lower, ci_upper=ci_upper, votes=votes,
+            components=tuple(models) if len(models) > 1 or component_models is not None else (),
         )
