@@ -1,8 +1,204 @@
-"""The `leaderwatch` command line."""
+"""The `leaderwatch` command line: run, poll, import, boards, top."""
 
 from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot import console
+from bot.app import App, build_app, run, utcnow
+from bot.importer import coverage_lines, import_recordings
+from bot.settings import ConfigError, Settings, load_settings
+from sources.identity import load_groups
+from sources.registry import source_names
+from storage import snapshots, status
+from storage.db import StorageError
+
+logger = logging.getLogger(__name__)
+
+
+class UserError(Exception):
+    """Bad input from the person at the terminal; the message is shown as is."""
+
+
+def resolve_board(name: str, board_ids: Sequence[str]) -> str:
+    """A board id from an exact id or a unique prefix; otherwise a "did you mean" error."""
+    if name in board_ids:
+        return name
+    matches = [b for b in board_ids if b.startswith(name)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise UserError(f"`{name}` matches several boards: {', '.join(matches[:8])}. "
+                        "Type more of the name.")
+    close = difflib.get_close_matches(name, board_ids, n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
+    listing = "" if board_ids else " No board is stored yet: run `leaderwatch import` or `leaderwatch poll`."
+    raise UserError(f"unknown board `{name}`.{hint}{listing} `leaderwatch boards` lists them.")
+
+
+def parse_date(text: str) -> datetime:
+    """`YYYY-MM-DD` (the end of that day, UTC) or a full ISO 8601 time."""
+    try:
+        if len(text) == 10:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC) + timedelta(days=1, seconds=-1)
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--at {text!r}: expected a date like 2025-01-24 or 2025-01-24T12:00Z") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def cmd_run(app: App, args: argparse.Namespace) -> int:
+    """Run the scheduler in the foreground."""
+    asyncio.run(run(app))
+    return 0
+
+
+def cmd_poll(app: App, args: argparse.Namespace) -> int:
+    """Poll the named sources (all enabled ones by default) once."""
+    names = {s.name for s in app.sources}
+    for n in args.sources:
+        if n not in names:
+            close = difflib.get_close_matches(n, sorted(names), n=1)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            raise UserError(f"unknown source `{n}`.{hint} Sources: {', '.join(sorted(names))}")
+    chosen = [s for s in app.sources if s.name in args.sources] if args.sources else app.enabled_sources()
+
+    async def go() -> int:
+        results = await app.poller.poll_all(chosen)
+        app.save_validators()
+        return 0 if all(r.ok for r in results) else 1
+
+    return asyncio.run(go())
+
+
+def cmd_import(app: App, args: argparse.Namespace) -> int:
+    """Import recorded history."""
+    root = Path(args.recordings or app.settings.recordings or "")
+    if not str(args.recordings or app.settings.recordings or "") or not root.is_dir():
+        raise UserError(f"recordings folder {str(root) if str(root) != '.' else '(none given)'} not found: "
+                        "pass --recordings DIR or set LEADERWATCH_RECORDINGS")
+    started = time.perf_counter()
+    report = import_recordings(app.db, app.sources, root, app.clock(),
+                               progress=console.progress_printer(sys.stderr))
+    for line in coverage_lines(report):
+        print(line)
+    print(f"imported {report.recordings - report.already_imported - len(report.errors)} recording(s) "
+          f"({report.already_imported} already imported): {report.snapshots_stored} snapshot(s) stored, "
+          f"{report.snapshots_unchanged} unchanged, in {time.perf_counter() - started:.1f}s")
+    for err in report.errors:
+        print(f"error: {err}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def cmd_boards(app: App, args: argparse.Namespace) -> int:
+    """List stored boards."""
+    summaries = snapshots.board_summaries(app.db)
+    if not summaries:
+        print("No board is stored yet: run `leaderwatch import --recordings DIR` or `leaderwatch poll`.")
+        return 0
+    print(console.boards_table(summaries, status.all_statuses(app.db)))
+    return 0
+
+
+def cmd_top(app: App, args: argparse.Namespace) -> int:
+    """Show a board's top N, optionally as of a past date and within a group."""
+    if args.n < 1:
+        raise UserError("-n must be at least 1")
+    board_id = resolve_board(args.board, [b.id for b in snapshots.boards(app.db)])
+    at = parse_date(args.at) if args.at else None
+    snap = snapshots.snapshot_at(app.db, board_id, at)
+    if snap is None:
+        first = next(iter(snapshots.snapshots_between(app.db, board_id)), None)
+        since = f" Its history starts on {first.as_of:%Y-%m-%d}." if first else ""
+        raise UserError(f"{board_id} has no snapshot as of {args.at}.{since}")
+    entries = list(snap.entries)
+    note = ""
+    if args.group:
+        try:
+            groups = load_groups(app.settings.groups)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if args.group not in groups:
+            raise UserError(f"unknown group `{args.group}`. Groups: {', '.join(sorted(groups))}")
+        entries = [e for e in entries if groups[args.group].contains(e)]
+        note = f", group {args.group}"
+    print(console.table(snap, entries[: args.n], note))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "poll": cmd_poll, "import": cmd_import, "boards": cmd_boards, "top": cmd_top}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every command has help text."""
+    parser = argparse.ArgumentParser(
+        prog="leaderwatch",
+        description="Watch public AI leaderboards and report when the race changes.",
+        epilog="Settings come from environment variables (LEADERWATCH_DB, LEADERWATCH_CONFIG, ...) and "
+               "the TOML config file; see the README.")
+    parser.add_argument("--db", help="database file (overrides LEADERWATCH_DB)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("run", help="poll every source on its schedule, in the foreground (Ctrl-C stops)")
+    p = sub.add_parser("poll", help="poll sources once now")
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="source names (default: all enabled)")
+    p = sub.add_parser("import", help="load recorded history, one timeline per board (idempotent)")
+    p.add_argument("--recordings", metavar="DIR",
+                   help="folder of recordings (default: LEADERWATCH_RECORDINGS)")
+    sub.add_parser("boards", help="list boards with last update, entry count and status")
+    p = sub.add_parser("top", help="show a board's top rows, now or as of a past date")
+    p.add_argument("board", metavar="BOARD", help="board id or unique prefix, e.g. lmarena/text")
+    p.add_argument("-n", type=int, default=10, help="rows to show (default 10)")
+    p.add_argument("--at", metavar="DATE", help="as of this date (YYYY-MM-DD, end of day UTC)")
+    p.add_argument("--group", metavar="GROUP", help="only models of this group (china, us, west, ...)")
+    return parser
+
+
+def configure_logging(settings: Settings, verbose: bool) -> None:
+    """One line per record on stderr."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, settings.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "apscheduler.scheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `leaderwatch` console script."""
-    return 0
+    args = build_parser().parse_args(argv)
+    environ = dict(os.environ)
+    if args.db:
+        environ["LEADERWATCH_DB"] = args.db
+    try:
+        settings = load_settings(environ, known_sources=source_names())
+    except ConfigError as exc:
+        print(f"leaderwatch: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings, args.verbose)
+    try:
+        app = build_app(settings, clock=utcnow)
+    except StorageError as exc:
+        print(f"leaderwatch: {exc}. Set LEADERWATCH_DB to a writable path.", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[args.command](app, args)
+    except UserError as exc:
+        print(f"leaderwatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        asyncio.run(app.aclose())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

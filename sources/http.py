@@ -99,7 +99,7 @@ class Fetcher:
                         self.validators[key] = Validators(etag, modified)
                     return body
             if attempt < self.attempts:
-                logger.info("%s: %s from %s, retry %d in %.1fs", source, reason, key, attempt, delay)
+                logger.debug("%s: %s from %s, retry %d in %.1fs", source, reason, key, attempt, delay)
                 await self.sleep(delay)
         raise SourceError(source, key, f"{reason} after {self.attempts} attempts")
 

@@ -1,0 +1,137 @@
+"""The composition root: the only place that builds and wires settings, database, HTTP and scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlite_utils import Database
+
+from bot import console
+from bot.ingest import Stored
+from bot.poller import Poller, retry_delay
+from bot.settings import Settings
+from sources.base import Source
+from sources.http import Fetcher, Validators, new_client
+from sources.identity import Identity
+from sources.registry import all_sources
+from storage import status
+from storage.db import open_db
+from storage.organizations import sync_identity
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    """The wall clock, in UTC (passed down as `clock`; nothing below reads it directly)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    """Everything the running service is made of."""
+
+    settings: Settings
+    db: Database
+    identity: Identity
+    sources: list[Source]
+    client: httpx.AsyncClient
+    fetcher: Fetcher
+    poller: Poller
+    clock: Callable[[], datetime]
+
+    def enabled_sources(self) -> list[Source]:
+        """The sources not disabled in the config."""
+        return [s for s in self.sources
+                if self.settings.sources.get(s.name) is None or self.settings.sources[s.name].enabled]
+
+    def interval(self, source: Source) -> int:
+        """Seconds between polls of a source (config overrides the source's default)."""
+        configured = self.settings.sources.get(source.name)
+        if configured and configured.interval_seconds:
+            return configured.interval_seconds
+        return source.interval_seconds
+
+    def save_validators(self) -> None:
+        """Persist ETag / Last-Modified so conditional requests survive restarts."""
+        status.save_validators(self.db, {u: (v.etag, v.last_modified)
+                                         for u, v in self.fetcher.validators.items()})
+
+    async def aclose(self) -> None:
+        """Release the HTTP client and the database."""
+        await self.client.aclose()
+        self.db.close()
+
+
+def build_identity(settings: Settings) -> Identity:
+    """The identity tables with the user's aliases."""
+    return Identity.load(settings.aliases)
+
+
+def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
+              sources: Sequence[Source] | None = None,
+              on_change: Callable[[Stored], None] | None = None,
+              clock: Callable[[], datetime] = utcnow) -> App:
+    """Build the service from settings; tests pass their own client, sources or clock."""
+    db = open_db(settings.db_path)
+    identity = build_identity(settings)
+    sync_identity(db, identity)
+    http = client or new_client()
+    fetcher = Fetcher(http)
+    fetcher.validators.update({u: Validators(e, m) for u, (e, m) in status.load_validators(db).items()})
+    poller = Poller(db, fetcher, clock, on_change if on_change is not None else console.print_change)
+    srcs = list(sources) if sources is not None else all_sources(identity)
+    return App(settings, db, identity, srcs, http, fetcher, poller, clock)
+
+
+def schedule(app: App, scheduler: AsyncIOScheduler) -> None:
+    """One job per enabled source at its interval, with jitter, one instance, coalesced misfires."""
+    now = app.clock()
+
+    async def job(source: Source) -> None:
+        result = await app.poller.poll(source)
+        app.save_validators()
+        if not result.ok:
+            delay = retry_delay(result.failures, app.interval(source))
+            logger.info("next attempt for %s in %ds", source.name, delay)
+            scheduler.modify_job(source.name, next_run_time=app.clock() + timedelta(seconds=delay))
+
+    for i, source in enumerate(app.enabled_sources()):
+        interval = app.interval(source)
+        scheduler.add_job(
+            job, IntervalTrigger(seconds=interval, jitter=max(1, interval // 20)), args=[source],
+            id=source.name, name=f"poll {source.name}", max_instances=1, coalesce=True,
+            misfire_grace_time=interval,
+            # Stagger the first polls so start-up does not hit every site in the same second.
+            next_run_time=now + timedelta(seconds=2 * i),
+        )
+
+
+async def run(app: App, stop: asyncio.Event | None = None) -> None:
+    """Run the scheduler in the foreground until `stop` is set or SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not on the main thread (tests)
+            pass
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    schedule(app, scheduler)
+    names = ", ".join(f"{s.name} every {app.interval(s)}s" for s in app.enabled_sources())
+    logger.info("leaderwatch running: database %s; polling %s", app.settings.db_path, names or "nothing")
+    if not app.settings.has_chat:
+        logger.info("no chat tokens configured (SLACK_BOT_TOKEN, DISCORD_TOKEN): changes go to the console")
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        logger.info("leaderwatch stopped")

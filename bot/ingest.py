@@ -1,0 +1,36 @@
+"""Storing what sources return: all boards of one fetch or recording in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from sources.base import Snapshot, check_not_shrunk
+from storage import snapshots as store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A snapshot handed to storage and whether it changed the board."""
+
+    snapshot: Snapshot
+    result: store.SaveResult
+
+
+def store_all(db: Database, snaps: Sequence[Snapshot], url: str, *,
+              check_shrink: bool = True) -> list[Stored]:
+    """Check every snapshot, then store them all or none.
+
+    With `check_shrink`, a snapshot with fewer than half the rows of the board's last stored one
+    raises SourceError (a partial table from a broken page) before anything is written.
+    """
+    if check_shrink:
+        for snap in snaps:
+            check_not_shrunk(snap, store.entry_count(db, snap.board.id), url)
+    with db.atomic():
+        return [Stored(snap, store.save_snapshot(db, snap)) for snap in snaps]

@@ -1,0 +1,86 @@
+"""Polling: fetch a source, store what changed, record the source's health, report changes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from bot.ingest import Stored, store_all
+from sources.base import Source, SourceError
+from sources.http import Fetcher
+from storage import status
+
+logger = logging.getLogger(__name__)
+
+FIRST_RETRY_SECONDS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """The outcome of one poll of one source."""
+
+    source: str
+    ok: bool
+    stored: tuple[Stored, ...] = ()
+    error: str | None = None
+    failures: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> list[Stored]:
+        """The snapshots that changed their board."""
+        return [s for s in self.stored if s.result.stored]
+
+
+def retry_delay(failures: int, interval: int) -> int:
+    """Back-off before the next attempt after `failures` failures in a row, capped at the interval."""
+    return int(min(interval, FIRST_RETRY_SECONDS * 2 ** max(0, failures - 1)))
+
+
+class Poller:
+    """Polls sources through the shared fetcher and stores their snapshots."""
+
+    def __init__(self, db: Database, fetcher: Fetcher, clock: Callable[[], datetime],
+                 on_change: Callable[[Stored], None] | None = None) -> None:
+        self.db = db
+        self.fetcher = fetcher
+        self.clock = clock
+        self.on_change = on_change
+
+    async def poll(self, source: Source) -> PollResult:
+        """Poll one source once; never raises for a source failure (it is logged and recorded)."""
+        started = time.perf_counter()
+        try:
+            snaps = await source.fetch(self.fetcher)
+            stored = store_all(self.db, snaps, source.name)
+        except SourceError as exc:
+            st = status.record_failure(self.db, source.name, self.clock(), exc.reason)
+            elapsed = time.perf_counter() - started
+            logger.error("poll %s failed (%d in a row%s): %s [%s]", source.name,
+                         st.consecutive_failures, ", degraded" if st.status == "degraded" else "",
+                         exc.reason, exc.url)
+            return PollResult(source.name, False, error=str(exc), failures=st.consecutive_failures,
+                              seconds=elapsed)
+        status.record_success(self.db, source.name, self.clock())
+        elapsed = time.perf_counter() - started
+        result = PollResult(source.name, True, tuple(stored), seconds=elapsed)
+        if not snaps:
+            logger.info("poll %s: not modified since the last poll (%.1fs)", source.name, elapsed)
+        else:
+            changed = ", ".join(f"{s.snapshot.board.id} ({len(s.snapshot.entries)} rows)"
+                                for s in result.changed) or "none"
+            logger.info("poll %s: %d board(s), changed: %s (%.1fs)", source.name, len(snaps), changed,
+                        elapsed)
+        if self.on_change:
+            for s in result.changed:
+                self.on_change(s)
+        return result
+
+    async def poll_all(self, sources: Sequence[Source]) -> list[PollResult]:
+        """Poll several sources one after the other (the `poll` command)."""
+        return [await self.poll(s) for s in sources]

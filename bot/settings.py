@@ -1,0 +1,197 @@
+"""Settings: one frozen object built once from environment variables and the TOML config file."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DB = "leaderwatch.db"
+DEFAULT_CONFIG = "leaderwatch.toml"
+
+ENV_VARS = {
+    "LEADERWATCH_DB": "path of the SQLite history database (default: leaderwatch.db)",
+    "LEADERWATCH_CONFIG": "path of the TOML config file (default: leaderwatch.toml if present)",
+    "LEADERWATCH_RECORDINGS": "folder of recorded leaderboard history for `import` and the tests",
+    "LEADERWATCH_HTTP_PORT": "port of the HTTP server (/healthz, /metrics, Slack /slack/events); "
+                             "unset: no HTTP server",
+    "LEADERWATCH_SLACK_MODE": "`socket` (default) or `http`",
+    "LEADERWATCH_LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
+    "SLACK_BOT_TOKEN": "Slack bot token (xoxb-...)",
+    "SLACK_APP_TOKEN": "Slack app-level token for Socket Mode (xapp-...)",
+    "SLACK_SIGNING_SECRET": "Slack signing secret (HTTP mode)",
+    "DISCORD_TOKEN": "Discord bot token",
+    "LEADERWATCH_SLACK_API_URL": "test seam: base URL of the Slack Web API",
+    "LEADERWATCH_DISCORD_API_URL": "test seam: base URL of Discord's REST API",
+    "LEADERWATCH_DISCORD_GATEWAY_URL": "test seam: URL of Discord's gateway",
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names it and says how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """Per-source polling settings (`[sources.NAME]` in the config file)."""
+
+    enabled: bool = True
+    interval_seconds: int | None = None  # None: the source's own default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable; built by `load_settings`."""
+
+    db_path: str = DEFAULT_DB
+    config_path: str | None = None
+    recordings: str | None = None
+    http_port: int | None = None
+    slack_mode: str = "socket"
+    log_level: str = "INFO"
+    slack_bot_token: str | None = None
+    slack_app_token: str | None = None
+    slack_signing_secret: str | None = None
+    discord_token: str | None = None
+    slack_api_url: str | None = None
+    discord_api_url: str | None = None
+    discord_gateway_url: str | None = None
+    sources: Mapping[str, SourceSettings] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def has_chat(self) -> bool:
+        """True when a Slack or Discord token is configured."""
+        return bool(self.slack_bot_token or self.discord_token)
+
+
+def _parse_duration(value: Any, where: str) -> int:
+    """Seconds from 3600, "90s", "15m", "1h" or "1d"."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a duration like 3600, \"15m\" or \"1h\", got {value!r}")
+    if isinstance(value, int | float):
+        seconds = int(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower()
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        try:
+            seconds = int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: expected a duration like 3600, \"15m\" or \"1h\", got {value!r}") from None
+    else:
+        raise ConfigError(f"{where}: expected a duration like 3600, \"15m\" or \"1h\", got {value!r}")
+    if seconds < 60:
+        raise ConfigError(f"{where}: {seconds}s is too often to poll a public site; use at least 60s")
+    return seconds
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"LEADERWATCH_CONFIG: {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"LEADERWATCH_CONFIG: cannot read {path}: {exc.strerror}") from None
+
+
+def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | None = None,
+                  cwd: Path | None = None) -> Settings:
+    """Build Settings from the environment and the config file it names; ConfigError on bad input.
+
+    Environment variables win over the file. `known_sources` lets `[sources.NAME]` be checked.
+    """
+    def env(name: str) -> str | None:
+        value = environ.get(name)
+        return value.strip() if value and value.strip() else None
+
+    base = cwd or Path.cwd()
+    config_path = env("LEADERWATCH_CONFIG")
+    config: dict[str, Any] = {}
+    if config_path:
+        path = Path(config_path)
+        if not path.is_file():
+            raise ConfigError(f"LEADERWATCH_CONFIG: {config_path} does not exist; unset it or create the "
+                              f"file (see leaderwatch.example.toml)")
+        config = _read_config(path)
+    elif (base / DEFAULT_CONFIG).is_file():
+        config_path = str(base / DEFAULT_CONFIG)
+        config = _read_config(base / DEFAULT_CONFIG)
+
+    def setting(env_name: str, key: str) -> Any:
+        value = env(env_name)
+        return value if value is not None else config.get(key)
+
+    port_raw = setting("LEADERWATCH_HTTP_PORT", "http_port")
+    http_port: int | None = None
+    if port_raw is not None:
+        try:
+            http_port = int(port_raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"LEADERWATCH_HTTP_PORT: expected a port number, got {port_raw!r}") from None
+        if not 0 <= http_port <= 65535:
+            raise ConfigError(f"LEADERWATCH_HTTP_PORT: {http_port} is not a port (0-65535)")
+
+    slack_mode = str(setting("LEADERWATCH_SLACK_MODE", "slack_mode") or "socket").lower()
+    if slack_mode not in ("socket", "http"):
+        raise ConfigError(f"LEADERWATCH_SLACK_MODE: expected `socket` or `http`, got {slack_mode!r}")
+
+    log_level = str(setting("LEADERWATCH_LOG_LEVEL", "log_level") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LEADERWATCH_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+
+    sources: dict[str, SourceSettings] = {}
+    raw_sources = config.get("sources", {})
+    if not isinstance(raw_sources, dict):
+        raise ConfigError("config [sources]: expected a table of [sources.NAME] sections")
+    for name, table in raw_sources.items():
+        where = f"config [sources.{name}]"
+        if known_sources is not None and name not in known_sources:
+            raise ConfigError(f"{where}: unknown source; known sources: {', '.join(sorted(known_sources))}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table with `enabled` and `interval`")
+        unknown = set(table) - {"enabled", "interval"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: enabled, interval")
+        enabled = table.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"{where} enabled: expected true or false, got {enabled!r}")
+        interval = table.get("interval")
+        sources[name] = SourceSettings(
+            enabled, _parse_duration(interval, f"{where} interval") if interval is not None else None)
+
+    aliases = config.get("aliases", {})
+    if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
+        raise ConfigError('config [aliases]: expected `"other name" = "model name"` lines')
+    groups = config.get("groups", {})
+    if not isinstance(groups, dict) or not all(isinstance(v, dict) for v in groups.values()):
+        raise ConfigError("config [groups]: expected [groups.NAME] tables with countries, organizations "
+                          "or licence")
+
+    slack_bot_token = env("SLACK_BOT_TOKEN")
+    if slack_bot_token and not str(slack_bot_token).startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN: expected a bot token starting with xoxb- (Slack app > OAuth & "
+                          "Permissions > Bot User OAuth Token)")
+
+    return Settings(
+        db_path=str(setting("LEADERWATCH_DB", "db") or DEFAULT_DB),
+        config_path=config_path,
+        recordings=setting("LEADERWATCH_RECORDINGS", "recordings"),
+        http_port=http_port,
+        slack_mode=slack_mode,
+        log_level=log_level,
+        slack_bot_token=slack_bot_token,
+        slack_app_token=env("SLACK_APP_TOKEN"),
+        slack_signing_secret=env("SLACK_SIGNING_SECRET"),
+        discord_token=env("DISCORD_TOKEN"),
+        slack_api_url=env("LEADERWATCH_SLACK_API_URL"),
+        discord_api_url=env("LEADERWATCH_DISCORD_API_URL"),
+        discord_gateway_url=env("LEADERWATCH_DISCORD_GATEWAY_URL"),
+        sources=sources,
+        aliases=dict(aliases),
+        groups=groups,
+    )

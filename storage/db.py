@@ -1,0 +1,94 @@
+"""Opening the history database: WAL, a busy timeout, and the schema migrations."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+logger = logging.getLogger(__name__)
+
+migrations = Migrations("leaderwatch")
+
+
+class StorageError(Exception):
+    """The database cannot be opened or written."""
+
+
+def to_text(when: datetime) -> str:
+    """The one timestamp format stored everywhere: ISO 8601 in UTC, sortable as text."""
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when!r}: every stored time must be timezone-aware")
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_text(text: str) -> datetime:
+    """Parse a stored timestamp."""
+    return datetime.fromisoformat(text)
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """Boards, snapshots, entries, models, aliases, organizations, source status, imports."""
+    db.table("boards").create({
+        "id": str, "source": str, "title": str, "metric": str, "higher_is_better": int,
+        "has_ci": int, "url": str, "archived": int,
+    }, pk="id")
+    db.table("snapshots").create({
+        "id": int, "board_id": str, "as_of": str, "fetched_at": str, "last_seen_at": str,
+        "content_hash": str, "origin": str, "method": str, "truncated": int, "entry_count": int,
+    }, pk="id", foreign_keys=[("board_id", "boards", "id")])
+    db.table("snapshots").create_index(["board_id", "as_of"])
+    db.table("snapshots").create_index(["board_id", "as_of", "content_hash"], unique=True)
+    db.table("entries").create({
+        "snapshot_id": int, "position": int, "name": str, "model_key": str, "organization": str,
+        "countries": str, "mixed": int, "open_weights": int, "score": float, "rank": int,
+        "ci_lower": float, "ci_upper": float, "votes": int, "components": str,
+    }, pk=("snapshot_id", "position"), foreign_keys=[("snapshot_id", "snapshots", "id")])
+    db.table("entries").create_index(["model_key"])
+    db.table("models").create({
+        "key": str, "name": str, "organization": str, "first_seen_at": str, "first_board": str,
+    }, pk="key")
+    db.table("aliases").create({"alias": str, "key": str, "origin": str}, pk="alias")
+    db.table("organizations").create({"name": str, "countries": str}, pk="name")
+    db.table("source_status").create({
+        "source": str, "status": str, "last_attempt_at": str, "last_success_at": str,
+        "last_error": str, "consecutive_failures": int,
+    }, pk="source")
+    db.table("http_validators").create({"url": str, "etag": str, "last_modified": str}, pk="url")
+    db.table("imports").create({
+        "recording": str, "family": str, "as_of": str, "snapshots": int, "imported_at": str,
+    }, pk="recording")
+
+
+def open_db(path: str | Path) -> Database:
+    """Open (creating if needed) the database at `path` and bring its schema up to date.
+
+    `:memory:` gives a private in-memory database (tests).
+    """
+    try:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = Database(path)
+        db.execute("PRAGMA busy_timeout = 5000")
+        if str(path) != ":memory:":
+            db.execute("PRAGMA journal_mode = WAL")
+            # WAL is durable across a crash with NORMAL; FULL would fsync every commit.
+            db.execute("PRAGMA synchronous = NORMAL")
+        migrations.apply(db)
+    except Exception as exc:  # sqlite3 errors, permissions, a directory in the way
+        raise StorageError(f"cannot open the database {path}: {exc}") from exc
+    return db
+
+
+def is_writable(db: Database) -> bool:
+    """True when a write transaction can be taken (for health checks)."""
+    try:
+        with db.atomic():
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS _probe(x)")
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not writable"
+        return False

@@ -1,0 +1,196 @@
+"""Boards, snapshots and their entries: save a snapshot once, read any board as of any time."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from sources.base import Board, Entry, Snapshot
+from storage.db import from_text, to_text
+
+logger = logging.getLogger(__name__)
+
+_ENTRY_COLUMNS = ("snapshot_id", "position", "name", "model_key", "organization", "countries", "mixed",
+                  "open_weights", "score", "rank", "ci_lower", "ci_upper", "votes", "components")
+_INSERT_ENTRIES = (f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
+                   f"VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))})")
+_INSERT_MODELS = ("INSERT OR IGNORE INTO models (key, name, organization, first_seen_at, first_board) "
+                  "VALUES (?, ?, ?, ?, ?)")
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """What `save_snapshot` did: `stored` is False when the content was unchanged."""
+
+    snapshot_id: int
+    stored: bool
+    previous_id: int | None
+
+
+def save_board(db: Database, board: Board) -> None:
+    """Insert or update a board's description."""
+    db.table("boards").upsert({
+        "id": board.id, "source": board.source, "title": board.title, "metric": board.metric,
+        "higher_is_better": int(board.higher_is_better), "has_ci": int(board.has_ci),
+        "url": board.url, "archived": int(board.archived),
+    }, pk="id")
+
+
+def to_board(row: dict[str, Any]) -> Board:
+    """A `boards` row as a Board."""
+    return Board(row["id"], row["title"], row["metric"], bool(row["higher_is_better"]),
+                 bool(row["has_ci"]), row["url"], bool(row["archived"]))
+
+
+def boards(db: Database) -> list[Board]:
+    """Every board that has been stored, by id."""
+    return [to_board(r) for r in db.table("boards").rows_where(order_by="id")]
+
+
+def _entry_rows(snapshot_id: int, entries: Sequence[Entry]) -> list[tuple[Any, ...]]:
+    return [
+        (snapshot_id, i, e.name, e.model_key, e.organization, ",".join(e.countries), int(e.mixed),
+         None if e.open_weights is None else int(e.open_weights), e.score, e.rank, e.ci_lower,
+         e.ci_upper, e.votes, json.dumps(list(e.components)) if e.components else None)
+        for i, e in enumerate(entries)
+    ]
+
+
+def _previous(db: Database, board_id: str, as_of: str) -> dict[str, Any] | None:
+    rows = db.execute(
+        "SELECT id, content_hash, as_of FROM snapshots WHERE board_id = ? AND as_of <= ? "
+        "ORDER BY as_of DESC, id DESC LIMIT 1", [board_id, as_of]).fetchall()
+    if not rows:
+        return None
+    return {"id": rows[0][0], "content_hash": rows[0][1], "as_of": rows[0][2]}
+
+
+def save_snapshot(db: Database, snap: Snapshot) -> SaveResult:
+    """Store a snapshot and its entries in one transaction, unless its content is unchanged.
+
+    Unchanged means the board's snapshot in force at `snap.as_of` has the same content hash: then
+    only its `last_seen_at` moves and no entry row is written. Saving the same snapshot twice is a
+    no-op, which makes imports idempotent.
+    """
+    as_of = to_text(snap.as_of)
+    with db.atomic():
+        if not db.execute("SELECT 1 FROM boards WHERE id = ?", [snap.board.id]).fetchone():
+            save_board(db, snap.board)
+        prev = _previous(db, snap.board.id, as_of)
+        if prev is not None and prev["content_hash"] == snap.content_hash:
+            db.execute("UPDATE snapshots SET last_seen_at = max(last_seen_at, ?) WHERE id = ?",
+                       [to_text(snap.fetched_at), prev["id"]])
+            return SaveResult(prev["id"], False, prev["id"])
+        cursor = db.execute(
+            "INSERT INTO snapshots (board_id, as_of, fetched_at, last_seen_at, content_hash, origin, "
+            "method, truncated, entry_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [snap.board.id, as_of, to_text(snap.fetched_at), to_text(snap.fetched_at),
+             snap.content_hash, snap.origin, snap.method, int(snap.truncated), len(snap.entries)])
+        snapshot_id = cursor.lastrowid
+        assert snapshot_id is not None
+        db.conn.executemany(_INSERT_ENTRIES, _entry_rows(snapshot_id, snap.entries))
+        db.conn.executemany(_INSERT_MODELS, (
+            (e.model_key, e.name, e.organization, as_of, snap.board.id) for e in snap.entries))
+    return SaveResult(snapshot_id, True, prev["id"] if prev else None)
+
+
+def to_entry(row: Sequence[Any]) -> Entry:
+    """An `entries` row (columns from `name` on, in table order) as an Entry."""
+    (name, key, org, countries, mixed, open_weights, score, rank, lo, hi, votes, components) = row
+    return Entry(
+        name=name, model_key=key, score=score, rank=rank, organization=org,
+        countries=tuple(c for c in (countries or "").split(",") if c), mixed=bool(mixed),
+        open_weights=None if open_weights is None else bool(open_weights), ci_lower=lo, ci_upper=hi,
+        votes=votes, components=tuple(json.loads(components)) if components else (),
+    )
+
+
+def _snapshot_from_row(db: Database, board: Board, row: Sequence[Any]) -> Snapshot:
+    snapshot_id, as_of, fetched_at, content_hash, origin, method, truncated = row
+    cols = ", ".join(_ENTRY_COLUMNS[2:])
+    entries = tuple(to_entry(r) for r in db.execute(
+        f"SELECT {cols} FROM entries WHERE snapshot_id = ? ORDER BY position", [snapshot_id]))
+    return Snapshot(board, from_text(as_of), from_text(fetched_at), content_hash, entries, origin,
+                    bool(truncated), method)
+
+
+_SNAPSHOT_COLUMNS = "id, as_of, fetched_at, content_hash, origin, method, truncated"
+
+
+def board(db: Database, board_id: str) -> Board | None:
+    """A stored board by id."""
+    rows = list(db.table("boards").rows_where("id = ?", [board_id]))
+    return to_board(rows[0]) if rows else None
+
+
+def snapshot_at(db: Database, board_id: str, at: datetime | None = None) -> Snapshot | None:
+    """The board's table as it stood at `at` (the latest snapshot when `at` is None)."""
+    b = board(db, board_id)
+    if b is None:
+        return None
+    sql = f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE board_id = ?"
+    params: list[Any] = [board_id]
+    if at is not None:
+        sql += " AND as_of <= ?"
+        params.append(to_text(at))
+    row = db.execute(sql + " ORDER BY as_of DESC, id DESC LIMIT 1", params).fetchone()
+    return _snapshot_from_row(db, b, row) if row else None
+
+
+def latest_snapshot(db: Database, board_id: str) -> Snapshot | None:
+    """The board's newest stored snapshot."""
+    return snapshot_at(db, board_id, None)
+
+
+def snapshots_between(db: Database, board_id: str, start: datetime | None = None,
+                      end: datetime | None = None) -> Iterable[Snapshot]:
+    """The board's snapshots in time order, lazily."""
+    b = board(db, board_id)
+    if b is None:
+        return
+    sql = f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE board_id = ?"
+    params: list[Any] = [board_id]
+    if start is not None:
+        sql += " AND as_of >= ?"
+        params.append(to_text(start))
+    if end is not None:
+        sql += " AND as_of <= ?"
+        params.append(to_text(end))
+    for row in db.execute(sql + " ORDER BY as_of, id", params).fetchall():
+        yield _snapshot_from_row(db, b, row)
+
+
+def entry_count(db: Database, board_id: str) -> int | None:
+    """Rows in the board's latest snapshot (for the shrink check), None when nothing is stored."""
+    row = db.execute("SELECT entry_count FROM snapshots WHERE board_id = ? "
+                     "ORDER BY as_of DESC, id DESC LIMIT 1", [board_id]).fetchone()
+    return int(row[0]) if row else None
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSummary:
+    """One line of `leaderwatch boards`."""
+
+    board: Board
+    snapshots: int
+    last_as_of: datetime | None
+    last_seen_at: datetime | None
+    entries: int
+
+
+def board_summaries(db: Database) -> list[BoardSummary]:
+    """Every stored board with its snapshot count, last update and current entry count."""
+    out = []
+    for b in boards(db):
+        row = db.execute(
+            "SELECT count(*), max(as_of), max(last_seen_at) FROM snapshots WHERE board_id = ?",
+            [b.id]).fetchone()
+        out.append(BoardSummary(b, row[0], from_text(row[1]) if row[1] else None,
+                                from_text(row[2]) if row[2] else None, entry_count(db, b.id) or 0))
+    return out
