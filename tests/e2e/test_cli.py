@@ -1,0 +1,105 @@
+"""The acceptance path through the real CLI: import all recorded history, then ask `top` and `boards`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def imported(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A database holding all recorded history, and the import's output."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("LEADERWATCH_")}
+    db = str(tmp_path_factory.mktemp("e2e") / "history.db")
+    code, out, err = run_cli("--db", db, "import", "--recordings", str(recordings))
+    assert code == 0, err[-2000:]
+    yield db, out
+    os.environ.update(saved)
+
+
+def row_of(output: str, name: str) -> list[str]:
+    line = next(ln for ln in output.splitlines() if f" {name} " in ln)
+    return line.split()
+
+
+def test_import_prints_the_timeline_of_each_board(imported: tuple[str, str]) -> None:
+    _, out = imported
+    assert "lmarena/text\n" in out
+    text_section = out.split("lmarena/text\n", 1)[1].split("\nlmarena/", 1)[0]
+    assert "fboulnois" in text_section and "2024-06-19" in text_section
+
+
+def test_top_lmarena_text_on_2025_01_24(imported: tuple[str, str]) -> None:
+    db, _ = imported
+    code, out, err = run_cli("--db", db, "top", "lmarena/text", "--at", "2025-01-24", "-n", "5")
+    assert code == 0, err
+    assert "as of 2025-01-24" in out.splitlines()[0]
+    row = row_of(out, "DeepSeek-R1")
+    assert row[0] == "3" and "1357" in row and "DeepSeek" in row and "CN" in row
+
+
+def test_top_openllm_v2_on_2024_07_13(imported: tuple[str, str]) -> None:
+    db, _ = imported
+    code, out, err = run_cli("--db", db, "top", "openllm/v2", "--at", "2024-07-13", "-n", "2")
+    assert code == 0, err
+    rows = [ln for ln in out.splitlines()[3:] if ln.strip()]
+    assert len(rows) == 2
+    assert rows[0].split()[:2] == ["1", "Qwen/Qwen2-72B-Instruct"]
+
+
+def test_top_with_group_filters_rows(imported: tuple[str, str]) -> None:
+    db, _ = imported
+    code, out, _ = run_cli("--db", db, "top", "lmarena/text", "--at", "2025-01-24", "-n", "3",
+                           "--group", "china")
+    assert code == 0
+    rows = [ln for ln in out.splitlines()[3:] if ln.strip()]
+    assert rows and all(" CN " in f" {ln} " for ln in rows)
+
+
+def test_reimport_is_idempotent(imported: tuple[str, str], recordings: Path) -> None:
+    db, _ = imported
+    code, out, _ = run_cli("--db", db, "import", "--recordings", str(recordings))
+    assert code == 0
+    assert "0 snapshot(s) stored" in out
+
+
+def test_boards_lists_every_source(imported: tuple[str, str]) -> None:
+    db, _ = imported
+    code, out, _ = run_cli("--db", db, "boards")
+    assert code == 0
+    for board in ("lmarena/text", "lmarena/vision", "openllm/v1", "openllm/v2", "aider/polyglot",
+                  "aider/edit", "livebench/global", "swebench/verified", "epoch/eci"):
+        assert board in out
+
+
+def test_unknown_board_suggests(imported: tuple[str, str]) -> None:
+    db, _ = imported
+    code, _, err = run_cli("--db", db, "top", "lmarena/txt")
+    assert code == 2
+    assert "did you mean" in err.lower() and "lmarena/text" in err
+
+
+def test_bad_date_is_explained(imported: tuple[str, str]) -> None:
+    db, _ = imported
+    code, _, err = run_cli("--db", db, "top", "lmarena/text", "--at", "24/01/2025")
+    assert code == 2 and "expected a date like 2025-01-24" in err
+
+
+def test_config_error_names_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADERWATCH_SLACK_MODE", "carrier-pigeon")
+    code, _, err = run_cli("--db", str(tmp_path / "x.db"), "boards")
+    assert code == 2 and "LEADERWATCH_SLACK_MODE" in err
