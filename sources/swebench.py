@@ -1,0 +1,294 @@
+"""SWE-bench leaderboards (Verified, Lite, bash-only): agent systems ranked by % of issues resolved.
+
+The site (swebench.com) renders `data/leaderboards.json` from its GitHub repository; before
+2025-05 the same table lived in `template/data.json`. Four shapes occur:
+- `{"test_leaderboard": [...], "lite_leaderboard": [...]}` with `resolved` as a string (2024);
+- `{"leaderboards": [{"name", "results"}]}` with rows `name, folder, resolved, date, ..., org_logo`
+  and no tags (2024-10 to 2025-05);
+- the same with rows carrying `tags` ("Model: ...", "Org: ...", "System: ...") and `os_model`
+  (2025-07 on), the live format.
+Rows are systems, not models: the `Model:` tags become the entry's components and the `Org:` tag
+its organization, so a system on several organizations' models (or countries) comes out mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sources.base import (
+    Board,
+    Entry,
+    Recording,
+    Snapshot,
+    SourceError,
+    competition_ranks,
+    looks_like_html,
+    make_snapshot,
+)
+from sources.http import Fetcher, utcnow
+from sources.identity import Identity
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "swebench"
+LIVE_URL = "https://raw.githubusercontent.com/SWE-bench/swe-bench.github.io/master/data/leaderboards.json"
+
+VERIFIED = Board(
+    id="swebench/verified",
+    title="SWE-bench Verified (500 human-validated GitHub issues)",
+    metric="% resolved",
+    higher_is_better=True,
+    has_ci=False,
+    url="https://www.swebench.com/verified.html",
+)
+LITE = Board(
+    id="swebench/lite",
+    title="SWE-bench Lite (300 GitHub issues)",
+    metric="% resolved",
+    higher_is_better=True,
+    has_ci=False,
+    url="https://www.swebench.com/lite.html",
+)
+BASH_ONLY = Board(
+    id="swebench/bash-only",
+    title="SWE-bench Bash Only (models in a minimal bash agent, Verified issues)",
+    metric="% resolved",
+    higher_is_better=True,
+    has_ci=False,
+    url="https://www.swebench.com/bash-only.html",
+)
+BOARDS = (VERIFIED, LITE, BASH_ONLY)
+# Published leaderboard name (case-folded) -> board; "Test" (full) and "Multimodal" are not listed.
+_BY_NAME = {"verified": VERIFIED, "lite": LITE, "bash-only": BASH_ONLY}
+
+FAMILY_LEADERBOARDS = "swebench/leaderboards-json"
+FAMILY_TEMPLATE = "swebench/template-data-json"
+ORIGIN_LEADERBOARDS = "swebench-leaderboards-json"
+ORIGIN_TEMPLATE = "swebench-template-data-json"
+PRIORITY = 10  # copies of the official published table
+
+_FILE_DATE = re.compile(r"_(\d{4}-\d{2}-\d{2})(?:__[^.]*)?\.json$")
+_NAME_IN_FILE = re.compile(rb'"name"\s*:\s*"(Verified|Lite|bash-only)"', re.IGNORECASE)
+_HF_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/")
+REQUIRED = ("name", "resolved")
+
+
+def _board_tables(data: Any, url: str) -> list[tuple[Board, Any]]:
+    """(board, results) for every listed board present, from either top-level shape."""
+    if not isinstance(data, dict):
+        raise SourceError(SOURCE, url, f"expected a JSON object, got a {type(data).__name__}")
+    tables: list[tuple[str, Any]] = []
+    if "leaderboards" in data:
+        boards = data["leaderboards"]
+        if not isinstance(boards, list):
+            raise SourceError(SOURCE, url, "'leaderboards' is not a list")
+        for i, item in enumerate(boards, start=1):
+            if not isinstance(item, dict) or "name" not in item or "results" not in item:
+                raise SourceError(SOURCE, url, f"leaderboard {i} lacks 'name' or 'results'")
+            tables.append((str(item["name"]), item["results"]))
+    else:
+        # The 2024 template: one key per leaderboard, e.g. "lite_leaderboard".
+        tables = [(k.removesuffix("_leaderboard"), v) for k, v in data.items()
+                  if isinstance(k, str) and k.endswith("_leaderboard")]
+        if not tables:
+            raise SourceError(
+                SOURCE, url,
+                f"expected a 'leaderboards' list or '*_leaderboard' keys, found keys {sorted(data)[:8]}",
+            )
+    found: list[tuple[Board, Any]] = []
+    for name, results in tables:
+        board = _BY_NAME.get(name.casefold())
+        if board is not None:
+            found.append((board, results))
+    if not found:
+        raise SourceError(
+            SOURCE, url,
+            f"no Verified, Lite or bash-only leaderboard in the file (found {[n for n, _ in tables]})",
+        )
+    return found
+
+
+def _resolved(value: Any, where: str, url: str) -> float:
+    # The 2024 template writes "12.29"; later files write 12.29. bool would be a broken file.
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SourceError(SOURCE, url, f"{where}: resolved {value!r} is not a number")
+    try:
+        score = float(value)
+    except ValueError:
+        raise SourceError(SOURCE, url, f"{where}: resolved {value!r} is not a number") from None
+    if not math.isfinite(score) or not 0.0 <= score <= 100.0:
+        raise SourceError(SOURCE, url, f"{where}: resolved {value!r} is outside 0-100")
+    return score
+
+
+def _tag_values(tags: Iterable[Any], key: str) -> list[str]:
+    """Distinct values of `Key: value` tags, in order."""
+    values: list[str] = []
+    prefix = key + ":"
+    for tag in tags:
+        if isinstance(tag, str) and tag.startswith(prefix):
+            value = tag[len(prefix):].strip()
+            if value and value not in values:
+                values.append(value)
+    return values
+
+
+def _model_name(tag_value: str) -> str:
+    # Some Model: tags are Hugging Face URLs; the repo id is the model's name.
+    for prefix in _HF_PREFIXES:
+        if tag_value.startswith(prefix):
+            return tag_value[len(prefix):].strip("/")
+    return tag_value
+
+
+def _row_entry(identity: Identity, row: dict[str, Any], score: float, rank: int) -> Entry:
+    """An Entry for one system row, its Model: tags as components and its Org: tag as organization."""
+    name = str(row["name"]).strip()
+    tags = row.get("tags")
+    if not isinstance(tags, list):
+        # Rows before 2025-07 have no tags: a name such as "SWE-agent + GPT 4" names a system and
+        # a model, and must not be split like an Aider architect pair, nor guessed from `org_logo`.
+        return identity.entry(name, score, rank, component_models=[])
+    models = [_model_name(v) for v in _tag_values(tags, "Model")]
+    orgs = _tag_values(tags, "Org")
+    os_model = row.get("os_model")
+    open_weights = os_model if isinstance(os_model, bool) else None
+    countries: list[str] | None = None
+    if len(orgs) > 1:
+        # e.g. "Org: Moonshot AI" + "Org: SWE-agent": Identity.entry takes one organization, so
+        # every tagged organization's countries are gathered here to let it judge `mixed`.
+        countries = []
+        model_orgs = [identity.organization_of(m)[0] for m in models]
+        for org in orgs + [o for o in model_orgs if o]:
+            for code in identity.countries_of(org):
+                if code not in countries:
+                    countries.append(code)
+    return identity.entry(
+        name, score, rank,
+        organization=orgs[0] if orgs else None,
+        countries=countries,
+        open_weights=open_weights,
+        component_models=models,
+    )
+
+
+def parse_leaderboards(
+    content: bytes,
+    *,
+    identity: Identity,
+    url: str,
+    as_of: datetime,
+    fetched_at: datetime,
+    origin: str = ORIGIN_LEADERBOARDS,
+) -> list[Snapshot]:
+    """Parse a leaderboards.json / template data.json file: one snapshot per listed board present."""
+    if looks_like_html(content):
+        raise SourceError(SOURCE, url, "got an HTML page where leaderboards JSON was expected")
+    try:
+        data = json.loads(content)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SourceError(SOURCE, url, f"JSON does not parse (truncated or malformed): {exc}") from exc
+    snapshots: list[Snapshot] = []
+    for board, results in _board_tables(data, url):
+        label = board.id.split("/", 1)[1]
+        if not isinstance(results, list):
+            raise SourceError(SOURCE, url, f"{label}: 'results' is not a list")
+        if not results:
+            raise SourceError(SOURCE, url, f"{label}: empty leaderboard (no results)")
+        scores: list[float] = []
+        for i, row in enumerate(results, start=1):
+            if not isinstance(row, dict):
+                raise SourceError(SOURCE, url, f"{label} row {i} is a {type(row).__name__}, not an object")
+            missing = [f for f in REQUIRED if row.get(f) in (None, "")]
+            if missing:
+                raise SourceError(
+                    SOURCE, url, f"{label} row {i} lacks required field(s) {', '.join(missing)}"
+                )
+            scores.append(_resolved(row["resolved"], f"{label} row {i} ({row['name']})", url))
+        ranks = competition_ranks(scores, board.higher_is_better)
+        entries = [
+            _row_entry(identity, row, score, rank)
+            for row, score, rank in zip(results, scores, ranks, strict=True)
+        ]
+        snapshots.append(make_snapshot(board, as_of, fetched_at, entries, origin=origin))
+    return snapshots
+
+
+def _file_date(path: Path) -> datetime | None:
+    match = _FILE_DATE.search(path.name)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match.group(1), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _boards_in(path: Path) -> tuple[str, ...]:
+    """The listed boards a recorded file holds, by a byte scan rather than a JSON parse."""
+    content = path.read_bytes()
+    names = {m.group(1).decode().casefold() for m in _NAME_IN_FILE.finditer(content)}
+    if b'"lite_leaderboard"' in content:
+        names.add("lite")
+    return tuple(b.id for b in BOARDS if b.id.split("/", 1)[1] in names)
+
+
+class SWEBenchSource:
+    """SWE-bench Verified, Lite and bash-only, from the site's leaderboards JSON."""
+
+    name = SOURCE
+    interval_seconds = 3 * 3600  # a few submissions a week; the file is large, fetched conditionally
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+
+    def boards(self) -> Sequence[Board]:
+        """Verified, Lite and bash-only (Test and Multimodal are not listed)."""
+        return list(BOARDS)
+
+    async def fetch(self, http: Fetcher) -> list[Snapshot]:
+        """Fetch data/leaderboards.json from the site's repository; [] on 304."""
+        body = await http.get(self.name, LIVE_URL)
+        if body is None:
+            return []
+        now = utcnow()
+        return parse_leaderboards(body, identity=self.identity, url=LIVE_URL, as_of=now, fetched_at=now)
+
+    def recordings(self, root: Path) -> list[Recording]:
+        """Recorded leaderboards.json and template data.json files, one Recording per file."""
+        found: list[Recording] = []
+        for folder, prefix, family in (
+            ("swebench/leaderboards_json", "leaderboards_", FAMILY_LEADERBOARDS),
+            ("swebench/template_data_json", "data_", FAMILY_TEMPLATE),
+        ):
+            for path in sorted((root / folder).glob(f"{prefix}*.json")):
+                as_of = _file_date(path)
+                if as_of is None:
+                    logger.warning("swebench: no snapshot date in file name %s; skipped", path)
+                    continue
+                found.append(Recording(family, PRIORITY, _boards_in(path), as_of, path))
+        return sorted(found, key=lambda r: (r.as_of, r.family))
+
+    def load(self, recording: Recording) -> list[Snapshot]:
+        """Parse one recorded file into one snapshot per listed board it holds."""
+        if recording.family == FAMILY_LEADERBOARDS:
+            origin = ORIGIN_LEADERBOARDS
+        elif recording.family == FAMILY_TEMPLATE:
+            origin = ORIGIN_TEMPLATE
+        else:
+            raise SourceError(self.name, str(recording.path), f"unknown family {recording.family}")
+        try:
+            content = recording.path.read_bytes()
+        except OSError as exc:
+            raise SourceError(self.name, str(recording.path), f"cannot read: {exc}") from exc
+        return parse_leaderboards(
+            content, identity=self.identity, url=str(recording.path),
+            as_of=recording.as_of, fetched_at=recording.as_of, origin=origin,
+        )
