@@ -1,0 +1,457 @@
+"""Epoch AI Benchmarking Hub: one board per benchmark CSV of `benchmark_data.zip`, ECI included.
+
+Every CSV of the export starts `Model version, <score>[, <score 2>], Release date, Organization,
+Country, ...`; the score column's name differs per file, so it is looked up in a table of known names,
+else taken as the first column between `Model version` and `Release date` that is not a descriptor
+(`Scaffold`, `Agent`, `Tools`). Scores stay as published: fractions 0-1 in most files, percents in a
+few (Aider, OS World), points (GeoBench), Elo (WebDev Arena), minutes (METR), ECI units.
+
+The files collect results from many origins (papers with different shot counts, agents, scaffolds),
+so one model version can have several rows; a board keeps its best published score. Rows with no
+`Model version` (raw results Epoch did not link to a model: no organization, country or date) and rows
+with an empty score (unverified, e.g. fresh ECI rows) are left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path, PurePosixPath
+
+from sources.base import (
+    Board,
+    Entry,
+    Recording,
+    Snapshot,
+    SourceError,
+    competition_ranks,
+    looks_like_html,
+    make_snapshot,
+)
+from sources.http import Fetcher, utcnow
+from sources.identity import Identity
+
+logger = logging.getLogger(__name__)
+
+NAME = "epoch"
+ZIP_URL = "https://epoch.ai/data/benchmark_data.zip"
+SITE_URL = "https://epoch.ai/benchmarks"
+FAMILY = "epoch/benchmark-csv"
+HUB_RUNS_FAMILY = "epoch/hub-runs-2025"
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """A file of the export: its board suffix, title, metric and the score column if known."""
+
+    slug: str
+    title: str
+    metric: str
+    score_column: str | None = None
+
+
+_FRACTION = "score (fraction 0-1)"
+_PERCENT = "score (percent 0-100)"
+
+# stem of the CSV in benchmark_data.zip (without `_external`) -> board. Covers every file of the
+# 2026-04-19 export; a file the export adds later gets a generic board (see `benchmark_for`).
+BENCHMARKS: dict[str, Benchmark] = {b.slug: b for b in (
+    Benchmark("eci", "Epoch Capabilities Index (ECI)", "ECI score", "ECI Score"),
+    Benchmark("adversarial_nli", "Adversarial NLI", _FRACTION, "Score"),
+    Benchmark("aider_polyglot", "Aider Polyglot", "percent correct (0-100)", "Percent correct"),
+    Benchmark("apex_agents", "APEX-Agents", "pass@1 (fraction 0-1)", "Pass@1 score"),
+    Benchmark("arc_agi", "ARC-AGI", _FRACTION, "Score"),
+    Benchmark("arc_agi_2", "ARC-AGI-2", _FRACTION, "Score"),
+    Benchmark("arc_ai2", "ARC (AI2) Challenge", "challenge score (fraction 0-1)", "Challenge score"),
+    Benchmark("balrog", "BALROG", "average progress (fraction 0-1)", "Average progress"),
+    Benchmark("bbh", "BIG-Bench Hard", "average (fraction 0-1)", "Average"),
+    Benchmark("bool_q", "BoolQ", _FRACTION, "Score"),
+    Benchmark("cad_eval", "CadEval", "overall pass (fraction 0-1)", "Overall pass (%)"),
+    Benchmark("chess_puzzles", "Chess puzzles", "mean score (fraction 0-1)", "mean_score"),
+    Benchmark("common_sense_qa_2", "CommonsenseQA 2.0", _FRACTION, "Score"),
+    Benchmark("cybench", "Cybench", "unguided solved (fraction 0-1)", "Unguided % Solved"),
+    Benchmark("deepresearchbench", "DeepResearch Bench", "average score (fraction 0-1)", "Average score"),
+    Benchmark("fictionlivebench", "Fiction.LiveBench", "120k-token score (fraction 0-1)",
+              "120k token score"),
+    Benchmark("frontiermath", "FrontierMath (tiers 1-3)", "mean score (fraction 0-1)", "mean_score"),
+    Benchmark("frontiermath_tier_4", "FrontierMath tier 4", "mean score (fraction 0-1)", "mean_score"),
+    Benchmark("gdpval", "GDPval", "win rate (fraction 0-1)", "Win Rate (%)"),
+    Benchmark("geobench", "GeoBench", "ACW average score (points, max 5000)", "ACW Avg Score"),
+    Benchmark("gpqa_diamond", "GPQA Diamond", "mean score (fraction 0-1)", "mean_score"),
+    Benchmark("gsm8k", "GSM8K", "exact match (fraction 0-1)", "EM"),
+    Benchmark("gso", "GSO", "OPT@1 (fraction 0-1)", "Score OPT@1"),
+    Benchmark("hella_swag", "HellaSwag", "accuracy (fraction 0-1)", "Overall accuracy"),
+    Benchmark("hle", "Humanity's Last Exam", "accuracy (fraction 0-1)", "Accuracy"),
+    Benchmark("lambada", "LAMBADA", _FRACTION, "Score"),
+    Benchmark("lech_mazur_writing", "Lech Mazur creative writing", "mean score (0-10)", "Mean score"),
+    Benchmark("live_bench", "LiveBench (via Epoch)", "global average (0-100)", "Global average"),
+    Benchmark("math_level_5", "MATH level 5", "mean score (fraction 0-1)", "mean_score"),
+    Benchmark("metr_time_horizons", "METR time horizons", "50% time horizon (minutes)", "Time horizon"),
+    Benchmark("mmlu", "MMLU", "exact match (fraction 0-1)", "EM"),
+    Benchmark("open_book_qa", "OpenBookQA", "accuracy (fraction 0-1)", "Accuracy"),
+    Benchmark("os_world", "OSWorld", _PERCENT, "Score"),
+    Benchmark("otis_mock_aime_2024_2025", "OTIS Mock AIME 2024-2025", "mean score (fraction 0-1)",
+              "mean_score"),
+    Benchmark("piqa", "PIQA", _FRACTION, "Score"),
+    Benchmark("posttrainbench", "PostTrainBench", "average (fraction 0-1)", "Average (%)"),
+    Benchmark("science_qa", "ScienceQA", _FRACTION, "Score"),
+    Benchmark("simplebench", "SimpleBench", "AVG@5 (fraction 0-1)", "Score (AVG@5)"),
+    Benchmark("simpleqa_verified", "SimpleQA Verified", "mean score (fraction 0-1)", "mean_score"),
+    Benchmark("superglue", "SuperGLUE", _FRACTION, "Score"),
+    Benchmark("swe_bench_bash", "SWE-bench (bash only)", "resolved (fraction 0-1)", "% Resolved"),
+    Benchmark("swe_bench_verified", "SWE-bench Verified", "mean score (fraction 0-1)", "mean_score"),
+    Benchmark("terminalbench", "Terminal-Bench", "accuracy mean (fraction 0-1)", "Accuracy mean"),
+    Benchmark("the_agent_company", "TheAgentCompany", "score (fraction 0-1)", "% Score"),
+    Benchmark("trivia_qa", "TriviaQA", "exact match (fraction 0-1)", "EM"),
+    Benchmark("video_mme", "Video-MME", "overall, no subtitles (fraction 0-1)", "Overall (no subtitles)"),
+    Benchmark("vpct", "VPCT", "correct (fraction 0-1)", "Correct"),
+    Benchmark("webdev_arena", "WebDev Arena", "Arena score (Elo)", "Arena Score"),
+    Benchmark("weirdml", "WeirdML", "accuracy (fraction 0-1)", "Accuracy"),
+    Benchmark("wino_grande", "WinoGrande", "accuracy (fraction 0-1)", "Accuracy"),
+)}
+STEM_ALIASES = {"epoch_capabilities_index": "eci"}
+
+# Tasks of the 2025 hub format (`benchmarks_runs.csv`) -> board slug; the public FrontierMath
+# sample has no file of its own in later exports.
+HUB_TASKS: dict[str, str] = {
+    "GPQA diamond": "gpqa_diamond",
+    "MATH level 5": "math_level_5",
+    "OTIS Mock AIME 2024-2025": "otis_mock_aime_2024_2025",
+    "FrontierMath-2025-02-28-Private": "frontiermath",
+    "FrontierMath-2025-02-28-Public": "frontiermath_public",
+    "SWE-Bench verified": "swe_bench_verified",
+}
+_ARCHIVED = {"frontiermath_public": Benchmark(
+    "frontiermath_public", "FrontierMath public sample (2025-02-28)", "best score (fraction 0-1)")}
+HUB_RUNS_AS_OF = {"benchmarking_hub_2025-05": date(2025, 5, 12)}
+"""Snapshot dates of the recorded hub-format folders (PROVENANCE.md: commit date)."""
+
+# Columns between `Model version` and `Release date` that describe the run rather than score it.
+DESCRIPTORS = frozenset({"Scaffold", "Agent", "Tools", "Name", "Best score (across scorers)"})
+# Known (lower, upper) CI columns and vote counts.
+CI_COLUMNS = (("95% CI Low", "95% CI High"), ("CI_low", "CI_high"))
+VOTES_COLUMN = "Votes"
+MODEL_COLUMN = "Model version"
+_SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_DATED = re.compile(r"_(?P<date>\d{4}-\d{2}-\d{2})$")
+
+
+def board_slug(stem: str) -> str:
+    """The board slug of a CSV stem: `_external` removed, ECI shortened."""
+    stem = stem.removesuffix("_external")
+    return STEM_ALIASES.get(stem, stem)
+
+
+def benchmark_for(slug: str) -> Benchmark:
+    """The known benchmark of a slug, or a generic one for a file the export added since."""
+    known = BENCHMARKS.get(slug) or _ARCHIVED.get(slug)
+    if known:
+        return known
+    return Benchmark(slug, slug.replace("_", " ").title(), "score as published")
+
+
+def board_for(slug: str) -> Board:
+    """The Board of a benchmark slug."""
+    bench = benchmark_for(slug)
+    has_ci = slug in ("webdev_arena", "metr_time_horizons")
+    return Board(f"{NAME}/{slug}", f"Epoch AI: {bench.title}", bench.metric, has_ci=has_ci, url=SITE_URL,
+                 archived=slug in _ARCHIVED)
+
+
+def score_column(header: Sequence[str], bench: Benchmark, *, url: str) -> str:
+    """The column holding the board's score: the known name, else the first scoring column."""
+    if bench.score_column and bench.score_column in header:
+        return bench.score_column
+    try:
+        end = header.index("Release date")
+    except ValueError:
+        end = len(header)
+    for column in header[1:end]:
+        if column not in DESCRIPTORS:
+            return column
+    raise SourceError(NAME, url, f"no score column found between {MODEL_COLUMN!r} and 'Release date' "
+                                 f"(columns {list(header[:6])}...)")
+
+
+def to_open_weights(accessibility: str) -> bool | None:
+    """`Model accessibility` -> open weights (True), not (False) or unknown (None)."""
+    text = accessibility.strip().lower()
+    if not text:
+        return None
+    return text.startswith("open weights")
+
+
+def _split(cell: str) -> list[str]:
+    out: list[str] = []
+    for part in cell.split(","):
+        part = part.strip()
+        if part and part not in out:
+            out.append(part)
+    return out
+
+
+def _float(cell: str, *, url: str, row: int, column: str) -> float | None:
+    text = cell.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise SourceError(NAME, url, f"row {row}: {column} {cell!r} is not a number") from None
+
+
+def _rows(content: bytes, *, url: str) -> tuple[list[str], list[list[str]]]:
+    if looks_like_html(content):
+        raise SourceError(NAME, url, "got an HTML page where a CSV was expected")
+    try:
+        rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""), strict=True))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SourceError(NAME, url, f"CSV does not parse (truncated?): {exc}") from exc
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise SourceError(NAME, url, "empty CSV (no header)")
+    header = [h.strip() for h in rows[0]]
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    for i, row in enumerate(body, start=1):
+        if len(row) != len(header):
+            raise SourceError(NAME, url, f"row {i} has {len(row)} fields, the header {len(header)} "
+                                         "(truncated or malformed CSV)")
+    return header, body
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    name: str
+    score: float
+    organization: str | None
+    countries: tuple[str, ...] | None
+    open_weights: bool | None
+    ci: tuple[float | None, float | None]
+    votes: int | None
+
+
+def _entry(identity: Identity, row: _Row, rank: int) -> Entry:
+    entry = identity.entry(
+        row.name, row.score, rank, organization=row.organization, countries=row.countries,
+        open_weights=row.open_weights, ci_lower=row.ci[0], ci_upper=row.ci[1], votes=row.votes,
+    )
+    # A model co-developed by several organizations of one country ("Google DeepMind,Google") is
+    # one model, credited to that country; organizations in several countries make it mixed, which
+    # `Identity.entry` does from the countries.
+    return entry
+
+
+def _snapshot(board: Board, best: dict[str, _Row], identity: Identity, *, url: str, as_of: datetime,
+              fetched_at: datetime, origin: str, method: str) -> Snapshot:
+    if not best:
+        raise SourceError(NAME, url, f"{board.id}: empty table, no row with a model version and a score")
+    rows = list(best.values())
+    ranks = competition_ranks([r.score for r in rows])
+    entries = [_entry(identity, r, rank) for r, rank in zip(rows, ranks, strict=True)]
+    return make_snapshot(board, as_of, fetched_at, entries, origin=origin, method=method)
+
+
+def _keep_best(best: dict[str, _Row], row: _Row) -> None:
+    held = best.get(row.name)
+    if held is None or row.score > held.score:
+        best[row.name] = row
+
+
+def parse_benchmark_csv(
+    content: bytes,
+    *,
+    slug: str,
+    identity: Identity,
+    url: str,
+    as_of: datetime,
+    fetched_at: datetime,
+    origin: str = "epoch-benchmark-csv",
+) -> Snapshot:
+    """Parse one benchmark CSV of the export (or an ECI snapshot) into its board's snapshot."""
+    bench = benchmark_for(slug)
+    board = board_for(slug)
+    header, body = _rows(content, url=url)
+    if MODEL_COLUMN not in header:
+        raise SourceError(NAME, url, f"required column {MODEL_COLUMN!r} missing (columns {header[:6]}...)")
+    column = score_column(header, bench, url=url)
+    idx = {name: i for i, name in enumerate(header)}
+    model_i, score_i = idx[MODEL_COLUMN], idx[column]
+    org_i, country_i = idx.get("Organization"), idx.get("Country")
+    access_i, votes_i = idx.get("Model accessibility"), idx.get(VOTES_COLUMN)
+    ci_i = next(((idx[lo], idx[hi]) for lo, hi in CI_COLUMNS if lo in idx and hi in idx), None)
+    best: dict[str, _Row] = {}
+    for n, row in enumerate(body, start=1):
+        name = row[model_i].strip()
+        score = _float(row[score_i], url=url, row=n, column=column)
+        if not name or score is None:
+            continue
+        org = row[org_i].strip() if org_i is not None else ""
+        country_names = _split(row[country_i]) if country_i is not None else []
+        codes: list[str] = []
+        for country in country_names:
+            code = identity.country_code(country)
+            if code is None:
+                logger.debug("%s: unknown country %r in %s", NAME, country, url)
+            elif code not in codes:
+                codes.append(code)
+        ci: tuple[float | None, float | None] = (None, None)
+        if ci_i is not None:
+            ci = (_float(row[ci_i[0]], url=url, row=n, column="CI low"),
+                  _float(row[ci_i[1]], url=url, row=n, column="CI high"))
+        votes_f = _float(row[votes_i], url=url, row=n, column=VOTES_COLUMN) if votes_i is not None else None
+        _keep_best(best, _Row(
+            name=name, score=score, organization=org or None,
+            countries=tuple(codes) if codes else None,
+            open_weights=to_open_weights(row[access_i]) if access_i is not None else None,
+            ci=ci, votes=int(votes_f) if votes_f is not None else None,
+        ))
+    return _snapshot(board, best, identity, url=url, as_of=as_of, fetched_at=fetched_at,
+                     origin=origin, method="")
+
+
+def parse_hub_runs(
+    content: bytes,
+    *,
+    identity: Identity,
+    url: str,
+    as_of: datetime,
+    fetched_at: datetime,
+) -> list[Snapshot]:
+    """Parse the 2025 hub format `benchmarks_runs.csv` (id,task,model,Best score ...) per task."""
+    header, body = _rows(content, url=url)
+    required = ("task", "model", "Best score (across scorers)")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise SourceError(NAME, url, f"required columns missing: {missing}")
+    task_i, model_i, score_i = (header.index(c) for c in required)
+    per_task: dict[str, dict[str, _Row]] = {}
+    for n, row in enumerate(body, start=1):
+        task, name = row[task_i].strip(), row[model_i].strip()
+        score = _float(row[score_i], url=url, row=n, column=required[2])
+        if not task or not name or score is None:
+            continue
+        # No organization column in this format (model_versions.csv has only a Hugging Face account):
+        # the identity tables infer it from the model name.
+        _keep_best(per_task.setdefault(task, {}), _Row(name, score, None, None, None, (None, None), None))
+    if not per_task:
+        raise SourceError(NAME, url, "empty table: no scored run")
+    snapshots = []
+    for task, best in per_task.items():
+        slug = HUB_TASKS.get(task) or _SLUG_JUNK.sub("_", task.lower()).strip("_")
+        snapshots.append(_snapshot(board_for(slug), best, identity, url=url, as_of=as_of,
+                                   fetched_at=fetched_at, origin="epoch-hub-runs",
+                                   method="best-across-scorers"))
+    return snapshots
+
+
+def _is_benchmark_member(name: str) -> bool:
+    path = PurePosixPath(name)
+    return (path.suffix == ".csv" and "additional_eci_data" not in path.parts
+            and not path.name.startswith(("._", ".")))
+
+
+def parse_benchmark_zip(
+    content: bytes, *, identity: Identity, url: str, as_of: datetime, fetched_at: datetime,
+) -> list[Snapshot]:
+    """Parse `benchmark_data.zip`: one snapshot per benchmark CSV inside."""
+    if looks_like_html(content):
+        raise SourceError(NAME, url, "got an HTML page where the benchmark zip was expected")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except zipfile.BadZipFile as exc:
+        raise SourceError(NAME, url, f"not a zip archive (truncated download?): {exc}") from exc
+    snapshots: list[Snapshot] = []
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir() or not _is_benchmark_member(info.filename):
+                continue
+            slug = board_slug(PurePosixPath(info.filename).stem)
+            member_url = f"{url}#{info.filename}"
+            try:
+                data = archive.read(info)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise SourceError(NAME, member_url, f"cannot read zip member: {exc}") from exc
+            try:
+                snapshots.append(parse_benchmark_csv(data, slug=slug, identity=identity, url=member_url,
+                                                     as_of=as_of, fetched_at=fetched_at,
+                                                     origin="epoch-benchmark-zip"))
+            except SourceError as exc:
+                if slug in BENCHMARKS:
+                    raise
+                # A file the export added since this table was written must not block the others.
+                logger.warning("%s: skipping new file %s: %s", NAME, info.filename, exc.reason)
+    if not any(s.board.id.removeprefix(f"{NAME}/") in BENCHMARKS for s in snapshots):
+        raise SourceError(NAME, url, "no known benchmark CSV in the zip")
+    return snapshots
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+class EpochSource:
+    """Epoch AI Benchmarking Hub: ECI and one board per benchmark file."""
+
+    name = NAME
+    interval_seconds = 6 * 3600  # the zip is rebuilt daily
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+
+    def boards(self) -> list[Board]:
+        """Every benchmark of the 2026-04-19 export, plus the archived public FrontierMath sample."""
+        return [board_for(slug) for slug in (*BENCHMARKS, *_ARCHIVED)]
+
+    async def fetch(self, http: Fetcher) -> list[Snapshot]:
+        """Download benchmark_data.zip; [] when it has not changed."""
+        body = await http.get(NAME, ZIP_URL)
+        if body is None:
+            return []
+        now = utcnow()
+        return parse_benchmark_zip(body, identity=self.identity, url=ZIP_URL, as_of=now, fetched_at=now)
+
+    def recordings(self, root: Path) -> list[Recording]:
+        """The export's CSVs, the ECI snapshots and the 2025 hub-format runs found under root."""
+        base = root / NAME
+        found: list[Recording] = []
+        for folder in sorted(base.glob("benchmark_data_*")):
+            m = _DATED.search(folder.name)
+            if not m or not folder.is_dir():
+                continue
+            as_of = _midnight(date.fromisoformat(m["date"]))
+            for path in sorted(folder.glob("*.csv")):
+                board = f"{NAME}/{board_slug(path.stem)}"
+                found.append(Recording(FAMILY, 10, (board,), as_of, path))
+        for path in sorted(base.glob("eci_snapshots/epoch_capabilities_index_*.csv")):
+            m = _DATED.search(path.stem)
+            if m:
+                found.append(Recording(FAMILY, 10, (f"{NAME}/eci",), _midnight(date.fromisoformat(m["date"])),
+                                       path))
+        for folder in sorted(base.glob("benchmarking_hub_*")):
+            day = HUB_RUNS_AS_OF.get(folder.name)
+            runs = folder / "benchmarks_runs.csv"
+            if day is None or not runs.is_file():
+                logger.info("%s: no snapshot date known for %s; skipped", NAME, folder)
+                continue
+            boards = tuple(dict.fromkeys(f"{NAME}/{s}" for s in HUB_TASKS.values()))
+            found.append(Recording(HUB_RUNS_FAMILY, 10, boards, _midnight(day), runs))
+        return found
+
+    def load(self, recording: Recording) -> list[Snapshot]:
+        """Parse one recorded CSV."""
+        path = recording.path
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise SourceError(NAME, str(path), f"cannot read recording: {exc}") from exc
+        if recording.family == HUB_RUNS_FAMILY:
+            return parse_hub_runs(content, identity=self.identity, url=str(path), as_of=recording.as_of,
+                                  fetched_at=recording.as_of)
+        slug = board_slug(_DATED.sub("", path.stem))
+        return [parse_benchmark_csv(content, slug=slug, identity=self.identity, url=str(path),
+                                    as_of=recording.as_of, fetched_at=recording.as_of)]

@@ -1,0 +1,33 @@
+"""The registry of sources: every leaderboard service leaderwatch knows."""
+
+from __future__ import annotations
+
+from sources.aider import AiderSource
+from sources.base import Board, Source
+from sources.epoch import EpochSource
+from sources.identity import Identity
+from sources.livebench import LiveBenchSource
+from sources.lmarena import LmarenaSource
+from sources.openllm import OpenLLMSource
+from sources.swebench import SWEBenchSource
+
+SOURCE_CLASSES = (LmarenaSource, OpenLLMSource, AiderSource, LiveBenchSource, SWEBenchSource, EpochSource)
+
+
+def all_sources(identity: Identity) -> list[Source]:
+    """One instance of every source, sharing the identity tables."""
+    sources: list[Source] = [cls(identity) for cls in SOURCE_CLASSES]
+    names = [s.name for s in sources]
+    if len(names) != len(set(names)):
+        raise RuntimeError(f"two sources share a name: {names}")
+    return sources
+
+
+def source_names() -> frozenset[str]:
+    """The names of all sources (for validating config)."""
+    return frozenset(cls.name for cls in SOURCE_CLASSES)
+
+
+def all_boards(sources: list[Source]) -> dict[str, Board]:
+    """Every board of every source by id."""
+    return {b.id: b for s in sources for b in s.boards()}
