@@ -131,7 +131,12 @@ def cmd_top(app: App, args: argparse.Namespace) -> int:
             raise UserError(f"unknown group `{args.group}`. Groups: {', '.join(sorted(groups))}")
         entries = [e for e in entries if groups[args.group].contains(e)]
         note = f", group {args.group}"
-    print(console.table(snap, entries[: args.n], note))
+    if args.group:
+        top = entries[: args.n]  # the group's first N, whatever their board ranks
+    else:
+        # Top N by published rank, ties included: LMArena's ranks 1, 1, 2, 3, 3, 3, 5 make a top 5 of 7.
+        top = [e for e in entries if e.rank <= args.n] or entries[: args.n]
+    print(console.table(snap, top, note))
     return 0
 
 
@@ -157,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("boards", help="list boards with last update, entry count and status")
     p = sub.add_parser("top", help="show a board's top rows, now or as of a past date")
     p.add_argument("board", metavar="BOARD", help="board id or unique prefix, e.g. lmarena/text")
-    p.add_argument("-n", type=int, default=10, help="rows to show (default 10)")
+    p.add_argument("-n", type=int, default=10,
+                   help="show ranks 1..N, ties included (default 10)")
     p.add_argument("--at", metavar="DATE", help="as of this date (YYYY-MM-DD, end of day UTC)")
     p.add_argument("--group", metavar="GROUP", help="only models of this group (china, us, west, ...)")
     return parser

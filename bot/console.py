@@ -13,7 +13,8 @@ from storage.status import SourceStatus
 
 
 def _fmt_score(value: float) -> str:
-    return f"{value:.0f}" if value == int(value) and abs(value) >= 100 else f"{value:.2f}"
+    """1357 -> "1357", 42.4912 -> "42.49", 8.0 -> "8"."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _ci(entry: Entry) -> str:
@@ -34,8 +35,8 @@ def table(snapshot: Snapshot, entries: Sequence[Entry], title_note: str = "") ->
     board = snapshot.board
     shown = f", lists only a top {len(snapshot.entries)}" if snapshot.truncated else ""
     head = (f"{board.id} ({board.title}) as of {snapshot.as_of:%Y-%m-%d}"
-            f" [{snapshot.origin or 'live'}{shown}]{title_note}")
-    cols = ["rank", "model", board.metric, "organization", "country", "licence"]
+            f" [{snapshot.origin or 'live'}{shown}]{title_note}\nscore: {board.metric}")
+    cols = ["rank", "model", "score", "organization", "country", "licence"]
     has_ci = any(e.ci_lower is not None for e in entries)
     has_votes = any(e.votes is not None for e in entries)
     if has_ci:

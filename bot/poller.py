@@ -59,6 +59,9 @@ class Poller:
             snaps = await source.fetch(self.fetcher)
             stored = store_all(self.db, snaps, source.name)
         except SourceError as exc:
+            # Nothing was stored: ETags seen in this fetch must not turn the next poll into a 304
+            # for content never kept (e.g. board A fetched, board B failed: A would be lost).
+            self.fetcher.rollback_validators(source.name)
             st = status.record_failure(self.db, source.name, self.clock(), exc.reason)
             elapsed = time.perf_counter() - started
             logger.error("poll %s failed (%d in a row%s): %s [%s]", source.name,
@@ -66,6 +69,17 @@ class Poller:
                          exc.reason, exc.url)
             return PollResult(source.name, False, error=str(exc), failures=st.consecutive_failures,
                               seconds=elapsed)
+        except Exception as exc:  # a parser or storage bug: logged with its traceback, backed off
+            self.fetcher.rollback_validators(source.name)
+            reason = f"internal error {type(exc).__name__} (traceback in the log)"
+            st = status.record_failure(self.db, source.name, self.clock(), reason)
+            logger.exception("poll %s failed (%d in a row): %s", source.name, st.consecutive_failures, reason)
+            return PollResult(source.name, False, error=reason, failures=st.consecutive_failures,
+                              seconds=time.perf_counter() - started)
+        except BaseException:  # cancellation: nothing stored either
+            self.fetcher.rollback_validators(source.name)
+            raise
+        self.fetcher.commit_validators(source.name)
         status.record_success(self.db, source.name, self.clock())
         elapsed = time.perf_counter() - started
         result = PollResult(source.name, True, tuple(stored), seconds=elapsed)

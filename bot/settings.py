@@ -70,20 +70,20 @@ class Settings:
 
 def _parse_duration(value: Any, where: str) -> int:
     """Seconds from 3600, "90s", "15m", "1h" or "1d"."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: expected a duration like 3600, \"15m\" or \"1h\", got {value!r}")
-    if isinstance(value, int | float):
-        seconds = int(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().lower()
-        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-        try:
+    bad = ConfigError(f"{where}: expected a duration like 3600, \"15m\" or \"1h\", got {value!r}")
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int | float):
+            seconds = int(value)
+        elif isinstance(value, str) and value.strip():
+            text = value.strip().lower()
             seconds = int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
-        except ValueError:
-            raise ConfigError(
-                f"{where}: expected a duration like 3600, \"15m\" or \"1h\", got {value!r}") from None
-    else:
-        raise ConfigError(f"{where}: expected a duration like 3600, \"15m\" or \"1h\", got {value!r}")
+        else:
+            raise bad
+    except (ValueError, OverflowError):  # "soon", TOML nan / inf, "1e400s"
+        raise bad from None
     if seconds < 60:
         raise ConfigError(f"{where}: {seconds}s is too often to poll a public site; use at least 60s")
     return seconds
@@ -95,6 +95,9 @@ def _read_config(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"LEADERWATCH_CONFIG: {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # tomllib decodes before parsing and lets this through
+        raise ConfigError(f"LEADERWATCH_CONFIG: {path} is not UTF-8 text (byte {exc.start}); save it "
+                          f"as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"LEADERWATCH_CONFIG: cannot read {path}: {exc.strerror}") from None
 
@@ -130,6 +133,8 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
     http_port: int | None = None
     if port_raw is not None:
         try:
+            if isinstance(port_raw, bool | float):  # TOML `true` or 80.5 would pass int() as 1 or 80
+                raise TypeError(port_raw)
             http_port = int(port_raw)
         except (TypeError, ValueError):
             raise ConfigError(f"LEADERWATCH_HTTP_PORT: expected a port number, got {port_raw!r}") from None

@@ -33,6 +33,8 @@ def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000" (RFC 5322: UTC, origin unknown) parses to a naive datetime
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
@@ -50,6 +52,10 @@ class Fetcher:
 
     `get` returns the body, or None when the server answered 304 Not Modified to a conditional
     request. Network errors, 5xx and 429 are retried with exponential backoff and jitter.
+
+    Validators (ETag / Last-Modified) received by a source take effect at once; the poller calls
+    `rollback_validators` when that source's data was not stored, so the next request is not
+    answered 304 for content leaderwatch never kept, and `commit_validators` when it was.
     """
 
     client: httpx.AsyncClient
@@ -58,13 +64,28 @@ class Fetcher:
     max_delay: float = 60.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     validators: dict[str, Validators] = field(default_factory=dict)
+    # Per source: the validators each URL had before this source's uncommitted fetches changed them.
+    _undo: dict[str, dict[str, Validators | None]] = field(default_factory=dict, init=False, repr=False)
+
+    def commit_validators(self, source: str) -> None:
+        """Keep the validators `source`'s fetches received: their data was stored."""
+        self._undo.pop(source, None)
+
+    def rollback_validators(self, source: str) -> None:
+        """Restore the validators `source`'s fetches replaced since the last commit (data not stored)."""
+        for key, before in self._undo.pop(source, {}).items():
+            if before is None:
+                self.validators.pop(key, None)
+            else:
+                self.validators[key] = before
 
     async def get(
         self, source: str, url: str, *, params: dict[str, str | int] | None = None,
         conditional: bool = True,
     ) -> bytes | None:
         """GET `url`; raise SourceError naming `source` and the URL once retries are spent."""
-        key = str(httpx.URL(url, params=params))
+        # Exactly the URL the client sends (`httpx.URL(url, params=None)` would drop a query in `url`).
+        key = str(self.client.build_request("GET", url, params=params).url)
         headers = {}
         cached = self.validators.get(key) if conditional else None
         if cached and cached.etag:
@@ -96,6 +117,7 @@ class Fetcher:
                     etag = response.headers.get("etag")
                     modified = response.headers.get("last-modified")
                     if etag or modified:
+                        self._undo.setdefault(source, {}).setdefault(key, self.validators.get(key))
                         self.validators[key] = Validators(etag, modified)
                     return body
             if attempt < self.attempts:

@@ -78,8 +78,9 @@ def load_validators(db: Database) -> dict[str, tuple[str | None, str | None]]:
 
 
 def save_validators(db: Database, validators: Mapping[str, tuple[str | None, str | None]]) -> None:
-    """Store ETag / Last-Modified per URL."""
+    """Store ETag / Last-Modified per URL, replacing what was stored (rolled-back ones included)."""
     with db.atomic():
+        db.execute("DELETE FROM http_validators")
         db.table("http_validators").upsert_all(
             [{"url": u, "etag": e, "last_modified": m} for u, (e, m) in validators.items()], pk="url")
 

@@ -56,7 +56,7 @@ def test_top_openllm_v2_on_2024_07_13(imported: tuple[str, str]) -> None:
     db, _ = imported
     code, out, err = run_cli("--db", db, "top", "openllm/v2", "--at", "2024-07-13", "-n", "2")
     assert code == 0, err
-    rows = [ln for ln in out.splitlines()[3:] if ln.strip()]
+    rows = [ln for ln in out.splitlines()[4:] if ln.strip()]
     assert len(rows) == 2
     assert rows[0].split()[:2] == ["1", "Qwen/Qwen2-72B-Instruct"]
 
@@ -66,7 +66,7 @@ def test_top_with_group_filters_rows(imported: tuple[str, str]) -> None:
     code, out, _ = run_cli("--db", db, "top", "lmarena/text", "--at", "2025-01-24", "-n", "3",
                            "--group", "china")
     assert code == 0
-    rows = [ln for ln in out.splitlines()[3:] if ln.strip()]
+    rows = [ln for ln in out.splitlines()[4:] if ln.strip()]
     assert rows and all(" CN " in f" {ln} " for ln in rows)
 
 
