@@ -122,7 +122,8 @@ def test_v2_duplicate_precisions_keep_both_rows(recordings, identity):
     best = names["Qwen/Qwen2.5-Coder-7B-Instruct"]
     other = names["Qwen/Qwen2.5-Coder-7B-Instruct (float16)"]
     assert (best.score, other.score) == (28.052321182705, 22.5245158164521)
-    assert best.model_key == "qwen2.5-coder-7b-instruct"
+    assert best.model_key == "qwen2-5-coder-7b-instruct"
+    assert other.model_key != best.model_key
     assert other.organization == "Qwen"
     # The bare name goes to the better row even when it is not bfloat16.
     assert names["Qwen/Qwen2.5-0.5B-Instruct"].score == 10.1075438507193
