@@ -17,10 +17,10 @@ from sqlite_utils import Database
 from bot import console
 from bot.ingest import Stored
 from bot.poller import Poller, retry_delay
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 from sources.base import Source
 from sources.http import Fetcher, Validators, new_client
-from sources.identity import Identity
+from sources.identity import Group, Identity, load_groups
 from sources.registry import all_sources
 from storage import status
 from storage.db import open_db
@@ -46,6 +46,7 @@ class App:
     fetcher: Fetcher
     poller: Poller
     clock: Callable[[], datetime]
+    groups: dict[str, Group]
 
     def enabled_sources(self) -> list[Source]:
         """The sources not disabled in the config."""
@@ -80,15 +81,19 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
               on_change: Callable[[Stored], None] | None = None,
               clock: Callable[[], datetime] = utcnow) -> App:
     """Build the service from settings; tests pass their own client, sources or clock."""
-    db = open_db(settings.db_path)
     identity = build_identity(settings)
+    try:
+        groups = load_groups(settings.groups, identity)
+    except ValueError as exc:
+        raise ConfigError(f"config [groups]: {exc}") from None
+    db = open_db(settings.db_path)
     sync_identity(db, identity)
     http = client or new_client()
     fetcher = Fetcher(http)
     fetcher.validators.update({u: Validators(e, m) for u, (e, m) in status.load_validators(db).items()})
     poller = Poller(db, fetcher, clock, on_change if on_change is not None else console.print_change)
     srcs = list(sources) if sources is not None else all_sources(identity)
-    return App(settings, db, identity, srcs, http, fetcher, poller, clock)
+    return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups)
 
 
 def schedule(app: App, scheduler: AsyncIOScheduler) -> None:

@@ -17,7 +17,6 @@ from bot import console
 from bot.app import App, build_app, run, utcnow
 from bot.importer import coverage_lines, import_recordings
 from bot.settings import ConfigError, Settings, load_settings
-from sources.identity import load_groups
 from sources.registry import source_names
 from storage import snapshots, status
 from storage.db import StorageError
@@ -123,10 +122,7 @@ def cmd_top(app: App, args: argparse.Namespace) -> int:
     entries = list(snap.entries)
     note = ""
     if args.group:
-        try:
-            groups = load_groups(app.settings.groups)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+        groups = app.groups
         if args.group not in groups:
             raise UserError(f"unknown group `{args.group}`. Groups: {', '.join(sorted(groups))}")
         entries = [e for e in entries if groups[args.group].contains(e)]
@@ -192,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings, args.verbose)
     try:
         app = build_app(settings, clock=utcnow)
+    except ConfigError as exc:
+        print(f"leaderwatch: configuration error: {exc}", file=sys.stderr)
+        return 2
     except StorageError as exc:
         print(f"leaderwatch: {exc}. Set LEADERWATCH_DB to a writable path.", file=sys.stderr)
         return 2

@@ -286,6 +286,10 @@ class Identity:
             return ()
         return self.org_countries.get(_org_key(organization), ())
 
+    def is_known_organization(self, organization: str) -> bool:
+        """True when the organization has a row in the shipped table (even one with no country)."""
+        return _org_key(organization) in self.org_countries
+
     def canonical_organization(self, organization: str) -> str:
         """The main name of an organization spelled any known way ("deepseek-ai" -> "DeepSeek")."""
         return self.org_same_as.get(_org_key(organization), organization.strip())

@@ -534,7 +534,7 @@ class LmarenaSource:
 
     name = NAME
     # The dataset is republished about daily; paging all four configs is ~100 requests.
-    interval_seconds = 6 * 3600
+    interval_seconds = 3600
 
     def __init__(self, identity: Identity) -> None:
         self.identity = identity

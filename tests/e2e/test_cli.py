@@ -103,3 +103,24 @@ def test_config_error_names_the_setting(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("LEADERWATCH_SLACK_MODE", "carrier-pigeon")
     code, _, err = run_cli("--db", str(tmp_path / "x.db"), "boards")
     assert code == 2 and "LEADERWATCH_SLACK_MODE" in err
+
+
+def test_bad_group_in_config_stops_start_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "lw.toml"
+    config.write_text('[groups.asia]\ncountrys = ["JP"]\n')
+    monkeypatch.setenv("LEADERWATCH_CONFIG", str(config))
+    code, _, err = run_cli("--db", str(tmp_path / "x.db"), "boards")
+    assert code == 2 and "config [groups]" in err and "`asia`" in err and "countrys" in err
+
+
+def test_config_group_is_usable_in_top(imported: tuple[str, str], tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    db, _ = imported
+    config = tmp_path / "lw.toml"
+    config.write_text('[groups.google]\norganizations = ["Google"]\n')
+    monkeypatch.setenv("LEADERWATCH_CONFIG", str(config))
+    code, out, err = run_cli("--db", db, "top", "lmarena/text", "--at", "2025-01-24", "-n", "2",
+                             "--group", "google")
+    assert code == 0, err
+    rows = [ln for ln in out.splitlines()[4:] if ln.strip()]
+    assert [r.split()[1] for r in rows] == ["Gemini-2.0-Flash-Thinking-Exp-01-21", "Gemini-Exp-1206"]
