@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import json
 import logging
 import os
 import sys
@@ -13,9 +14,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alerts.models import Rule, RuleError
 from bot import console
 from bot.app import App, build_app, run, utcnow
 from bot.importer import coverage_lines, import_recordings
+from bot.replay import BoardReplay, backtest, backtest_lines, in_range, load_rules, replay
 from bot.settings import ConfigError, Settings, load_settings
 from sources.registry import source_names
 from storage import snapshots, status
@@ -44,14 +47,15 @@ def resolve_board(name: str, board_ids: Sequence[str]) -> str:
     raise UserError(f"unknown board `{name}`.{hint}{listing} `leaderwatch boards` lists them.")
 
 
-def parse_date(text: str) -> datetime:
-    """`YYYY-MM-DD` (the end of that day, UTC) or a full ISO 8601 time."""
+def parse_date(text: str, end_of_day: bool = True) -> datetime:
+    """`YYYY-MM-DD` (the end of that day, UTC, or its start) or a full ISO 8601 time."""
     try:
         if len(text) == 10:
-            return datetime.fromisoformat(text).replace(tzinfo=UTC) + timedelta(days=1, seconds=-1)
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1, seconds=-1) if end_of_day else day
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise UserError(f"--at {text!r}: expected a date like 2025-01-24 or 2025-01-24T12:00Z") from None
+        raise UserError(f"{text!r}: expected a date like 2025-01-24 or 2025-01-24T12:00Z") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
@@ -136,7 +140,56 @@ def cmd_top(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "poll": cmd_poll, "import": cmd_import, "boards": cmd_boards, "top": cmd_top}
+def _recordings_dir(app: App, args: argparse.Namespace) -> Path:
+    given = args.recordings or app.settings.recordings
+    if not given or not Path(given).is_dir():
+        raise UserError(f"recordings folder {given or '(none given)'} not found: pass --recordings DIR "
+                        "or set LEADERWATCH_RECORDINGS")
+    return Path(given)
+
+
+def _rules(app: App, args: argparse.Namespace) -> list[Rule]:
+    try:
+        return load_rules(Path(args.rules) if args.rules else None, app.settings.rules, list(app.groups))
+    except OSError as exc:
+        raise UserError(f"--rules {args.rules}: cannot read it ({exc.strerror})") from None
+    except RuleError as exc:
+        raise UserError(str(exc)) from None
+
+
+def cmd_replay(app: App, args: argparse.Namespace) -> int:
+    """Replay recorded history through the rules and print every event."""
+    root = _recordings_dir(app, args)
+    rules = _rules(app, args)
+    start = parse_date(args.start, end_of_day=False) if args.start else None
+    end = parse_date(args.end) if args.end else None
+    count = 0
+    for event in replay(app.sources, root, rules, app.groups, args.board):
+        if not in_range(event, start, end):
+            continue
+        count += 1
+        if args.format == "jsonl":
+            print(json.dumps(event.to_json(), ensure_ascii=False))
+        else:
+            print(f"{event.at:%Y-%m-%d}  {event.kind:<13} {event.message}")
+    if args.format == "text":
+        print(f"{count} event(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_backtest(app: App, args: argparse.Namespace) -> int:
+    """How many alerts each rule would have sent per board and week over the recorded history."""
+    root = _recordings_dir(app, args)
+    rules = _rules(app, args)
+    boards: dict[str, BoardReplay] = {}
+    events = list(replay(app.sources, root, rules, app.groups, args.board, boards))
+    for line in backtest_lines(backtest(events, boards, rules)):
+        print(line)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "poll": cmd_poll, "import": cmd_import, "boards": cmd_boards, "top": cmd_top,
+            "replay": cmd_replay, "backtest": cmd_backtest}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,6 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show ranks 1..N, ties included (default 10)")
     p.add_argument("--at", metavar="DATE", help="as of this date (YYYY-MM-DD, end of day UTC)")
     p.add_argument("--group", metavar="GROUP", help="only models of this group (china, us, west, ...)")
+    for name, helptext in (("replay", "replay recorded history through the rules and print every event"),
+                           ("backtest", "alerts per rule, board and week the rules would have sent")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--recordings", metavar="DIR",
+                       help="folder of recordings (default: LEADERWATCH_RECORDINGS)")
+        p.add_argument("--board", metavar="PATTERN", help="only boards matching this glob, e.g. 'aider/*'")
+        p.add_argument("--rules", metavar="FILE",
+                       help="TOML file of [[rule]] tables (default: the config's [[rules]], else the "
+                            "shipped default rules)")
+        if name == "replay":
+            p.add_argument("--from", dest="start", metavar="DATE", help="print events from this date")
+            p.add_argument("--to", dest="end", metavar="DATE", help="print events up to this date")
+            p.add_argument("--format", choices=("text", "jsonl"), default="text",
+                           help="text (default) or one JSON object per line")
     return parser
 
 

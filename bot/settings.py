@@ -61,6 +61,7 @@ class Settings:
     sources: Mapping[str, SourceSettings] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    rules: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def has_chat(self) -> bool:
@@ -177,6 +178,11 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         raise ConfigError("config [groups]: expected [groups.NAME] tables with countries, organizations "
                           "or licence")
 
+    rules = config.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise ConfigError('config [[rules]]: expected [[rules]] tables, each with kind = "..." and its '
+                          "parameters")
+
     slack_bot_token = env("SLACK_BOT_TOKEN")
     if slack_bot_token and not str(slack_bot_token).startswith("xoxb-"):
         raise ConfigError("SLACK_BOT_TOKEN: expected a bot token starting with xoxb- (Slack app > OAuth & "
@@ -199,4 +205,5 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         sources=sources,
         aliases=dict(aliases),
         groups=groups,
+        rules=tuple(rules),
     )
