@@ -27,13 +27,18 @@ class Rule:
     kind: str
     params: tuple[tuple[str, Any], ...]
     name: str
+    values: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            object.__setattr__(self, "values", dict(self.params))
 
     def get(self, key: str) -> Any:
         """A parameter's value."""
-        for k, v in self.params:
-            if k == key:
-                return v
-        raise KeyError(f"rule {self.name} has no parameter {key}")
+        try:
+            return self.values[key]
+        except KeyError:
+            raise KeyError(f"rule {self.name} has no parameter {key}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +72,10 @@ class Event:
         }
 
 
-def dedupe_key(kind: str, board: str, subject: str, value: str, at: datetime) -> str:
+def dedupe_key(kind: str, board: str, subject: str, value: str, at: datetime | str) -> str:
     """A stable key: the same event found twice (replay, restart) gets the same key."""
-    text = f"{kind}|{board}|{subject}|{value}|{at.isoformat()}"
+    when = at if isinstance(at, str) else at.isoformat()
+    text = f"{kind}|{board}|{subject}|{value}|{when}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

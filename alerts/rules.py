@@ -58,6 +58,8 @@ class Context:
     groups: Mapping[str, Group]
     board_state: BoardState
     now: datetime
+    board: str = field(init=False)
+    at_text: str = field(init=False)
     curr_by_key: dict[str, Entry] = field(init=False)
     prev_by_key: dict[str, Entry] = field(init=False)
     prev_entries: tuple[Entry, ...] = field(init=False)
@@ -65,10 +67,16 @@ class Context:
     split_off: frozenset[str] = field(init=False)
     _best: dict[tuple[str, bool], Entry | None] = field(default_factory=dict)
     _by_score: list[Entry] | None = None
+    _score_keys: list[float] = field(default_factory=list)
+    _score_changes: list[tuple[str, float | None]] | None = None
+    move_messages: dict[str, str] = field(default_factory=dict)
     _moves: list[tuple[int, Entry, Entry]] | None = None
     _membership: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.board = self.curr.board.id
+        self.at_text = self.curr.as_of.isoformat()
+        self._described: dict[str, str] = {}
         self.curr_by_key = {}
         for e in self.curr.entries:
             self.curr_by_key.setdefault(e.model_key, e)  # entries are in rank order: keep the best
@@ -82,9 +90,12 @@ class Context:
         for e in self.prev_entries:
             self.prev_by_key.setdefault(e.model_key, e)
 
-    @property
-    def board(self) -> str:
-        return self.curr.board.id
+    def describe(self, entry: Entry) -> str:
+        """`describe(entry)`, once per model and snapshot."""
+        text = self._described.get(entry.name)
+        if text is None:
+            text = self._described[entry.name] = describe(entry)
+        return text
 
     @property
     def has_ci(self) -> bool:
@@ -117,8 +128,26 @@ class Context:
         """Current entries from the best score to the worst."""
         if self._by_score is None:
             sign = -1 if self.curr.board.higher_is_better else 1
-            self._by_score = sorted(self.curr.entries, key=lambda e: sign * e.score)
+            self._by_score = sorted(self.curr_by_key.values(), key=lambda e: sign * e.score)
+            self._score_keys = [sign * e.score for e in self._by_score]
         return self._by_score
+
+    def score_changes(self) -> list[tuple[str, float | None]]:
+        """(key, previous score or None when it was not listed) for models whose score changed."""
+        if self._score_changes is None:
+            self._score_changes = []
+            for key, e in self.curr_by_key.items():
+                before = self.prev_by_key.get(key)
+                if before is None or before.score != e.score:
+                    self._score_changes.append((key, before.score if before else None))
+        return self._score_changes
+
+    def past_threshold(self, threshold: float) -> list[str]:
+        """Keys of the models at or past a score threshold (>= when higher is better), best first."""
+        ordered = self.by_score()
+        sign = -1 if self.curr.board.higher_is_better else 1
+        cut = bisect.bisect_right(self._score_keys, sign * threshold)
+        return [e.model_key for e in ordered[:cut]]
 
     def moves(self) -> list[tuple[int, Entry, Entry]]:
         """(places moved up, previous, current) for models in both snapshots, largest first.
@@ -144,7 +173,13 @@ class Context:
         return not self.curr.truncated or self.last_listed_rank() >= needed_rank
 
 
-_SUFFIX = re.compile(r"\s*\([^()]*\)\s*$")
+_SUFFIX = re.compile(r"\s*\(([^()]*)\)\s*$")
+# A parenthesised release date, version or size names another model, not a setting:
+# "Claude 3.5 Sonnet (20241022)", "DeepSeek R1 (0528)", "Command R+ (08-24)", "Gopher (280B)".
+_RELEASE = re.compile(r"^v?\d[\d.-]*(?:-[a-z]+)?$|^\d+(?:\.\d+)?[bm]$|(?:19|20)\d\d-?[01]\d-?[0-3]\d",
+                      re.IGNORECASE)
+# The part after a base that makes a dated release of it: "gpt-4" -> "gpt-4-0314", "claude-2" -> "-0".
+_DATED = re.compile(r"^\d+(?:-\d+)*$")
 
 
 _PRECISION = re.compile(r"-(bf16|fp8|fp16|int8|int4)$")
@@ -154,11 +189,11 @@ def base_key(entry: Entry) -> str:
     """A model's key without trailing settings: "claude-3.5-sonnet (whole)" -> claude-3-5-sonnet.
 
     Also without a precision suffix ("...-405b-instruct-bf16"); a name with nothing to strip keeps
-    its canonical key, aliases included.
+    its canonical key, aliases included. A release in parentheses ("(20241022)") is no setting: kept.
     """
     stripped = entry.name
-    while _SUFFIX.search(stripped):
-        stripped = _SUFFIX.sub("", stripped)
+    while (m := _SUFFIX.search(stripped)) and not _RELEASE.search(m.group(1).strip()):
+        stripped = stripped[:m.start()]
     key = entry.model_key if stripped == entry.name else canonical_key(stripped or entry.name)
     return _PRECISION.sub("", key)
 
@@ -209,7 +244,8 @@ def find_renames(prev: Snapshot | None, curr: Snapshot, seen: frozenset[str]) ->
             and (n.score == best.score or fresh_base[n.model_key] == old_base)))
         if not matches:  # upstream split a model into dated releases: "gpt-4" -> "gpt-4-0314", "-0613"
             dated = [n.model_key for n in fresh if same_org(best, n)
-                     and fresh_base[n.model_key].startswith(old_base + "-")]
+                     and fresh_base[n.model_key].startswith(old_base + "-")
+                     and _DATED.match(fresh_base[n.model_key][len(old_base) + 1:])]
             if dated:
                 matches = dated[:1]
                 split.update(dated[1:])
@@ -267,8 +303,8 @@ def method_change(prev: Snapshot | None, curr: Snapshot) -> str | None:
     scale = sorted(abs(e.score) for e in common)[len(common) // 2] or 1.0
     if shifts[len(shifts) // 2] > SCALE_SHIFT * scale:
         return "most scores moved at once"
-    order_prev = {k: i for i, k in enumerate(e.model_key for e in prev.entries if e.model_key in
-                                             {c.model_key for c in common})}
+    common_keys = {c.model_key for c in common}
+    order_prev = {k: i for i, k in enumerate(e.model_key for e in prev.entries if e.model_key in common_keys)}
     far = max(3, len(common) // 10)
     moved = sum(1 for i, e in enumerate(common) if abs(order_prev.get(e.model_key, i) - i) >= far)
     if moved >= RESHUFFLE_SHARE * len(common):
@@ -288,25 +324,58 @@ class Observation:
 
 
 class _Machine:
-    """The per-subject confirm/cooldown state machine of one rule on one board."""
+    """The per-subject confirm/cooldown state machine of one rule on one board.
+
+    The state's mappings are copied on first write only: most rules change nothing on most
+    snapshots, and a thousand rules must evaluate in a few milliseconds each at most.
+    """
 
     def __init__(self, rule: Rule, state: RuleState, ctx: Context) -> None:
         self.rule, self.ctx = rule, ctx
-        self.confirmed = dict(state.confirmed)
-        self.streak = dict(state.streak)
-        self.last_fired = dict(state.last_fired)
+        self.confirmed: Mapping[str, str] = state.confirmed
+        self.streak: Mapping[str, tuple[str, int]] = state.streak
+        self.last_fired: Mapping[str, datetime] = state.last_fired
+        self._owned: set[str] = set()
         self.confirm: int = rule.get("confirm")
         self.cooldown = rule.get("cooldown")
 
+    def _confirmed(self) -> dict[str, str]:
+        if "confirmed" not in self._owned:
+            self.confirmed = dict(self.confirmed)
+            self._owned.add("confirmed")
+        assert isinstance(self.confirmed, dict)
+        return self.confirmed
+
+    def _streak(self) -> dict[str, tuple[str, int]]:
+        if "streak" not in self._owned:
+            self.streak = dict(self.streak)
+            self._owned.add("streak")
+        assert isinstance(self.streak, dict)
+        return self.streak
+
+    def _fired(self) -> dict[str, datetime]:
+        if "fired" not in self._owned:
+            self.last_fired = dict(self.last_fired)
+            self._owned.add("fired")
+        assert isinstance(self.last_fired, dict)
+        return self.last_fired
+
+    def reset(self) -> None:
+        """Forget every confirmed value (a baseline of a kind whose subjects are models)."""
+        self.confirmed = {}
+        self._owned.add("confirmed")
+
     def baseline(self, subject: str, value: str, default: str | None) -> None:
-        self.streak.pop(subject, None)
+        if subject in self.streak:
+            self._streak().pop(subject)
         self._set(subject, value, default)
 
     def _set(self, subject: str, value: str, default: str | None) -> None:
-        if value == default:
-            self.confirmed.pop(subject, None)  # keep the state small: defaults are not stored
-        else:
-            self.confirmed[subject] = value
+        if value == default:  # keep the state small: defaults are not stored
+            if subject in self.confirmed:
+                self._confirmed().pop(subject)
+        elif self.confirmed.get(subject) != value:
+            self._confirmed()[subject] = value
 
     def step(self, subject: str, value: str, default: str | None) -> str | None:
         """The previously confirmed value when `value` is now confirmed and may fire, else None."""
@@ -315,14 +384,16 @@ class _Machine:
             self._set(subject, value, default)
             return None
         if value == confirmed:
-            self.streak.pop(subject, None)
+            if subject in self.streak:
+                self._streak().pop(subject)
             return None
         seen, count = self.streak.get(subject, (value, 0))
         count = count + 1 if seen == value else 1
         if count < self.confirm:
-            self.streak[subject] = (value, count)
+            self._streak()[subject] = (value, count)
             return None
-        self.streak.pop(subject, None)
+        if subject in self.streak:
+            self._streak().pop(subject)
         self._set(subject, value, default)
         return confirmed
 
@@ -332,10 +403,12 @@ class _Machine:
         last = self.last_fired.get(key)
         if last is not None and self.ctx.now - last < self.cooldown:
             return False
-        self.last_fired[key] = self.ctx.now
+        self._fired()[key] = self.ctx.now
         return True
 
-    def state(self) -> RuleState:
+    def state(self, previous: RuleState) -> RuleState:
+        if not self._owned and not self.last_fired:
+            return previous
         # Forget cooldowns long past so the state does not grow without bound.
         fired = {k: t for k, t in self.last_fired.items() if self.ctx.now - t < self.cooldown}
         return RuleState(self.confirmed, self.streak, fired)
@@ -345,16 +418,17 @@ def _event(rule: Rule, ctx: Context, subject: str, value: str, message: str, *, 
            other: Entry | None = None, groups: Iterable[str] = (), confidence: str = "n/a",
            kind: str | None = None) -> Event:
     before = ctx.prev_by_key.get(entry.model_key) if entry else None
+    listed = entry is not None and entry.model_key in ctx.curr_by_key
     kind = kind or rule.kind
     return Event(
         kind=kind, board=ctx.board, at=ctx.curr.as_of, rule=rule.name, subject=subject,
         model=entry.name if entry else None, other=other.name if other else None,
         groups=tuple(groups), rank_before=before.rank if before else None,
-        rank_after=entry.rank if entry and entry.model_key in ctx.curr_by_key else None,
+        rank_after=entry.rank if listed and entry else None,
         score_before=before.score if before else None,
-        score_after=entry.score if entry and entry.model_key in ctx.curr_by_key else None,
+        score_after=entry.score if listed and entry else None,
         confidence=confidence, message=f"{ctx.board}: {message}",
-        dedupe_key=dedupe_key(kind, ctx.board, subject, value, ctx.curr.as_of),
+        dedupe_key=dedupe_key(kind, ctx.board, subject, value, ctx.at_text),
     )
 
 
@@ -412,16 +486,16 @@ def _observe_top_n(rule: Rule, ctx: Context, machine: _Machine) -> dict[str, Obs
             continue
         was_in = machine.confirmed.get(e.model_key) == "in"
         inside = e.rank <= (n + margin if was_in else n)
-        out[e.model_key] = Observation("in" if inside else "out", e, groups=ctx.groups_of(e))
+        out[e.model_key] = Observation("in" if inside else "out", e)
     for key, value in machine.confirmed.items():
         if value != "in" or key in out:
             continue
         listed = ctx.curr_by_key.get(key)
         if listed is not None:
-            out[key] = Observation("out", listed, groups=ctx.groups_of(listed))  # past N + margin
+            out[key] = Observation("out", listed)  # listed, past N + margin
         elif ctx.absent_value_known(n + margin):
             gone = ctx.prev_by_key.get(key)
-            out[key] = Observation("out", gone, groups=ctx.groups_of(gone) if gone else ())
+            out[key] = Observation("out", gone)
     return out
 
 
@@ -446,7 +520,10 @@ def _observe_gap(rule: Rule, ctx: Context) -> dict[str, Observation]:
     return {f"{a}|{b}": Observation(value, best_a, best_b, "n/a", (a, b))}
 
 
-def _observe_score(rule: Rule, ctx: Context, machine: _Machine) -> dict[str, Observation]:
+def _observe_score(rule: Rule, ctx: Context, machine: _Machine, full: bool = False
+                   ) -> dict[str, Observation]:
+    """Subjects whose side of the threshold may have changed (`full`: every model past it, for a
+    baseline)."""
     threshold: float = rule.get("threshold")
     group = ctx.group(rule.get("group")) if rule.get("group") else None
     higher = ctx.curr.board.higher_is_better
@@ -454,22 +531,30 @@ def _observe_score(rule: Rule, ctx: Context, machine: _Machine) -> dict[str, Obs
     def side(e: Entry) -> str:
         return "above" if (e.score >= threshold if higher else e.score <= threshold) else "below"
 
-    out: dict[str, Observation] = {}
     wanted = rule.get("model")
     if wanted:
         key = canonical_key(wanted)
         e = ctx.curr_by_key.get(key) or next((x for x in ctx.curr.entries if x.name == wanted), None)
-        return {e.model_key: Observation(side(e), e, groups=ctx.groups_of(e))} if e else {}
-    ordered = ctx.by_score()
-    scores = [(-x.score if higher else x.score) for x in ordered]
-    cut = bisect.bisect_right(scores, -threshold if higher else threshold)
-    for e in ordered[:cut]:  # every model past the threshold now
-        if e.model_key not in out and (group is None or group.contains(e)):
-            out[e.model_key] = Observation("above", e, groups=ctx.groups_of(e))
-    for key, value in machine.confirmed.items():  # and every model that was
-        if value == "above" and key not in out and key in ctx.curr_by_key:
-            e = ctx.curr_by_key[key]
-            out[key] = Observation(side(e), e, groups=ctx.groups_of(e))
+        return {e.model_key: Observation(side(e), e)} if e else {}
+    if full:  # a baseline: every model past the threshold now
+        past = ctx.past_threshold(threshold)
+        return {k: Observation("above", ctx.curr_by_key[k]) for k in past
+                if group is None or group.contains(ctx.curr_by_key[k])}
+    # Between baselines the confirmed sides follow the snapshots, so only a model whose score
+    # changed across the threshold, one back on the table, or one mid-confirmation needs a step.
+    out: dict[str, Observation] = {}
+    for key, before_score in ctx.score_changes():
+        e = ctx.curr_by_key[key]
+        if before_score is not None:
+            was = before_score >= threshold if higher else before_score <= threshold
+            if (side(e) == "above") == was and key not in machine.streak:
+                continue
+        if group is None or group.contains(e):
+            out[key] = Observation(side(e), e)
+    for key in machine.streak.keys() - out.keys():
+        e = ctx.curr_by_key.get(key)
+        if e is not None:
+            out[key] = Observation(side(e), e)
     return out
 
 
@@ -481,33 +566,34 @@ def _message(rule: Rule, ctx: Context, obs: Observation, before: str) -> str | N
             "n/a": ""}[obs.confidence]
     kind = rule.kind
     if kind == "overtake" and e and o:
-        return (f"{obs.value} model {describe(e)} now ranks above the best {before} model "
-                f"{describe(o)}: #{e.rank} vs #{o.rank}, {_score(e.score)} vs {_score(o.score)}{conf}")
+        return (f"{obs.value} model {ctx.describe(e)} now ranks above the best {before} model "
+                f"{ctx.describe(o)}: #{e.rank} vs #{o.rank}, {_score(e.score)} vs {_score(o.score)}{conf}")
     if kind == "new_leader" and e:
         if "," in obs.value:
-            return f"{describe(e)} now shares #1 ({obs.value.replace(',', ', ')}), score {_score(e.score)}"
-        was = f", taking it from {describe(o)}" if o else ""
-        return f"new #1: {describe(e)} with {_score(e.score)}{was}{conf}"
+            shared = obs.value.replace(",", ", ")
+            return f"{ctx.describe(e)} now shares #1 ({shared}), score {_score(e.score)}"
+        was = f", taking it from {ctx.describe(o)}" if o else ""
+        return f"new #1: {ctx.describe(e)} with {_score(e.score)}{was}{conf}"
     if kind == "top_n" and e:
         n = rule.get("top")
         prev = ctx.prev_by_key.get(e.model_key)
         if obs.value == "in":
             was = f", was #{prev.rank}" if prev else ", new on the board"
-            return f"{describe(e)} entered the top {n} at #{e.rank}{was}"
+            return f"{ctx.describe(e)} entered the top {n} at #{e.rank}{was}"
         now = f"now #{e.rank}" if e.model_key in ctx.curr_by_key else "no longer listed"
-        return f"{describe(e)} left the top {n} ({now})"
+        return f"{ctx.describe(e)} left the top {n} ({now})"
     if kind == "gap" and e and o:
         found = _gap_value(rule, ctx)
         unit = "%" if rule.get("unit") == "percent" else " points"
         gap = f"{found[0]:.1f}{unit}" if found else "?"
         a, b = rule.get("groups")
         word = "fell below" if obs.value == "below" else "rose above"
-        return (f"the gap between the best {a} model {describe(e)} ({_score(e.score)}) and the best "
-                f"{b} model {describe(o)} ({_score(o.score)}) {word} {_score(rule.get('threshold'))}"
+        return (f"the gap between the best {a} model {ctx.describe(e)} ({_score(e.score)}) and the best "
+                f"{b} model {ctx.describe(o)} ({_score(o.score)}) {word} {_score(rule.get('threshold'))}"
                 f"{unit}: {gap}")
     if kind == "score" and e:
         word = "rose to or above" if obs.value == "above" else "fell below"
-        return f"{describe(e)} {word} {_score(rule.get('threshold'))}: now {_score(e.score)}"
+        return f"{ctx.describe(e)} {word} {_score(rule.get('threshold'))}: now {_score(e.score)}"
     return None
 
 
@@ -521,7 +607,7 @@ def _reportable(rule: Rule, before: str, after: str, obs: Observation, ctx: Cont
         group: str | None = rule.get("group")
         return group is None or any(group in ctx.groups_of(ctx.curr_by_key[k])
                                     for k in new if k in ctx.curr_by_key)
-    direction: str | None = dict(rule.params).get("direction")
+    direction: str | None = rule.values.get("direction")
     if kind == "top_n" and direction in ("enter", "leave"):
         return (after == "in") == (direction == "enter")
     if kind in ("gap", "score") and direction in ("below", "above"):
@@ -545,15 +631,15 @@ def _evaluate_condition(rule: Rule, ctx: Context, state: RuleState, baseline: bo
     elif rule.kind == "top_n":
         observed = _observe_top_n(rule, ctx, machine)
     else:
-        observed = _observe_score(rule, ctx, machine)
+        observed = _observe_score(rule, ctx, machine, full=baseline)
     default = _DEFAULTS[rule.kind]
     events: list[Event] = []
     if baseline:
         if rule.kind in ("top_n", "score"):
-            machine.confirmed.clear()
+            machine.reset()
         for subject, obs in observed.items():
             machine.baseline(subject, obs.value, default)
-        return events, machine.state()
+        return events, machine.state(state)
     for subject, obs in observed.items():
         before = machine.step(subject, obs.value, default)
         if before is None or not _reportable(rule, before, obs.value, obs, ctx):
@@ -562,9 +648,10 @@ def _evaluate_condition(rule: Rule, ctx: Context, state: RuleState, baseline: bo
             continue
         message = _message(rule, ctx, obs, before)
         if message:
+            groups = obs.groups or (ctx.groups_of(obs.entry) if obs.entry else ())
             events.append(_event(rule, ctx, subject, obs.value, message, entry=obs.entry,
-                                 other=obs.other, groups=obs.groups, confidence=obs.confidence))
-    return events, machine.state()
+                                 other=obs.other, groups=groups, confidence=obs.confidence))
+    return events, machine.state(state)
 
 
 def _evaluate_new_model(rule: Rule, ctx: Context, new_keys: Sequence[str]) -> list[Event]:
@@ -580,7 +667,7 @@ def _evaluate_new_model(rule: Rule, ctx: Context, new_keys: Sequence[str]) -> li
         if org is not None and (e.organization or "").casefold() != org.casefold():
             continue
         where = f"top {top}" if top else "board"
-        message = f"new model {describe(e)} entered the {where} at #{e.rank} with {_score(e.score)}"
+        message = f"new model {ctx.describe(e)} entered the {where} at #{e.rank} with {_score(e.score)}"
         events.append(_event(rule, ctx, key, "new", message, entry=e, groups=ctx.groups_of(e)))
     return events
 
@@ -597,11 +684,14 @@ def _evaluate_rank_change(rule: Rule, ctx: Context, state: RuleState) -> tuple[l
         value = "up" if moved > 0 else "down"
         if not machine.cooled(after.model_key, value):
             continue
-        message = (f"{describe(after)} moved {value} {abs(moved)} place(s) among models listed in both "
-                   f"updates: #{before.rank} -> #{after.rank}")
+        message = ctx.move_messages.get(after.model_key)
+        if message is None:  # the same move seen by several rank_change rules: say it once
+            message = ctx.move_messages[after.model_key] = (
+                f"{ctx.describe(after)} moved {value} {abs(moved)} place(s) among models listed in "
+                f"both updates: #{before.rank} -> #{after.rank}")
         events.append(_event(rule, ctx, after.model_key, value, message, entry=after,
                              groups=ctx.groups_of(after)))
-    return events, machine.state()
+    return events, machine.state(state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -657,7 +747,9 @@ def evaluate(prev: Snapshot | None, curr: Snapshot, rules: Sequence[Rule],
             found, new_states[rule.name] = _evaluate_rank_change(rule, ctx, state)
             events.extend(found)
             continue
-        found, new_states[rule.name] = _evaluate_condition(rule, ctx, state, baseline)
+        # A rule with no state yet (just added) starts with a baseline too.
+        fresh = rule.name not in states
+        found, new_states[rule.name] = _evaluate_condition(rule, ctx, state, baseline or fresh)
         events.extend(found)
     seen = board_state.seen | frozenset(ctx.curr_by_key)
     known = BoardState(seen, board_state.snapshots + 1, board_state.bases | frozenset(bases.values()))
@@ -666,4 +758,4 @@ def evaluate(prev: Snapshot | None, curr: Snapshot, rules: Sequence[Rule],
 
 def rule_param(rule: Rule, key: str) -> Any:
     """A parameter by name (None when the kind has no such parameter)."""
-    return dict(rule.params).get(key)
+    return rule.values.get(key)

@@ -14,9 +14,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlite_utils import Database
 
+from alerts.models import Rule, RuleError
 from bot import console
+from bot.alerting import Alerter
 from bot.ingest import Stored
 from bot.poller import Poller, retry_delay
+from bot.replay import load_rules
 from bot.settings import ConfigError, Settings
 from sources.base import Source
 from sources.http import Fetcher, Validators, new_client
@@ -47,6 +50,7 @@ class App:
     poller: Poller
     clock: Callable[[], datetime]
     groups: dict[str, Group]
+    rules: list[Rule]
 
     def enabled_sources(self) -> list[Source]:
         """The sources not disabled in the config."""
@@ -91,9 +95,20 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
     http = client or new_client()
     fetcher = Fetcher(http)
     fetcher.validators.update({u: Validators(e, m) for u, (e, m) in status.load_validators(db).items()})
-    poller = Poller(db, fetcher, clock, on_change if on_change is not None else console.print_change)
+    try:
+        rules = load_rules(None, settings.rules, list(groups))
+    except RuleError as exc:
+        raise ConfigError(str(exc)) from None
+    if on_change is None:
+        alerter = Alerter(db, rules, groups, clock, console.print_event)
+
+        def on_change(stored: Stored) -> None:
+            console.print_change(stored)
+            alerter.on_change(stored)
+
+    poller = Poller(db, fetcher, clock, on_change)
     srcs = list(sources) if sources is not None else all_sources(identity)
-    return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups)
+    return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules)
 
 
 def schedule(app: App, scheduler: AsyncIOScheduler) -> None:

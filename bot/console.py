@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from alerts.models import Event
 from bot.ingest import Stored
 from sources.base import Entry, Snapshot
 from storage.snapshots import BoardSummary
@@ -109,3 +110,9 @@ def progress_printer(stream: TextIO) -> ProgressFn:
             stream.flush()
 
     return show
+
+
+def print_event(event: Event) -> None:
+    """What `run` prints for an event when no chat platform is configured."""
+    conf = f" [{event.confidence}]" if event.confidence != "n/a" else ""
+    print(f"** {event.kind}{conf}: {event.message}", file=sys.stdout, flush=True)

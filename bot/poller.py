@@ -92,7 +92,10 @@ class Poller:
                         elapsed)
         if self.on_change:
             for s in result.changed:
-                self.on_change(s)
+                try:
+                    self.on_change(s)
+                except Exception:  # the snapshot is stored; a rules bug must not stop polling
+                    logger.exception("handling the change of %s failed", s.snapshot.board.id)
         return result
 
     async def poll_all(self, sources: Sequence[Source]) -> list[PollResult]:

@@ -64,6 +64,15 @@ def m001_initial(db: Database) -> None:
     }, pk="recording")
 
 
+@migrations()
+def m002_rule_states(db: Database) -> None:
+    """What each rule remembers per board (confirmed values, streaks, cooldowns), as JSON text."""
+    db.table("rule_states").create({
+        "board_id": str, "rule": str, "confirmed": str, "streak": str, "last_fired": str,
+        "updated_at": str,
+    }, pk=("board_id", "rule"))
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the database at `path` and bring its schema up to date.
 

@@ -194,3 +194,14 @@ def board_summaries(db: Database) -> list[BoardSummary]:
         out.append(BoardSummary(b, row[0], from_text(row[1]) if row[1] else None,
                                 from_text(row[2]) if row[2] else None, entry_count(db, b.id) or 0))
     return out
+
+
+def snapshot_by_id(db: Database, snapshot_id: int) -> Snapshot | None:
+    """A stored snapshot by its row id."""
+    row = db.execute(f"SELECT {_SNAPSHOT_COLUMNS}, board_id FROM snapshots WHERE id = ?",
+                     [snapshot_id]).fetchone()
+    if row is None:
+        return None
+    b = board(db, row[-1])
+    assert b is not None
+    return _snapshot_from_row(db, b, row[:-1])
