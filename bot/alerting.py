@@ -1,4 +1,8 @@
-"""Running the rules on each changed snapshot a poll stores, with their state kept in the database."""
+"""Running the rules on each changed snapshot, keeping their events, and queueing the deliveries.
+
+Called inside the poll's transaction: the snapshot, its events and their outbox rows are stored
+together or not at all.
+"""
 
 from __future__ import annotations
 
@@ -8,38 +12,64 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from alerts.models import BoardState, Event, Rule
+from alerts.matching import Subscription, hold_for, match, rules_for_board
+from alerts.models import BoardState, Event, Rule, RuleError
 from alerts.rules import base_key, evaluate
+from alerts.ruleset import parse_rule
 from bot.ingest import Stored
 from sources.identity import Group
+from storage import outbox
 from storage import snapshots as store
+from storage.events import save_events
 from storage.rule_states import listed_before, load_rule_states, save_rule_states
+from storage.subscriptions import active_subscriptions, channel_settings
 
 logger = logging.getLogger(__name__)
 
 
 class Alerter:
-    """Evaluates the rules against the previous snapshot of a board and hands the events on."""
+    """Evaluates the default rules and every subscribed rule on a board's new snapshot."""
 
     def __init__(self, db: Database, rules: Sequence[Rule], groups: Mapping[str, Group],
-                 clock: Callable[[], datetime], sink: Callable[[Event], None]) -> None:
-        self.db, self.rules, self.groups, self.clock, self.sink = db, rules, groups, clock, sink
+                 clock: Callable[[], datetime], sink: Callable[[Event], None] | None = None) -> None:
+        self.db, self.default_rules, self.groups, self.clock, self.sink = db, rules, groups, clock, sink
+
+    def rules_for(self, board_id: str, subscriptions: Sequence[Subscription]) -> list[Rule]:
+        """The default rules plus every rule a channel follows on this board."""
+        rules = {r.name: r for r in self.default_rules}
+        for name in rules_for_board(board_id, subscriptions):
+            if name not in rules:
+                try:
+                    rules[name] = parse_rule(name, list(self.groups))
+                except RuleError as exc:  # e.g. a group removed from the config since
+                    logger.error("subscribed rule `%s` on %s is no longer valid: %s", name, board_id, exc)
+        return list(rules.values())
 
     def on_change(self, stored: Stored) -> list[Event]:
-        """The events of one newly stored snapshot; the rules' new state is saved."""
+        """The events of one newly stored snapshot, stored and queued for the subscribed channels."""
         snap, result = stored.snapshot, stored.result
         prev = store.snapshot_by_id(self.db, result.previous_id) if result.previous_id else None
         listed, count = listed_before(self.db, snap.board.id, result.snapshot_id)
         board_state = BoardState(frozenset(e.model_key for e in listed), count,
                                  frozenset(base_key(e) for e in listed))
+        subscriptions = active_subscriptions(self.db)
         now = self.clock()
-        evaluation = evaluate(prev, snap, self.rules, load_rule_states(self.db, snap.board.id),
-                              board_state, self.groups, now)
+        evaluation = evaluate(prev, snap, self.rules_for(snap.board.id, subscriptions),
+                              load_rule_states(self.db, snap.board.id), board_state, self.groups, now)
         save_rule_states(self.db, snap.board.id, evaluation.rule_states, now)
         if evaluation.changed:
             logger.info("%s changed method (%s): per-model alerts paused for this update",
                         snap.board.id, evaluation.changed)
-        for event in evaluation.events:
+        events = list(evaluation.events)
+        save_events(self.db, events, result.snapshot_id, now)
+        deliveries = match(events, subscriptions)
+        channels = {(d.platform, d.channel_id) for d in deliveries}
+        holds = {(p, c): hold_for(channel_settings(self.db, p, c), now) for p, c in channels}
+        queued = outbox.enqueue(self.db, deliveries, now, holds)
+        for event in events:
             logger.info("event %s on %s: %s", event.kind, event.board, event.message)
-            self.sink(event)
-        return list(evaluation.events)
+            if self.sink:
+                self.sink(event)
+        if queued:
+            logger.info("%s: %d alert(s) queued for %d channel(s)", snap.board.id, queued, len(channels))
+        return events

@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from alerts.models import Rule, RuleError
 from bot import console
 from bot.alerting import Alerter
+from bot.commands import CommandContext
 from bot.ingest import Stored
 from bot.poller import Poller, retry_delay
 from bot.replay import load_rules
@@ -24,7 +25,7 @@ from bot.settings import ConfigError, Settings
 from sources.base import Source
 from sources.http import Fetcher, Validators, new_client
 from sources.identity import Group, Identity, load_groups
-from sources.registry import all_sources
+from sources.registry import all_boards, all_sources
 from storage import status
 from storage.db import open_db
 from storage.organizations import sync_identity
@@ -73,6 +74,12 @@ class App:
         """Release the HTTP client and the database."""
         await self.client.aclose()
         self.db.close()
+
+
+def command_context(app: App) -> CommandContext:
+    """What the command layer needs, from the running app."""
+    return CommandContext(db=app.db, identity=app.identity, groups=app.groups, default_rules=app.rules,
+                          boards=all_boards(app.sources), clock=app.clock)
 
 
 def build_identity(settings: Settings) -> Identity:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import getpass
 import json
 import logging
 import os
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from alerts.models import Rule, RuleError
 from bot import console
-from bot.app import App, build_app, run, utcnow
+from bot.app import App, build_app, command_context, run, utcnow
+from bot.commands import Invocation, dispatch
 from bot.importer import coverage_lines, import_recordings
 from bot.replay import BoardReplay, backtest, backtest_lines, in_range, load_rules, replay
 from bot.settings import ConfigError, Settings, load_settings
@@ -188,8 +190,17 @@ def cmd_backtest(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query(app: App, args: argparse.Namespace) -> int:
+    """Run one `/leaderwatch` command in the terminal, as the operator (configuration allowed)."""
+    inv = Invocation(platform="console", channel_id=args.channel, user_id=getpass.getuser(),
+                     user_name=getpass.getuser(), text=" ".join(args.words), can_configure=True)
+    reply = asyncio.run(dispatch(command_context(app), inv))
+    print(console.render_reply(reply), file=sys.stderr if reply.error else sys.stdout)
+    return 1 if reply.error else 0
+
+
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "import": cmd_import, "boards": cmd_boards, "top": cmd_top,
-            "replay": cmd_replay, "backtest": cmd_backtest}
+            "replay": cmd_replay, "backtest": cmd_backtest, "query": cmd_query}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show ranks 1..N, ties included (default 10)")
     p.add_argument("--at", metavar="DATE", help="as of this date (YYYY-MM-DD, end of day UTC)")
     p.add_argument("--group", metavar="GROUP", help="only models of this group (china, us, west, ...)")
+    p = sub.add_parser("query", help='run a chat command in the terminal, e.g. query "top lmarena/text 5"')
+    p.add_argument("words", nargs="+", metavar="COMMAND", help="the words after /leaderwatch")
+    p.add_argument("--channel", default="console",
+                   help="the channel whose subscriptions and settings to use (default: console)")
     for name, helptext in (("replay", "replay recorded history through the rules and print every event"),
                            ("backtest", "alerts per rule, board and week the rules would have sent")):
         p = sub.add_parser(name, help=helptext)

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from alerts.formatting import Reply
 from alerts.models import Event
 from bot.ingest import Stored
 from sources.base import Entry, Snapshot
@@ -116,3 +117,8 @@ def print_event(event: Event) -> None:
     """What `run` prints for an event when no chat platform is configured."""
     conf = f" [{event.confidence}]" if event.confidence != "n/a" else ""
     print(f"** {event.kind}{conf}: {event.message}", file=sys.stdout, flush=True)
+
+
+def render_reply(reply: Reply) -> str:
+    """A command's answer as terminal text."""
+    return ("error: " if reply.error else "") + reply.plain()

@@ -57,7 +57,14 @@ class Poller:
         started = time.perf_counter()
         try:
             snaps = await source.fetch(self.fetcher)
-            stored = store_all(self.db, snaps, source.name)
+            # The snapshots, the events they produce and their outbox rows commit together, or not
+            # at all: a crash never leaves a stored change whose alerts were not queued.
+            with self.db.atomic():
+                stored = store_all(self.db, snaps, source.name)
+                if self.on_change:
+                    for s in stored:
+                        if s.result.stored:
+                            self.on_change(s)
         except SourceError as exc:
             # Nothing was stored: ETags seen in this fetch must not turn the next poll into a 304
             # for content never kept (e.g. board A fetched, board B failed: A would be lost).
@@ -90,12 +97,6 @@ class Poller:
                                 for s in result.changed) or "none"
             logger.info("poll %s: %d board(s), changed: %s (%.1fs)", source.name, len(snaps), changed,
                         elapsed)
-        if self.on_change:
-            for s in result.changed:
-                try:
-                    self.on_change(s)
-                except Exception:  # the snapshot is stored; a rules bug must not stop polling
-                    logger.exception("handling the change of %s failed", s.snapshot.board.id)
         return result
 
     async def poll_all(self, sources: Sequence[Source]) -> list[PollResult]:

@@ -62,6 +62,8 @@ class Settings:
     aliases: Mapping[str, str] = field(default_factory=dict)
     groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     rules: tuple[Mapping[str, Any], ...] = ()
+    slack_admins: tuple[str, ...] = ()
+    discord_guilds: tuple[int, ...] = ()
 
     @property
     def has_chat(self) -> bool:
@@ -183,6 +185,17 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         raise ConfigError('config [[rules]]: expected [[rules]] tables, each with kind = "..." and its '
                           "parameters")
 
+    slack_table = config.get("slack", {})
+    discord_table = config.get("discord", {})
+    if not isinstance(slack_table, dict) or not isinstance(discord_table, dict):
+        raise ConfigError("config [slack] / [discord]: expected tables")
+    slack_admins = slack_table.get("admins", [])
+    if not isinstance(slack_admins, list) or not all(isinstance(u, str) and u for u in slack_admins):
+        raise ConfigError('config [slack] admins: expected a list of Slack user ids, e.g. ["U012ABCDEF"]')
+    guilds = discord_table.get("guilds", [])
+    if not isinstance(guilds, list) or not all(type(g) is int for g in guilds):
+        raise ConfigError("config [discord] guilds: expected a list of guild ids (numbers), e.g. [123456789]")
+
     slack_bot_token = env("SLACK_BOT_TOKEN")
     if slack_bot_token and not str(slack_bot_token).startswith("xoxb-"):
         raise ConfigError("SLACK_BOT_TOKEN: expected a bot token starting with xoxb- (Slack app > OAuth & "
@@ -206,4 +219,6 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         aliases=dict(aliases),
         groups=groups,
         rules=tuple(rules),
+        slack_admins=tuple(slack_admins),
+        discord_guilds=tuple(guilds),
     )

@@ -73,6 +73,38 @@ def m002_rule_states(db: Database) -> None:
     }, pk=("board_id", "rule"))
 
 
+@migrations()
+def m003_chat(db: Database) -> None:
+    """Events, channel subscriptions and settings, the audit trail, and the delivery outbox."""
+    db.table("events").create({
+        "dedupe_key": str, "kind": str, "board_id": str, "at": str, "rule": str, "subject": str,
+        "model": str, "other": str, "groups": str, "rank_before": int, "rank_after": int,
+        "score_before": float, "score_after": float, "confidence": str, "message": str,
+        "snapshot_id": int, "created_at": str,
+    }, pk="dedupe_key")
+    db.table("events").create_index(["board_id", "at"])
+    db.table("subscriptions").create({
+        "id": int, "platform": str, "channel_id": str, "board_pattern": str, "rule": str,
+        "created_by": str, "created_at": str, "disabled_at": str, "disabled_reason": str,
+    }, pk="id")
+    db.table("subscriptions").create_index(["platform", "channel_id", "board_pattern", "rule"], unique=True)
+    db.table("channel_settings").create({
+        "platform": str, "channel_id": str, "key": str, "value": str, "updated_at": str,
+    }, pk=("platform", "channel_id", "key"))
+    db.table("audit").create({
+        "id": int, "at": str, "platform": str, "channel_id": str, "user_id": str, "user_name": str,
+        "action": str, "detail": str,
+    }, pk="id")
+    db.table("outbox").create({
+        "id": int, "delivery_key": str, "event_key": str, "platform": str, "channel_id": str,
+        "subscription_ids": str, "status": str, "hold_until": str, "digest": str, "attempts": int,
+        "next_attempt_at": str, "last_error": str, "created_at": str, "sent_at": str,
+        "delivered_at": str,
+    }, pk="id", foreign_keys=[("event_key", "events", "dedupe_key")])
+    db.table("outbox").create_index(["delivery_key"], unique=True)
+    db.table("outbox").create_index(["status", "next_attempt_at"])
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the database at `path` and bring its schema up to date.
 

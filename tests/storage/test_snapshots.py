@@ -117,4 +117,5 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     open_db(path).close()
     db = open_db(path)
-    assert [r["name"] for r in db.table("_sqlite_migrations").rows] == ["m001_initial", "m002_rule_states"]
+    names = [r["name"] for r in db.table("_sqlite_migrations").rows]
+    assert names == ["m001_initial", "m002_rule_states", "m003_chat"]

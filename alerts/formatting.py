@@ -1,0 +1,99 @@
+"""The platform-neutral message (`Reply`) and how an event reads as an alert.
+
+Each adapter renders a Reply its own way (Block Kit on Slack, embeds on Discord, plain text on the
+console) and applies its platform's limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alerts.models import Event
+
+KIND_TITLES = {
+    "overtake": "Overtake",
+    "new_leader": "New #1",
+    "top_n": "Top N",
+    "gap": "Gap",
+    "score": "Score threshold",
+    "new_model": "New model",
+    "rank_change": "Rank change",
+    "board_changed": "Board changed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A labelled value (Block Kit field, embed field)."""
+
+    name: str
+    value: str
+    inline: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A message, whatever the platform: title, text, fields, an optional table, a link.
+
+    `table` rows are strings; the first row is the header. `ephemeral` replies are shown only to
+    the person who asked. `group` names the group whose colour an adapter may use.
+    """
+
+    text: str
+    title: str | None = None
+    fields: tuple[Field, ...] = ()
+    table: tuple[tuple[str, ...], ...] = ()
+    ephemeral: bool = False
+    url: str | None = None
+    group: str | None = None
+    error: bool = False
+    footer: str | None = None
+    image: bytes | None = field(default=None, repr=False)
+
+    def plain(self) -> str:
+        """The whole reply as plain text (console, logs, fallbacks)."""
+        parts = [f"*{self.title}*"] if self.title else []
+        if self.text:
+            parts.append(self.text)
+        parts += [f"{f.name}: {f.value}" for f in self.fields]
+        if self.table:
+            widths = [max(len(row[i]) for row in self.table) for i in range(len(self.table[0]))]
+            parts += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                      for row in self.table]
+        if self.url:
+            parts.append(self.url)
+        if self.footer:
+            parts.append(self.footer)
+        return "\n".join(parts)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def event_reply(event: Event, board_url: str = "") -> Reply:
+    """An alert: the event's message with its facts as fields."""
+    fields = [Field("Board", event.board)]
+    if event.model:
+        fields.append(Field("Model", event.model))
+    if event.other:
+        fields.append(Field("Passed", event.other))
+    if event.rank_after is not None:
+        was = f" (was #{event.rank_before})" if event.rank_before is not None else ""
+        fields.append(Field("Rank", f"#{event.rank_after}{was}"))
+    if event.score_after is not None:
+        was = f" (was {_num(event.score_before)})" if event.score_before is not None else ""
+        fields.append(Field("Score", f"{_num(event.score_after)}{was}"))
+    if event.confidence != "n/a":
+        fields.append(Field("Confidence", event.confidence))
+    group = event.groups[0] if event.groups else None
+    title = f"{KIND_TITLES.get(event.kind, event.kind)} on {event.board}"
+    text = event.message.removeprefix(f"{event.board}: ")
+    return Reply(text=text, title=title, fields=tuple(fields), url=board_url or None, group=group,
+                 footer=f"as of {event.at:%Y-%m-%d %H:%M} UTC · rule: {event.rule}")
+
+
+def digest_reply(events: list[Event], period: str) -> Reply:
+    """Several alerts collected into one message (`digest daily|weekly`)."""
+    lines = [f"• {e.at:%Y-%m-%d} {e.message}" for e in events]
+    return Reply(text="\n".join(lines), title=f"leaderwatch {period} digest: {len(events)} alert(s)")

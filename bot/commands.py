@@ -1,0 +1,157 @@
+"""The one command layer behind `/leaderwatch` on Slack, Discord and the console.
+
+An adapter turns a platform payload into an `Invocation`, awaits `dispatch(ctx, invocation)` and
+renders the returned `Reply`. Commands register in one table through `@command`, which refuses a
+name twice; a command's docstring is its help text. Two lanes for errors: a `UserError` is shown as
+it is; anything else is logged with its traceback and the user gets an apology with an error id.
+Configuration commands run in one transaction: a command that fails changes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+import shlex
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from alerts.formatting import Reply
+from alerts.models import Rule
+from sources.base import Board
+from sources.identity import Group, Identity
+
+logger = logging.getLogger(__name__)
+
+PLATFORMS = ("slack", "discord", "console")
+
+
+class UserError(Exception):
+    """Bad input or not allowed: the message is shown to the user as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One `/leaderwatch ...` from a person, whatever the platform.
+
+    `can_configure` is decided by the adapter (Slack workspace admins and owners or configured users;
+    Discord members with Manage Channels; the console operator). Bots never reach `dispatch`.
+    """
+
+    platform: str
+    channel_id: str
+    user_id: str
+    user_name: str
+    text: str
+    can_configure: bool = False
+    is_bot: bool = False
+
+
+@dataclass
+class CommandContext:
+    """What commands work with; built once in the composition root."""
+
+    db: Database
+    identity: Identity
+    groups: Mapping[str, Group]
+    default_rules: Sequence[Rule]
+    boards: Mapping[str, Board]
+    clock: Callable[[], datetime]
+    on_config_change: Callable[[], None] = field(default=lambda: None)
+
+
+Handler = Callable[[CommandContext, Invocation, list[str]], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A registered command: its name, usage line, whether it changes configuration, its handler."""
+
+    name: str
+    usage: str
+    configures: bool
+    handler: Handler
+
+    @property
+    def help(self) -> str:
+        """The handler's docstring: the command's help text."""
+        return (self.handler.__doc__ or "").strip()
+
+    @property
+    def summary(self) -> str:
+        """The first line of the help text."""
+        return self.help.splitlines()[0] if self.help else ""
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, usage: str, configures: bool = False) -> Callable[[Handler], Handler]:
+    """Register a command; a second command with the same name is a programming error."""
+    def register(handler: Handler) -> Handler:
+        if name in COMMANDS:
+            raise RuntimeError(f"command `{name}` is registered twice")
+        if not (handler.__doc__ or "").strip():
+            raise RuntimeError(f"command `{name}` has no docstring (its help text)")
+        COMMANDS[name] = Command(name, usage, configures, handler)
+        return handler
+    return register
+
+
+def usage_error(name: str, problem: str) -> UserError:
+    """A UserError that ends with the command's usage line."""
+    return UserError(f"{problem}\nUsage: `/leaderwatch {COMMANDS[name].usage}`")
+
+
+def did_you_mean(word: str, choices: Sequence[str], what: str) -> UserError:
+    """`unknown board x. Did you mean y?`"""
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    hint = f" Did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
+    return UserError(f"Unknown {what} `{word}`.{hint}")
+
+
+def split_words(text: str) -> list[str]:
+    """The words of a command line, quotes respected (`model "GPT-4o (2024-05-13)"`)."""
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
+    """Run one command line; never raises, whatever the text."""
+    if inv.is_bot:
+        return Reply(text="", ephemeral=True)
+    words = split_words(inv.text.strip())
+    if not words:
+        words = ["help"]
+    name, args = words[0].lower(), words[1:]
+    cmd = COMMANDS.get(name)
+    try:
+        if cmd is None:
+            raise UserError(f"{did_you_mean(name, sorted(COMMANDS), 'command')} "
+                            "`/leaderwatch help` lists the commands.")
+        if cmd.configures and not inv.can_configure:
+            raise UserError(f"Only channel managers can change this channel's configuration "
+                            f"(`{cmd.name}`). Ask a workspace admin, or see `/leaderwatch help {cmd.name}`.")
+        if cmd.configures:
+            with ctx.db.atomic():
+                reply = await cmd.handler(ctx, inv, args)
+            ctx.on_config_change()
+            return reply
+        return await cmd.handler(ctx, inv, args)
+    except UserError as exc:
+        return Reply(text=str(exc), ephemeral=True, error=True)
+    except Exception:
+        error_id = secrets.token_hex(4)
+        logger.exception("command failed [error id %s]: platform=%s channel=%s text=%r", error_id,
+                         inv.platform, inv.channel_id, inv.text)
+        return Reply(text=f"Sorry, something went wrong on our side. The operator can find it in the log "
+                          f"under error id `{error_id}`.", ephemeral=True, error=True)
+
+
+# The commands themselves register on import.
+from bot import configuration, questions  # noqa: E402,F401
