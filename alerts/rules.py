@@ -252,7 +252,12 @@ def find_renames(prev: Snapshot | None, curr: Snapshot, seen: frozenset[str]) ->
         if len(matches) > 1:  # prefer the one with the same score
             same_score = [k for k in matches if any(n.model_key == k and n.score == best.score
                                                     for n in fresh)]
-            matches = same_score if len(same_score) == 1 else matches
+            same_base = [k for k in matches if fresh_base[k] == old_base]
+            if len(same_score) == 1:
+                matches = same_score
+            elif same_base:  # runs under new settings ("-bf16", "-fp8"): the best-ranked is the rename
+                matches = same_base[:1]
+                split.update(same_base[1:])
         candidates[old] = matches
         split.update(n.model_key for n in fresh for r in old_runs[1:]
                      if n.score == r.score and same_org(r, n))
@@ -414,6 +419,12 @@ class _Machine:
         return RuleState(self.confirmed, self.streak, fired)
 
 
+# Parameters that change what an outcome means, so they are part of the dedupe key: `score
+# threshold=80` and `threshold=90` crossed in one update are two alerts, while `overtake` and
+# `overtake confidence=clear` finding the same pass are one event.
+_MEANING = {"top_n": ("top",), "score": ("threshold",), "gap": ("threshold", "unit")}
+
+
 def _event(rule: Rule, ctx: Context, subject: str, value: str, message: str, *, entry: Entry | None,
            other: Entry | None = None, groups: Iterable[str] = (), confidence: str = "n/a",
            kind: str | None = None) -> Event:
@@ -441,8 +452,6 @@ def _observe_overtake(rule: Rule, ctx: Context) -> dict[str, Observation]:
         return {}  # a group absent, or a published tie: nothing is observed
     leader, other, lead = (best_a, best_b, a) if best_a.rank < best_b.rank else (best_b, best_a, b)
     conf = confidence_between(leader, other, ctx.has_ci)
-    if rule.get("confidence") == "clear" and conf == "tied":
-        return {}
     return {f"{a}|{b}": Observation(lead, leader, other, conf, (a, b))}
 
 
@@ -453,12 +462,16 @@ def _leaders(entries: Sequence[Entry]) -> list[Entry]:
     return [e for e in entries if e.rank == top]
 
 
-def _observe_leader(rule: Rule, ctx: Context) -> dict[str, Observation]:
+def _observe_leader(rule: Rule, ctx: Context, machine: _Machine) -> dict[str, Observation]:
     leaders = _leaders(ctx.curr.entries)
     if not leaders:
         return {}
     keys = sorted({e.model_key for e in leaders})
     old = _leaders(ctx.prev_entries)
+    confirmed = machine.confirmed.get("leader")
+    if confirmed:  # with confirm=K or confidence=clear, the leader last reported may be older than prev
+        known = [ctx.curr_by_key.get(k) or ctx.prev_by_key.get(k) for k in confirmed.split(",")]
+        old = [e for e in known if e is not None] or old
     new = [e for e in leaders if e.model_key not in {o.model_key for o in old}]
     conf = "tied" if len(keys) > 1 else "n/a"
     if len(keys) == 1 and old:
@@ -467,8 +480,6 @@ def _observe_leader(rule: Rule, ctx: Context) -> dict[str, Observation]:
             conf = confidence_between(leaders[0], rival, ctx.has_ci)
         elif ctx.has_ci and len(ctx.curr.entries) > 1:
             conf = confidence_between(leaders[0], ctx.curr.entries[1], True)
-    if rule.get("confidence") == "clear" and conf == "tied":
-        return {}
     first = new[0] if new else leaders[0]
     other = next((ctx.curr_by_key.get(o.model_key) or o for o in old if o.model_key != first.model_key),
                  None)
@@ -570,7 +581,9 @@ def _message(rule: Rule, ctx: Context, obs: Observation, before: str) -> str | N
                 f"{ctx.describe(o)}: #{e.rank} vs #{o.rank}, {_score(e.score)} vs {_score(o.score)}{conf}")
     if kind == "new_leader" and e:
         if "," in obs.value:
-            shared = obs.value.replace(",", ", ")
+            # The leaders as the board names them (the value holds their keys).
+            shared = ", ".join(ctx.curr_by_key[k].name if k in ctx.curr_by_key else k
+                               for k in obs.value.split(","))
             return f"{ctx.describe(e)} now shares #1 ({shared}), score {_score(e.score)}"
         was = f", taking it from {ctx.describe(o)}" if o else ""
         return f"new #1: {ctx.describe(e)} with {_score(e.score)}{was}{conf}"
@@ -592,7 +605,10 @@ def _message(rule: Rule, ctx: Context, obs: Observation, before: str) -> str | N
                 f"{b} model {ctx.describe(o)} ({_score(o.score)}) {word} {_score(rule.get('threshold'))}"
                 f"{unit}: {gap}")
     if kind == "score" and e:
-        word = "rose to or above" if obs.value == "above" else "fell below"
+        # "above" is the side past the threshold: the lower scores on a lower-is-better board.
+        word = {("above", True): "rose to or above", ("below", True): "fell below",
+                ("above", False): "fell to or below", ("below", False): "rose above"}[
+            obs.value, ctx.curr.board.higher_is_better]
         return f"{ctx.describe(e)} {word} {_score(rule.get('threshold'))}: now {_score(e.score)}"
     return None
 
@@ -625,7 +641,7 @@ def _evaluate_condition(rule: Rule, ctx: Context, state: RuleState, baseline: bo
     if rule.kind == "overtake":
         observed = _observe_overtake(rule, ctx)
     elif rule.kind == "new_leader":
-        observed = _observe_leader(rule, ctx)
+        observed = _observe_leader(rule, ctx, machine)
     elif rule.kind == "gap":
         observed = _observe_gap(rule, ctx)
     elif rule.kind == "top_n":
@@ -640,7 +656,13 @@ def _evaluate_condition(rule: Rule, ctx: Context, state: RuleState, baseline: bo
         for subject, obs in observed.items():
             machine.baseline(subject, obs.value, default)
         return events, machine.state(state)
+    # `confidence=clear`: a tied observation neither fires nor moves the state, so the change is
+    # reported once the intervals separate; a baseline records it whatever the confidence.
+    clear_only = rule.values.get("confidence") == "clear"
+    meaning = "".join(f"|{p}={rule.values[p]}" for p in _MEANING.get(rule.kind, ()))
     for subject, obs in observed.items():
+        if clear_only and obs.confidence == "tied":
+            continue
         before = machine.step(subject, obs.value, default)
         if before is None or not _reportable(rule, before, obs.value, obs, ctx):
             continue
@@ -649,7 +671,7 @@ def _evaluate_condition(rule: Rule, ctx: Context, state: RuleState, baseline: bo
         message = _message(rule, ctx, obs, before)
         if message:
             groups = obs.groups or (ctx.groups_of(obs.entry) if obs.entry else ())
-            events.append(_event(rule, ctx, subject, obs.value, message, entry=obs.entry,
+            events.append(_event(rule, ctx, subject, obs.value + meaning, message, entry=obs.entry,
                                  other=obs.other, groups=groups, confidence=obs.confidence))
     return events, machine.state(state)
 

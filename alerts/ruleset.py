@@ -93,6 +93,11 @@ def _name(text: str) -> str:
     return value
 
 
+def _group(text: str) -> str:
+    # Group names are case-insensitive, as in `groups=China,West`.
+    return _name(text).lower()
+
+
 def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     def wrapped(text: str) -> Any:
         return None if text.strip().lower() in ("", "any", "none", "0") else parse(text)
@@ -125,12 +130,12 @@ KIND_PARAMS: dict[str, tuple[Param, ...]] = {
         _p("confidence", _choice("any", "clear"), "any", help="`clear`: only when the CIs separate"),
     ),
     "new_leader": (
-        _p("group", _optional(_name), None, help="only when the new #1 belongs to this group"),
+        _p("group", _optional(_group), None, help="only when the new #1 belongs to this group"),
         _p("confidence", _choice("any", "clear"), "any", help="`clear`: only when the CIs separate"),
     ),
     "top_n": (
         _p("top", _int(1), 10, always=True, help="N of the top N"),
-        _p("group", _optional(_name), None, help="only models of this group"),
+        _p("group", _optional(_group), None, help="only models of this group"),
         _p("margin", _int(0), 2, help="leaving needs a rank past N + margin"),
         _p("direction", _choice("enter", "leave", "both"), "both"),
     ),
@@ -143,12 +148,12 @@ KIND_PARAMS: dict[str, tuple[Param, ...]] = {
     "score": (
         _p("threshold", _float, None, always=True, help="the score to cross"),
         _p("model", _optional(_name), None, help="only this model (canonical key or name)"),
-        _p("group", _optional(_name), None, help="only models of this group"),
+        _p("group", _optional(_group), None, help="only models of this group"),
         _p("direction", _choice("above", "below", "both"), "above"),
     ),
     "new_model": (
         _p("top", _optional(_int(1)), None, help="only models that land in the top N"),
-        _p("group", _optional(_name), None, help="only models of this group"),
+        _p("group", _optional(_group), None, help="only models of this group"),
         _p("organization", _optional(_name), None, help="only models of this organization"),
     ),
     "rank_change": (
