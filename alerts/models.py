@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 KINDS = ("overtake", "new_leader", "top_n", "gap", "score", "new_model", "rank_change", "board_changed")
 CONFIDENCES = ("clear", "tied", "n/a")
@@ -41,9 +41,13 @@ class Rule:
             raise KeyError(f"rule {self.name} has no parameter {key}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something a user may want to be told about, with everything needed to say it."""
+class Event(NamedTuple):
+    """Something a user may want to be told about, with everything needed to say it.
+
+    Immutable like the other domain objects, but a NamedTuple: the engine may build tens of
+    thousands per snapshot (a thousand rules), and a tuple builds four times faster than a frozen
+    dataclass (see bench/bench_rules.py).
+    """
 
     kind: str
     board: str
@@ -76,7 +80,7 @@ def dedupe_key(kind: str, board: str, subject: str, value: str, at: datetime | s
     """A stable key: the same event found twice (replay, restart) gets the same key."""
     when = at if isinstance(at, str) else at.isoformat()
     text = f"{kind}|{board}|{subject}|{value}|{when}"
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
