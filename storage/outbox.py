@@ -35,13 +35,17 @@ class OutboxItem:
     digest: str | None
     next_attempt_at: datetime
     last_error: str | None
+    created_at: datetime | None = None
+    sent_at: datetime | None = None
 
 
 def _item(row: dict[str, Any]) -> OutboxItem:
     return OutboxItem(
         row["id"], row["delivery_key"], row["event_key"], row["platform"], row["channel_id"],
         row["status"], row["attempts"] or 0, from_text(row["hold_until"]) if row["hold_until"] else None,
-        row["digest"], from_text(row["next_attempt_at"]), row["last_error"])
+        row["digest"], from_text(row["next_attempt_at"]), row["last_error"],
+        from_text(row["created_at"]) if row.get("created_at") else None,
+        from_text(row["sent_at"]) if row.get("sent_at") else None)
 
 
 def enqueue(db: Database, deliveries: Iterable[Delivery], now: datetime,
@@ -128,6 +132,54 @@ def release_hold(db: Database, platform: str, channel_id: str, now: datetime) ->
             "UPDATE outbox SET hold_until = ? WHERE platform = ? AND channel_id = ? AND status = 'pending' "
             "AND digest IS NULL AND hold_until > ?", [to_text(now), platform, channel_id, to_text(now)])
     return int(cursor.rowcount)
+
+
+def undelivered(db: Database, now: datetime, limit: int = 1000) -> list[OutboxItem]:
+    """Rows not yet delivered whose hold has passed (due, waiting to retry, or in flight), oldest first.
+
+    The dispatcher walks each channel's rows in this order and stops at the first one that is not
+    due, so a channel's alerts keep their order across retries.
+    """
+    where = "status IN ('pending', 'sending') AND (hold_until IS NULL OR hold_until <= ?)"
+    return [_item(r) for r in db.table("outbox").rows_where(where, [to_text(now)], order_by="id",
+                                                            limit=limit)]
+
+
+class _Taken(Exception):
+    """Internal: one row of a batch was no longer pending."""
+
+
+def claim_all(db: Database, item_ids: Iterable[int], now: datetime) -> bool:
+    """Claim the rows of one message (a digest) together: all of them, or none (False) if one was taken."""
+    try:
+        with db.atomic():
+            for item_id in item_ids:
+                if not claim(db, item_id, now):
+                    raise _Taken  # rolls back the rows already claimed in this transaction
+    except _Taken:
+        return False
+    return True
+
+
+def mark_delivered_all(db: Database, item_ids: Iterable[int], now: datetime) -> None:
+    """Several rows went out as one message: confirm them together."""
+    with db.atomic():
+        for item_id in item_ids:
+            mark_delivered(db, item_id, now)
+
+
+def mark_retry_all(db: Database, item_ids: Iterable[int], next_attempt_at: datetime, error: str) -> None:
+    """Put several rows back to pending together."""
+    with db.atomic():
+        for item_id in item_ids:
+            mark_retry(db, item_id, next_attempt_at, error)
+
+
+def mark_failed_all(db: Database, item_ids: Iterable[int], error: str) -> None:
+    """Give up on several rows together."""
+    with db.atomic():
+        for item_id in item_ids:
+            mark_failed(db, item_id, error)
 
 
 def depth(db: Database) -> dict[str, int]:
