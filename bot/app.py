@@ -18,10 +18,13 @@ from alerts.models import Rule, RuleError
 from bot import console
 from bot.alerting import Alerter
 from bot.commands import CommandContext
+from bot.delivery import Dispatcher, Sender
+from bot.http_server import build_web_app, start_http
 from bot.ingest import Stored
 from bot.poller import Poller, retry_delay
 from bot.replay import load_rules
 from bot.settings import ConfigError, Settings
+from bot.slack import SlackService
 from sources.base import Source
 from sources.http import Fetcher, Validators, new_client
 from sources.identity import Group, Identity, load_groups
@@ -118,13 +121,18 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
     return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules)
 
 
-def schedule(app: App, scheduler: AsyncIOScheduler) -> None:
-    """One job per enabled source at its interval, with jitter, one instance, coalesced misfires."""
+def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], None] | None = None) -> None:
+    """One job per enabled source at its interval, with jitter, one instance, coalesced misfires.
+
+    `after_change` runs after a poll that stored a change (e.g. to wake the alert dispatcher).
+    """
     now = app.clock()
 
     async def job(source: Source) -> None:
         result = await app.poller.poll(source)
         app.save_validators()
+        if result.changed and after_change is not None:
+            after_change()
         if not result.ok:
             delay = retry_delay(result.failures, app.interval(source))
             logger.info("next attempt for %s in %ds", source.name, delay)
@@ -142,7 +150,12 @@ def schedule(app: App, scheduler: AsyncIOScheduler) -> None:
 
 
 async def run(app: App, stop: asyncio.Event | None = None) -> None:
-    """Run the scheduler in the foreground until `stop` is set or SIGINT/SIGTERM arrives."""
+    """Run the service in the foreground until `stop` is set or SIGINT/SIGTERM arrives.
+
+    The scheduler polls; the chat apps whose tokens are set start (one failing to start logs an
+    error naming its setting and the rest keep running); the dispatcher delivers the outbox; the
+    HTTP server serves /healthz (and Slack's /slack/events in HTTP mode) when a port is set.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -150,15 +163,35 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not on the main thread (tests)
             pass
+    settings = app.settings
+    ctx = command_context(app)
+    slack = SlackService(settings, ctx) if settings.slack_bot_token else None  # ConfigError: stop here
+    runner = None
+    if settings.http_port is not None:
+        runner = await start_http(build_web_app(app.db, app.clock, slack.routes() if slack else []),
+                                  settings.http_port)
+    senders: dict[str, Sender] = {}
+    if slack is not None and await slack.start():
+        senders["slack"] = slack.sender
+    dispatcher = Dispatcher(app.db, senders, app.clock,
+                            board_urls={b.id: b.url for b in all_boards(app.sources).values()})
+    delivering = asyncio.create_task(dispatcher.run(stop)) if settings.has_chat else None
     scheduler = AsyncIOScheduler(timezone=UTC)
-    schedule(app, scheduler)
+    schedule(app, scheduler, dispatcher.wake if delivering else None)
     names = ", ".join(f"{s.name} every {app.interval(s)}s" for s in app.enabled_sources())
-    logger.info("leaderwatch running: database %s; polling %s", app.settings.db_path, names or "nothing")
-    if not app.settings.has_chat:
-        logger.info("no chat tokens configured (SLACK_BOT_TOKEN, DISCORD_TOKEN): changes go to the console")
+    logger.info("leaderwatch running: database %s; polling %s", settings.db_path, names or "nothing")
+    if not settings.has_chat:
+        logger.info("no chat tokens configured (SLACK_BOT_TOKEN, DISCORD_TOKEN): changes and alerts go to "
+                    "the console")
     scheduler.start()
     try:
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
+        if delivering is not None:
+            await delivering
+        if slack is not None:
+            await slack.stop()
+        if runner is not None:
+            await runner.cleanup()
         logger.info("leaderwatch stopped")

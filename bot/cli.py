@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"leaderwatch: {exc}", file=sys.stderr)
         return 2
+    except ConfigError as exc:
+        print(f"leaderwatch: configuration error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     finally:

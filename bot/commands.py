@@ -10,6 +10,7 @@ Configuration commands run in one transaction: a command that fails changes noth
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 import secrets
 import shlex
@@ -78,7 +79,7 @@ class Command:
     @property
     def help(self) -> str:
         """The handler's docstring: the command's help text."""
-        return (self.handler.__doc__ or "").strip()
+        return inspect.cleandoc(self.handler.__doc__ or "")
 
     @property
     def summary(self) -> str:
@@ -106,11 +107,15 @@ def usage_error(name: str, problem: str) -> UserError:
     return UserError(f"{problem}\nUsage: `/leaderwatch {COMMANDS[name].usage}`")
 
 
-def did_you_mean(word: str, choices: Sequence[str], what: str) -> UserError:
-    """`unknown board x. Did you mean y?`"""
+def close_matches(word: str, choices: Sequence[str]) -> str:
+    """` Did you mean `y` or `z`?`, or "" when nothing is close."""
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
-    return UserError(f"Unknown {what} `{word}`.{hint}")
+    return f" Did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
+
+
+def did_you_mean(word: str, choices: Sequence[str], what: str) -> UserError:
+    """`Unknown board `x`. Did you mean `y`?`"""
+    return UserError(f"Unknown {what} `{word}`.{close_matches(word, choices)}")
 
 
 def split_words(text: str) -> list[str]:
@@ -121,16 +126,24 @@ def split_words(text: str) -> list[str]:
         return text.split()
 
 
+def parse_line(text: str) -> tuple[str, list[str]]:
+    """A command line's command name (lower case; `help` when empty) and its arguments.
+
+    Adapters use it too, e.g. to tell a configuration command before checking who may run it.
+    """
+    words = split_words(text.strip())
+    if words and words[0].lower() in ("/leaderwatch", "leaderwatch"):  # pasted with the command itself
+        words = words[1:]
+    return (words[0].lower(), words[1:]) if words else ("help", [])
+
+
 async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
     """Run one command line; never raises, whatever the text."""
     if inv.is_bot:
         return Reply(text="", ephemeral=True)
-    words = split_words(inv.text.strip())
-    if not words:
-        words = ["help"]
-    name, args = words[0].lower(), words[1:]
-    cmd = COMMANDS.get(name)
     try:
+        name, args = parse_line(inv.text)
+        cmd = COMMANDS.get(name)
         if cmd is None:
             raise UserError(f"{did_you_mean(name, sorted(COMMANDS), 'command')} "
                             "`/leaderwatch help` lists the commands.")
@@ -138,9 +151,11 @@ async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
             raise UserError(f"Only channel managers can change this channel's configuration "
                             f"(`{cmd.name}`). Ask a workspace admin, or see `/leaderwatch help {cmd.name}`.")
         if cmd.configures:
+            before = ctx.db.conn.total_changes
             with ctx.db.atomic():
                 reply = await cmd.handler(ctx, inv, args)
-            ctx.on_config_change()
+            if ctx.db.conn.total_changes != before:  # nothing to reload after `settings` or a no-op
+                ctx.on_config_change()
             return reply
         return await cmd.handler(ctx, inv, args)
     except UserError as exc:

@@ -1,3 +1,383 @@
-"""Configuration commands, for channel managers: subscribe, unsubscribe, settings, set, mute, digest."""
+"""Configuration commands, for channel managers: subscribe, unsubscribe, settings, set, mute, digest.
+
+`dispatch` runs each of them in one transaction, so a handler that raises `UserError` after a write
+changes nothing. Every change is written to the audit table with who, when and from which platform.
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from alerts.formatting import Field, Reply
+from alerts.matching import DIGEST_HOUR, board_matches
+from alerts.models import KINDS, Rule, RuleError
+from alerts.ruleset import KIND_HELP, make_rule, params_of, parse_rule
+from bot.commands import (
+    CommandContext,
+    Invocation,
+    UserError,
+    close_matches,
+    command,
+    did_you_mean,
+    usage_error,
+)
+from bot.messages import BOARDS_HINT, code, day, moment, plural
+from bot.questions import (
+    DEFAULT_TOP,
+    MAX_TOP,
+    board_ids,
+    default_groups,
+    resolve_board,
+    resolve_group,
+    whole_number,
+)
+from storage import outbox
+from storage.db import to_text
+from storage.subscriptions import (
+    add_subscription,
+    audit_trail,
+    channel_settings,
+    channel_subscriptions,
+    record_audit,
+    remove_subscriptions,
+    set_channel_setting,
+)
+
+GLOB = re.compile(r"[*?\[]")
+MAX_PATTERN = 100
+MAX_MUTE = timedelta(days=30)
+DURATION = re.compile(r"(\d{1,5})([mhdw])")
+UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def audit(ctx: CommandContext, inv: Invocation, action: str, detail: str) -> None:
+    """Keep who changed what, when, from which platform."""
+    record_audit(ctx.db, ctx.clock(), inv.platform, inv.channel_id, inv.user_id, inv.user_name, action,
+                 detail)
+
+
+def resolve_pattern(ctx: CommandContext, text: str) -> tuple[str, list[str]]:
+    """A glob (`lmarena/*`) or one board (prefixes and names accepted), with the boards it matches."""
+    pattern = text.strip().lower()
+    if len(pattern) > MAX_PATTERN:
+        raise UserError(f"A board pattern has at most {MAX_PATTERN} characters.")
+    if not GLOB.search(pattern):
+        board = resolve_board(ctx, pattern)
+        return board, [board]
+    ids = board_ids(ctx)
+    matched = [b for b in ids if board_matches(pattern, b)]
+    if not matched:
+        choices = sorted(set(ids) | {f"{b.partition('/')[0]}/*" for b in ids})
+        raise UserError(f"`{pattern}` matches no board.{close_matches(pattern, choices)} {BOARDS_HINT}")
+    return pattern, matched
+
+
+def raw_params(rule: Rule) -> dict[str, str]:
+    """The parameters a rule's name shows (`new_model top=10` -> {top: 10})."""
+    return dict(word.partition("=")[::2] for word in rule.name.split()[1:])
+
+
+def build_rules(ctx: CommandContext, words: list[str]) -> list[Rule]:
+    """`[RULE ...] [KEY=VALUE ...]` as rules; no RULE means the default rule set."""
+    kinds: list[str] = []
+    pairs: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if sep:
+            key = key.strip().lower()
+            if not key or not value.strip():
+                raise usage_error("subscribe", f"`{word}` should be KEY=VALUE, e.g. `top=5`.")
+            if key in pairs:
+                raise usage_error("subscribe", f"`{key}` is given twice.")
+            pairs[key] = value.strip()
+        elif word.lower() in KINDS:
+            if word.lower() not in kinds:
+                kinds.append(word.lower())
+        else:
+            raise usage_error("subscribe", f"{did_you_mean(word.lower(), KINDS, 'rule')} "
+                                           f"Rules: {', '.join(KINDS)}.")
+    bases = [(k, {}) for k in kinds] if kinds else [(r.kind, raw_params(r)) for r in ctx.default_rules]
+    takes = {kind: {p.name for p in params_of(kind)} for kind, _ in bases}
+    for key in pairs:
+        if not any(key in names for names in takes.values()):
+            listed = "; ".join(f"{kind} takes {', '.join(sorted(names)) or 'none'}"
+                               for kind, names in takes.items())
+            raise usage_error("subscribe", f"No rule here takes `{key}` ({listed}).")
+    rules: list[Rule] = []
+    for kind, raw in bases:
+        params = {**raw, **{k: v for k, v in pairs.items() if k in takes[kind]}}
+        try:
+            rule = make_rule(kind, params, list(ctx.groups))
+        except RuleError as exc:
+            raise usage_error("subscribe", f"{str(exc)[0].upper()}{str(exc)[1:]}.") from None
+        # The name is what is stored and parsed again on every snapshot: it must read back the same.
+        try:
+            again = parse_rule(rule.name, list(ctx.groups))
+        except RuleError:
+            again = None
+        if again is None or again.name != rule.name:
+            raise usage_error("subscribe", f"`{rule.name}` cannot be stored: values cannot contain spaces "
+                                           "(give a model's key, e.g. `model=gpt-4o`).")
+        if rule.name not in (r.name for r in rules):
+            rules.append(rule)
+    return rules
+
+
+@command("subscribe", "subscribe BOARD_PATTERN [RULE ...] [KEY=VALUE ...]", configures=True)
+async def subscribe_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Post alerts from the boards matching a pattern to this channel, by the rules given.
+
+    Patterns: a board (`lmarena/text`, or a unique prefix) or a glob (`lmarena/*`, `*`). Rules:
+    overtake, new_leader, top_n, gap, score, new_model, rank_change, board_changed; with none,
+    the default rule set. KEY=VALUE pairs go to every listed rule that takes them:
+    `/leaderwatch subscribe lmarena/* overtake top_n top=5 groups=china,west confidence=clear`.
+    `/leaderwatch help RULE` lists a rule's parameters.
+    """
+    if not args:
+        raise usage_error("subscribe", "Which boards? Give a board or a pattern such as `lmarena/*`.")
+    pattern, matched = resolve_pattern(ctx, args[0])
+    rules = build_rules(ctx, args[1:])
+    now = ctx.clock()
+    added = [r for r in rules if add_subscription(ctx.db, inv.platform, inv.channel_id, pattern, r.name,
+                                                  inv.user_id, now)]
+    where = f"`{pattern}`" + (f" ({plural(len(matched), 'board')})" if pattern != matched[0] else "")
+    if not added:
+        return Reply(text=f"This channel already follows {where} with {code(r.name for r in rules)}. "
+                          "Nothing changed.", ephemeral=True)
+    audit(ctx, inv, "subscribe", f"{pattern}: {'; '.join(r.name for r in added)}")
+    lines = [f"• `{r.name}`: {KIND_HELP[r.kind]}" for r in added]
+    kept = [r.name for r in rules if r not in added]
+    if kept:
+        lines.append(f"Already followed: {code(kept)}.")
+    return Reply(title="Subscribed",
+                 text=f"This channel now follows {where} with {plural(len(added), 'rule')}:\n"
+                      + "\n".join(lines))
+
+
+@command("unsubscribe", "unsubscribe BOARD_PATTERN|all", configures=True)
+async def unsubscribe_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Stop posting alerts from a board pattern (every rule on it), or from everything with `all`."""
+    if len(args) != 1:
+        raise usage_error("unsubscribe", "Give one board pattern, or `all`.")
+    word = args[0].strip().lower()
+    rows = channel_subscriptions(ctx.db, inv.platform, inv.channel_id, include_disabled=True)
+    patterns = sorted({str(r["board_pattern"]) for r in rows})
+    if not patterns:
+        raise UserError("This channel follows nothing, so there is nothing to unsubscribe from.")
+    if word == "all":
+        count = remove_subscriptions(ctx.db, inv.platform, inv.channel_id, None)
+        audit(ctx, inv, "unsubscribe", f"all: {plural(count, 'rule')}")
+        return Reply(title="Unsubscribed",
+                     text=f"This channel no longer follows anything ({plural(count, 'rule')} removed).")
+    pattern = word
+    if pattern not in patterns and not GLOB.search(word):
+        try:
+            pattern = resolve_board(ctx, word)
+        except UserError:
+            pass
+    if pattern not in patterns:
+        raise UserError(f"This channel does not follow `{word}`.{close_matches(word, patterns)} "
+                        f"It follows {code(patterns)}.")
+    count = remove_subscriptions(ctx.db, inv.platform, inv.channel_id, pattern)
+    audit(ctx, inv, "unsubscribe", f"{pattern}: {plural(count, 'rule')}")
+    return Reply(title="Unsubscribed",
+                 text=f"This channel no longer follows `{pattern}` ({plural(count, 'rule')} removed).")
+
+
+def describe_digest(settings: dict[str, str]) -> str:
+    """`off`, `daily at 09:00 UTC`, `weekly, Mondays at 09:00 UTC`."""
+    kind = settings.get("digest")
+    hour = whole_number(settings.get("digest_hour", ""))
+    hour = DIGEST_HOUR if hour is None or hour > 23 else hour
+    if kind == "daily":
+        return f"daily at {hour:02d}:00 UTC"
+    if kind == "weekly":
+        return f"weekly, Mondays at {hour:02d}:00 UTC"
+    return "off"
+
+
+def muted_until(settings: dict[str, str], now: datetime) -> datetime | None:
+    """The end of the channel's mute, or None when it is not muted."""
+    try:
+        until = datetime.fromisoformat(settings.get("mute_until", ""))
+    except ValueError:
+        return None
+    return until if until.tzinfo is not None and until > now else None
+
+
+@command("settings", "settings", configures=True)
+async def settings_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Show everything this channel follows, every threshold, its defaults, mute and digest."""
+    if args:
+        raise usage_error("settings", "`settings` takes no arguments.")
+    now = ctx.clock()
+    rows = channel_subscriptions(ctx.db, inv.platform, inv.channel_id, include_disabled=True)
+    settings = channel_settings(ctx.db, inv.platform, inv.channel_id)
+    active = [r for r in rows if r["disabled_at"] is None]
+    ids = board_ids(ctx)
+    fields: list[Field] = []
+    by_pattern: dict[str, list[str]] = {}
+    for r in active:
+        by_pattern.setdefault(str(r["board_pattern"]), []).append(str(r["rule"]))
+    for pattern, names in sorted(by_pattern.items()):
+        boards = sum(1 for b in ids if board_matches(pattern, b))
+        fields.append(Field(f"{pattern} ({plural(boards, 'board')})", "\n".join(f"`{n}`" for n in names),
+                            inline=False))
+    if not by_pattern:
+        fields.append(Field("Subscriptions", "none yet: `/leaderwatch subscribe BOARD_PATTERN [RULE ...]`",
+                            inline=False))
+    disabled = [r for r in rows if r["disabled_at"] is not None]
+    if disabled:
+        fields.append(Field("Disabled", "\n".join(
+            f"`{r['board_pattern']}` `{r['rule']}` since {day(datetime.fromisoformat(str(r['disabled_at'])))}"
+            f": {r['disabled_reason'] or 'no reason recorded'}" for r in disabled), inline=False))
+    for key, spec in SETTINGS.items():
+        value = settings.get(key)
+        shown = value if value else f"{spec.default(ctx)} (default)"
+        fields.append(Field(f"{key} ({spec.help})", shown))
+    fields.append(Field("Digest", describe_digest(settings)))
+    until = muted_until(settings, now)
+    fields.append(Field("Mute", f"muted until {moment(until)}" if until else "not muted"))
+    fields.append(Field("Default rules (subscribe with no RULE)", code(r.name for r in ctx.default_rules),
+                        inline=False))
+    trail = audit_trail(ctx.db, inv.platform, inv.channel_id, limit=5)
+    if trail:
+        fields.append(Field("Recent changes", "\n".join(
+            f"{moment(datetime.fromisoformat(str(a['at'])))} {a['user_name']} ({a['platform']}): "
+            f"{a['action']} {a['detail']}" for a in trail), inline=False))
+    return Reply(title="Settings of this channel",
+                 text=f"Follows {plural(len(by_pattern), 'board pattern')} with "
+                      f"{plural(len(active), 'rule')}.",
+                 fields=tuple(fields), ephemeral=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A channel default: what it is for, how to read a value, and its default."""
+
+    help: str
+    parse: Callable[[CommandContext, str], str]
+    default: Callable[[CommandContext], str]
+
+
+def _groups(ctx: CommandContext, value: str) -> str:
+    names = [resolve_group(ctx, w) for w in re.split(r"[,\s]+", value) if w]
+    if len(set(names)) < 2 or len(set(names)) != len(names):
+        raise usage_error("set", f"`groups` takes two or more different groups, e.g. `china,west` "
+                                 f"(groups: {', '.join(sorted(ctx.groups))}).")
+    return ",".join(names)
+
+
+def _hour(ctx: CommandContext, value: str) -> str:
+    hour = whole_number(value)
+    if hour is None or not 0 <= hour <= 23:
+        raise usage_error("set", f"`digest_hour` is an hour from 0 to 23 (UTC), not `{value}`.")
+    return str(hour)
+
+
+def _top(ctx: CommandContext, value: str) -> str:
+    n = whole_number(value)
+    if n is None or not 1 <= n <= MAX_TOP:
+        raise usage_error("set", f"`top` is a number from 1 to {MAX_TOP}, not `{value}`.")
+    return str(n)
+
+
+SETTINGS = {
+    "groups": Setting("the groups `race` compares", _groups, lambda ctx: ",".join(default_groups(ctx))),
+    "digest_hour": Setting("the hour of the digest, UTC", _hour, lambda ctx: str(DIGEST_HOUR)),
+    "top": Setting("the N of `top` when none is given", _top, lambda ctx: str(DEFAULT_TOP)),
+}
+
+
+@command("set", "set KEY VALUE", configures=True)
+async def set_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Change a channel default: `groups` (for race), `digest_hour` (0-23 UTC) or `top` (default N).
+
+    `/leaderwatch set groups china,us,europe`; `default` as VALUE goes back to the default.
+    """
+    if len(args) < 2:
+        raise usage_error("set", f"Give a setting ({', '.join(SETTINGS)}) and a value.")
+    key = args[0].lower()
+    if key not in SETTINGS:
+        raise usage_error("set", f"{did_you_mean(key, list(SETTINGS), 'setting')} "
+                                 f"Settings: {', '.join(SETTINGS)}.")
+    spec = SETTINGS[key]
+    text = " ".join(args[1:])
+    if len(args) > 2 and key != "groups":
+        raise usage_error("set", f"`{key}` takes one value.")
+    value = None if text.lower() == "default" else spec.parse(ctx, text)
+    old = channel_settings(ctx.db, inv.platform, inv.channel_id).get(key)
+    shown = value or f"{spec.default(ctx)} (default)"
+    if value == old:
+        return Reply(text=f"`{key}` is already {shown}. Nothing changed.", ephemeral=True)
+    set_channel_setting(ctx.db, inv.platform, inv.channel_id, key, value, ctx.clock())
+    audit(ctx, inv, "set", f"{key}={value or 'default'} (was {old or 'default'})")
+    return Reply(title="Setting changed", text=f"`{key}` is now {shown} for this channel.")
+
+
+def parse_mute(word: str) -> timedelta:
+    """`30m`, `2h`, `1d`, `1w`: from one minute to 30 days."""
+    found = DURATION.fullmatch(word.strip().lower())
+    if not found:
+        raise usage_error("mute", f"`{word}` is not a duration; use e.g. 30m, 2h or 1d.")
+    length = int(found.group(1)) * UNITS[found.group(2)]
+    if not timedelta(minutes=1) <= length <= MAX_MUTE:
+        raise usage_error("mute", f"A mute lasts from 1m to 30d, not {word}.")
+    return length
+
+
+@command("mute", "mute DURATION", configures=True)
+async def mute_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Hold this channel's alerts for a while (30m, 2h, 1d; at most 30d); they arrive when it ends."""
+    if len(args) != 1:
+        raise usage_error("mute", "Give how long, e.g. 2h.")
+    now = ctx.clock()
+    until = now + parse_mute(args[0])
+    set_channel_setting(ctx.db, inv.platform, inv.channel_id, "mute_until", to_text(until), now)
+    audit(ctx, inv, "mute", f"until {to_text(until)}")
+    return Reply(title="Muted",
+                 text=f"This channel is muted until {moment(until)}. Alerts found meanwhile are kept and "
+                      "posted when the mute ends, or at `/leaderwatch unmute`.")
+
+
+@command("unmute", "unmute", configures=True)
+async def unmute_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """End this channel's mute now; the alerts it held are posted."""
+    if args:
+        raise usage_error("unmute", "`unmute` takes no arguments.")
+    now = ctx.clock()
+    settings = channel_settings(ctx.db, inv.platform, inv.channel_id)
+    if muted_until(settings, now) is None:
+        return Reply(text="This channel is not muted. Nothing changed.", ephemeral=True)
+    set_channel_setting(ctx.db, inv.platform, inv.channel_id, "mute_until", None, now)
+    released = outbox.release_hold(ctx.db, inv.platform, inv.channel_id, now)
+    audit(ctx, inv, "unmute", f"{plural(released, 'held alert')} released")
+    held = f"{plural(released, 'held alert')} will be posted now." if released else "No alert was held."
+    return Reply(title="Unmuted", text=f"This channel is no longer muted. {held}")
+
+
+@command("digest", "digest off|daily|weekly", configures=True)
+async def digest_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Collect this channel's alerts into one message a day or a week, or post them as they come (off).
+
+    Digests go out at 09:00 UTC (Mondays for weekly); `/leaderwatch set digest_hour H` changes the hour.
+    """
+    if len(args) != 1 or args[0].lower() not in ("off", "daily", "weekly"):
+        raise usage_error("digest", "Choose off, daily or weekly.")
+    kind = args[0].lower()
+    settings = channel_settings(ctx.db, inv.platform, inv.channel_id)
+    old = settings.get("digest", "off")
+    if kind == old:
+        return Reply(text=f"The digest is already {kind}. Nothing changed.", ephemeral=True)
+    set_channel_setting(ctx.db, inv.platform, inv.channel_id, "digest", None if kind == "off" else kind,
+                        ctx.clock())
+    audit(ctx, inv, "digest", f"{kind} (was {old})")
+    if kind == "off":
+        return Reply(title="Digest off", text="Alerts are posted to this channel as they happen.")
+    settings["digest"] = kind
+    return Reply(title="Digest on",
+                 text=f"Alerts for this channel are now collected into one digest, "
+                      f"{describe_digest(settings)}. `/leaderwatch set digest_hour H` changes the hour.")
