@@ -24,6 +24,7 @@ from alerts.formatting import Reply
 from alerts.models import Rule
 from sources.base import Board
 from sources.identity import Group, Identity
+from storage.snapshots import SnapshotCache
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class CommandContext:
     boards: Mapping[str, Board]
     clock: Callable[[], datetime]
     on_config_change: Callable[[], None] = field(default=lambda: None)
+    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
 
 
 Handler = Callable[[CommandContext, Invocation, list[str]], Awaitable[Reply]]

@@ -91,7 +91,7 @@ def parse_days(name: str, word: str) -> int:
 
 def latest(ctx: CommandContext, board_id: str) -> Snapshot:
     """The board's newest snapshot, or a UserError when nothing is stored yet."""
-    snap = store.latest_snapshot(ctx.db, board_id)
+    snap = ctx.snapshots.latest(ctx.db, board_id)
     if snap is None:
         raise UserError(NO_DATA.format(board=board_id))
     return snap
@@ -280,7 +280,7 @@ async def race_command(ctx: CommandContext, inv: Invocation, args: list[str]) ->
         snaps = [latest(ctx, ids[0])]
     else:
         ids, chosen = race_boards(ctx, inv)
-        snaps = [s for b in ids if (s := store.latest_snapshot(ctx.db, b)) is not None]
+        snaps = [s for b in ids if (s := ctx.snapshots.latest(ctx.db, b)) is not None]
         if not snaps:
             return Reply(text="No board has been fetched yet. The first polls run a few seconds after "
                               "start-up.")
@@ -347,7 +347,7 @@ async def gap_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
         raise usage_error("gap", f"Give two different groups, not `{a}` twice.")
     days = parse_days("gap", args[3]) if len(args) == 4 else GAP_DAYS
     snap = latest(ctx, board_id)
-    old = store.snapshot_at(ctx.db, board_id, ctx.clock() - timedelta(days=days))
+    old = ctx.snapshots.at(ctx.db, board_id, ctx.clock() - timedelta(days=days))
     now_a, now_b = best_of(ctx, snap, a), best_of(ctx, snap, b)
     m_now = margin(snap, now_a, now_b)
     rows: list[tuple[str, ...]] = [("", "as of", f"best {a}", f"best {b}", "gap"),
@@ -418,7 +418,7 @@ async def model_command(ctx: CommandContext, inv: Invocation, args: list[str]) -
     if not args:
         raise usage_error("model", "Which model?")
     name = " ".join(args)
-    names = current_models(ctx.db)
+    names = ctx.snapshots.derived(ctx.db, "current_models", lambda: current_models(ctx.db))
     if not names:
         raise UserError("No board has been fetched yet. The first polls run a few seconds after start-up.")
     key = resolve_model(ctx, name, names)
@@ -499,7 +499,7 @@ async def why_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
     if not names:
         return Reply(text=f"This channel follows no rule on {board_id}, so nothing from it is posted here. "
                           f"A channel manager can run `/leaderwatch subscribe {board_id}`.")
-    prev = store.snapshot_at(ctx.db, board_id, snap.as_of - timedelta(seconds=1))
+    prev = ctx.snapshots.at(ctx.db, board_id, snap.as_of - timedelta(seconds=1))
     events = [e for e in recent_events(ctx.db, snap.as_of, [board_id], limit=1000) if e.at == snap.as_of]
     fields = []
     for name in names:
