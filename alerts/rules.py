@@ -709,8 +709,8 @@ def _evaluate_rank_change(rule: Rule, ctx: Context, state: RuleState) -> tuple[l
         message = ctx.move_messages.get(after.model_key)
         if message is None:  # the same move seen by several rank_change rules: say it once
             message = ctx.move_messages[after.model_key] = (
-                f"{ctx.describe(after)} moved {value} {abs(moved)} place(s) among models listed in "
-                f"both updates: #{before.rank} -> #{after.rank}")
+                f"{ctx.describe(after)} {'passed' if moved > 0 else 'fell behind'} {abs(moved)} of the "
+                f"models listed in both updates (rank as published: #{before.rank} -> #{after.rank})")
         events.append(_event(rule, ctx, after.model_key, value, message, entry=after,
                              groups=ctx.groups_of(after)))
     return events, machine.state(state)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from alerts.formatting import Field, Reply
-from alerts.matching import DIGEST_HOUR, board_matches
+from alerts.matching import DIGEST_HOUR, board_matches, hold_for
 from alerts.models import KINDS, Rule, RuleError
 from alerts.ruleset import KIND_HELP, make_rule, params_of, parse_rule
 from bot.commands import (
@@ -376,7 +376,12 @@ async def digest_command(ctx: CommandContext, inv: Invocation, args: list[str]) 
                         ctx.clock())
     audit(ctx, inv, "digest", f"{kind} (was {old})")
     if kind == "off":
-        return Reply(title="Digest off", text="Alerts are posted to this channel as they happen.")
+        # Alerts already waiting for the digest go out now (or when a mute ends), one by one.
+        settings.pop("digest", None)
+        until, _ = hold_for(settings, ctx.clock())
+        waiting = outbox.release_digest(ctx.db, inv.platform, inv.channel_id, until or ctx.clock())
+        sent = f" The {waiting} alert(s) waiting for the digest follow now." if waiting else ""
+        return Reply(title="Digest off", text=f"Alerts are posted to this channel as they happen.{sent}")
     settings["digest"] = kind
     return Reply(title="Digest on",
                  text=f"Alerts for this channel are now collected into one digest, "

@@ -196,6 +196,11 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
     if not isinstance(guilds, list) or not all(type(g) is int for g in guilds):
         raise ConfigError("config [discord] guilds: expected a list of guild ids (numbers), e.g. [123456789]")
 
+    if env("SLACK_CLIENT_ID") and env("SLACK_CLIENT_SECRET"):
+        # slack_bolt would switch to multi-workspace OAuth mode and ignore SLACK_BOT_TOKEN.
+        raise ConfigError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: leaderwatch runs as a single-workspace "
+                          "bot with SLACK_BOT_TOKEN; unset these two (OAuth installs are not supported)")
+
     slack_bot_token = env("SLACK_BOT_TOKEN")
     if slack_bot_token and not str(slack_bot_token).startswith("xoxb-"):
         raise ConfigError("SLACK_BOT_TOKEN: expected a bot token starting with xoxb- (Slack app > OAuth & "

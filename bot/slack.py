@@ -36,7 +36,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.formatting import Reply
-from bot.commands import COMMANDS, CommandContext, Invocation, dispatch, split_words
+from bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
 from bot.delivery import DeliveryError
 from bot.settings import ConfigError, Settings
 
@@ -253,8 +253,8 @@ class AdminCheck:
 
 def is_configuration(text: str) -> bool:
     """Whether a command line names a configuration command (only those need the admin check)."""
-    words = split_words(unescape(text).strip())
-    cmd = COMMANDS.get(words[0].lower()) if words else None
+    name, _ = parse_line(unescape(text))
+    cmd = COMMANDS.get(name)
     return cmd is not None and cmd.configures
 
 

@@ -192,3 +192,12 @@ def item(db: Database, item_id: int) -> OutboxItem | None:
     """One row by id."""
     rows = list(db.table("outbox").rows_where("id = ?", [item_id]))
     return _item(rows[0]) if rows else None
+
+
+def release_digest(db: Database, platform: str, channel_id: str, until: datetime) -> int:
+    """Turn a channel's alerts held for a digest back into single alerts, sent from `until` on."""
+    with db.atomic():
+        cursor = db.execute(
+            "UPDATE outbox SET digest = NULL, hold_until = ? WHERE platform = ? AND channel_id = ? "
+            "AND status = 'pending' AND digest IS NOT NULL", [to_text(until), platform, channel_id])
+    return int(cursor.rowcount)

@@ -116,7 +116,7 @@ def verb(e: Event) -> str:
         "gap": (("fell below", "below"), ("rose above", "above")),
         "score": (("rose to or above", "above"), ("fell to or below", "above"), ("fell below", "below"),
                   ("rose above", "below")),
-        "rank_change": ((" moved up ", "up"), (" moved down ", "down")),
+        "rank_change": ((" passed ", "up"), (" fell behind ", "down")),
     }[e.kind]
     for word, value in words:
         if word in e.message:
@@ -885,7 +885,8 @@ def test_dedupe_key_of_one_move_found_by_two_rank_change_rules() -> None:
     ("new_model top=10", [(0, [us(GPT, 80)]), (1, [us(GPT, 80), qwen(QW, 75)])],
      "test/board: new model Qwen3-Max (Alibaba, CN) entered the top 10 at #2 with 75"),
     ("rank_change by=3", [(0, eight()), (1, eight(g=85))],
-     "test/board: g (OpenAI, US) moved up 5 place(s) among models listed in both updates: #7 -> #2"),
+     "test/board: g (OpenAI, US) passed 5 of the models listed in both updates "
+     "(rank as published: #7 -> #2)"),
 ])
 def test_messages(rules: str, steps: list[Step], message: str) -> None:
     (_, event), = run(rules, history(steps)).events
