@@ -750,6 +750,7 @@ def evaluate(prev: Snapshot | None, curr: Snapshot, rules: Sequence[Rule],
             new_bases.add(bases[k])
     events: list[Event] = []
     new_states: dict[str, RuleState] = {}
+    prev_ctx: Context | None = None
     for rule in rules:
         state = rekey(states.get(rule.name, RuleState()), ctx.renames)
         if rule.kind == "board_changed":
@@ -769,9 +770,13 @@ def evaluate(prev: Snapshot | None, curr: Snapshot, rules: Sequence[Rule],
             found, new_states[rule.name] = _evaluate_rank_change(rule, ctx, state)
             events.extend(found)
             continue
-        # A rule with no state yet (just added) starts with a baseline too.
-        fresh = rule.name not in states
-        found, new_states[rule.name] = _evaluate_condition(rule, ctx, state, baseline or fresh)
+        if rule.name not in states and not baseline and prev is not None:
+            # A rule with no state yet (just subscribed, or history imported without the rules)
+            # takes the previous snapshot as its baseline, so this update is judged like any other.
+            if prev_ctx is None:
+                prev_ctx = Context(None, prev, groups, BoardState(), now)
+            state = rekey(_evaluate_condition(rule, prev_ctx, RuleState(), True)[1], ctx.renames)
+        found, new_states[rule.name] = _evaluate_condition(rule, ctx, state, baseline)
         events.extend(found)
     seen = board_state.seen | frozenset(ctx.curr_by_key)
     known = BoardState(seen, board_state.snapshots + 1, board_state.bases | frozenset(bases.values()))
