@@ -124,3 +124,17 @@ def test_config_group_is_usable_in_top(imported: tuple[str, str], tmp_path: Path
     assert code == 0, err
     rows = [ln for ln in out.splitlines()[4:] if ln.strip()]
     assert [r.split()[1] for r in rows] == ["Gemini-2.0-Flash-Thinking-Exp-01-21", "Gemini-Exp-1206"]
+
+
+def test_query_runs_the_chat_command_layer_in_the_terminal(imported: tuple[str, str]) -> None:
+    db, _ = imported
+    code, out, _ = run_cli("--db", db, "query", "top", "lmarena/text", "3")
+    assert code == 0
+    assert out.splitlines()[0] == "*Top 3 on lmarena/text*"
+    assert "gemini-3-pro" in out
+    code, out, err = run_cli("--db", db, "query", "subscribe lmarena/* overtake top_n top=5")
+    assert code == 0 and "Subscribed" in out
+    code, out, _ = run_cli("--db", db, "query", "settings")
+    assert "lmarena/*" in out and "top_n top=5" in out
+    code, _, err = run_cli("--db", db, "query", "tpo")
+    assert code == 1 and "Did you mean `top`?" in err
