@@ -1,0 +1,662 @@
+"""The Discord adapter: `/leaderwatch` and `/leaderwatch-admin` as discord.py app commands, embeds, alerts.
+
+The three jobs of every adapter: an interaction becomes an `Invocation` (its options rebuilt into the
+same command line Slack users type), `dispatch` answers it, and the neutral `Reply` becomes embeds.
+The subcommands are generated from the command layer's registry and usage lines (`bot.chat`), so
+nothing here knows what a command does. Configuration commands sit under `/leaderwatch-admin`
+because Discord applies `default_member_permissions` per top-level command: Manage Channels hides
+them, and `can_configure` checks the permission again when one runs. Discord's limits (3 s to
+answer, 2,000 characters of content, 4,096 per embed description, 6,000 per message, 25 fields,
+10 embeds, 25 autocomplete choices) live here.
+
+The bot only reads interactions: it has no message handler and no Message Content intent, so
+messages from bots (ours included) never reach the command layer; interactions from bots cannot
+happen, and `Invocation.is_bot` says so to `dispatch` anyway.
+
+`DiscordSender` delivers alerts for the `Dispatcher` (see its docstrings for nonces and history).
+
+discord.py is imported nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import logging
+import re
+import secrets
+import warnings
+import zlib
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import yarl
+
+from alerts.formatting import Reply
+from bot.chat import (
+    Names,
+    Option,
+    admin_commands,
+    clip,
+    command_line,
+    has_suggestions,
+    options_of,
+    split_text,
+    table_lines,
+)
+from bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
+from bot.delivery import DeliveryError
+from bot.settings import ConfigError, Settings
+
+with warnings.catch_warnings():
+    # discord.py imports audioop for voice (unused here), which Python 3.11 deprecates: keep that
+    # warning out of the log and out of warnings-as-errors test runs, whoever imports this first.
+    warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
+    import discord
+    from discord import app_commands
+    from discord.gateway import DiscordWebSocket
+
+logger = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+GROUP = "leaderwatch"
+ADMIN_GROUP = "leaderwatch-admin"
+
+ACK_BUDGET_SECONDS = 2.0
+"""How long a command may take before we defer (Discord allows 3 s, network included)."""
+READY_TIMEOUT_SECONDS = 30.0
+"""How long `start()` waits for the gateway's READY before going on (the client keeps trying)."""
+MAX_RATELIMIT_WAIT_SECONDS = 60.0
+"""discord.py waits out shorter rate limits in place; longer ones become `DeliveryError(retry_after)`,
+so one rate-limited channel does not hold a dispatcher slot for minutes."""
+TOKEN_RETRY_SECONDS = 900.0
+"""A 401 on a send (token reset while running): alerts wait for the operator's fix, slowly retried."""
+CLOUDFLARE_RETRY_SECONDS = 60.0
+"""A 429 without Discord's `Via` header comes from Cloudflare, which names no wait: back off a minute."""
+HISTORY_LIMIT = 300
+"""How many messages after an uncertain send `already_delivered` reads (3 requests at most)."""
+
+# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+MAX_CONTENT = 2000
+MAX_TITLE = 256
+MAX_DESCRIPTION = 4096
+MAX_FIELDS = 25
+MAX_FIELD_NAME = 256
+MAX_FIELD_VALUE = 1024
+MAX_FOOTER = 2048
+MAX_EMBEDS = 10
+MAX_MESSAGE_TOTAL = 6000
+MAX_CHOICES = 25
+MAX_CHOICE = 100
+MAX_COMMAND_DESCRIPTION = 100
+MAX_SUBCOMMANDS = 25
+MAX_NONCE = 25
+# Ours, within those.
+FOOTER_ROOM = 1000
+"""Footers are cut to this, so a full description, a title and the footer always fit one embed."""
+TABLE_CHUNK = 1900
+"""Characters of a table per embed: three chunks fit one message's 6,000."""
+MAX_REPLY_MESSAGES = 5
+"""An answer or an alert is at most this many messages; the rest is cut with a note."""
+
+# Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
+UNKNOWN_CHANNEL = 10003
+UNKNOWN_INTERACTION = 10062
+MISSING_ACCESS = 50001
+MISSING_PERMISSIONS = 50013
+INVALID_FORM_BODY = 50035
+CHANNEL_GONE_CODES = {UNKNOWN_CHANNEL: "Unknown Channel", MISSING_ACCESS: "Missing Access",
+                      MISSING_PERMISSIONS: "Missing Permissions"}
+
+DEFAULT_COLOUR = 0x5865F2
+ERROR_COLOUR = 0xED4245
+GROUP_COLOURS = {"china": 0xDE2910, "us": 0x3C3B6E, "europe": 0x003399, "west": 0x1F6FEB,
+                 "open-weights": 0x2EA043, "proprietary": 0x8250DF}
+PALETTE = (0xF0883E, 0x1ABC9C, 0xE91E63, 0xF1C40F, 0x9B59B6, 0x11806A, 0xA84300, 0x607D8B)
+"""Colours of configured groups without their own, chosen by a stable hash of the name."""
+BLANK = "\u200b"
+"""Discord refuses empty field names and values; a zero-width space stands in."""
+
+# User-facing texts of this adapter.
+QUESTIONS_DESCRIPTION = "Ask leaderwatch about the AI leaderboards"
+ADMIN_DESCRIPTION = "Choose what leaderwatch posts in this channel (Manage Channels)"
+TRUNCATED = "… {parts} more part(s) not shown: Discord limits how long a reply may be. Ask for fewer rows."
+VIEW_BOARD = "[View the board]({url})"
+INTERNAL_ERROR = ("Sorry, something went wrong on our side. The operator can find it in the log under "
+                  "error id `{error_id}`.")
+
+
+Choices = list[app_commands.Choice[str]]
+Completer = Callable[[discord.Interaction[Any], str], Coroutine[Any, Any, Choices]]
+
+
+# -- rendering -------------------------------------------------------------------------------------------
+
+def to_discord_words(text: str) -> str:
+    """`/leaderwatch subscribe` reads `/leaderwatch-admin subscribe` on Discord (same words after it)."""
+    names = "|".join(re.escape(c.name) for c in admin_commands())
+    if not names:
+        return text
+    return re.sub(rf"/{GROUP} (?=(?:{names})\b)", f"/{ADMIN_GROUP} ", text)
+
+
+def colour_of(reply: Reply) -> discord.Colour:
+    """Red for errors; the group's colour when the reply is about one group; else Discord blurple."""
+    if reply.error:
+        return discord.Colour(ERROR_COLOUR)
+    if reply.group:
+        value = GROUP_COLOURS.get(reply.group)
+        return discord.Colour(value if value is not None else
+                              PALETTE[zlib.crc32(reply.group.encode()) % len(PALETTE)])
+    return discord.Colour(DEFAULT_COLOUR)
+
+
+def is_ephemeral(reply: Reply) -> bool:
+    """Help, errors and settings only for the asker; answers to questions for the whole channel."""
+    return reply.ephemeral or reply.error
+
+
+def table_blocks(rows: Sequence[Sequence[str]], limit: int = TABLE_CHUNK) -> list[str]:
+    """A table as code blocks of at most `limit` characters, each starting with the header row."""
+    lines = [line.replace("```", "`\u200b``") for line in table_lines(rows)]
+    if not lines:
+        return []
+    header, body = lines[0][: limit // 4], [line[: limit // 4] for line in lines[1:]]
+    blocks: list[str] = []
+    chunk: list[str] = []
+    size = len(header) + len("```\n\n```")
+    for line in body:
+        if chunk and size + len(line) + 1 > limit:
+            blocks.append("```\n" + "\n".join([header, *chunk]) + "\n```")
+            chunk, size = [], len(header) + len("```\n\n```")
+        chunk.append(line)
+        size += len(line) + 1
+    blocks.append("```\n" + "\n".join([header, *chunk]) + "\n```")
+    return blocks
+
+
+class _Embeds:
+    """Embeds filled in order, a new one whenever the next part would break a per-embed limit."""
+
+    def __init__(self, colour: discord.Colour, room: int) -> None:
+        self.colour, self.room = colour, room
+        self.embeds: list[discord.Embed] = []
+
+    def new(self, **kwargs: Any) -> discord.Embed:
+        embed = discord.Embed(colour=self.colour, **kwargs)
+        self.embeds.append(embed)
+        return embed
+
+    def field(self, name: str, value: str, inline: bool) -> None:
+        name = clip(name.strip() or BLANK, MAX_FIELD_NAME)
+        chunks = split_text(value, MAX_FIELD_VALUE) or [BLANK]
+        for i, chunk in enumerate(chunks):
+            label = name if i == 0 else clip(f"{name} (cont.)", MAX_FIELD_NAME)
+            embed = self.embeds[-1] if self.embeds else self.new()
+            if len(embed.fields) >= MAX_FIELDS or len(embed) + len(label) + len(chunk) > self.room:
+                embed = self.new()
+            embed.add_field(name=label, value=chunk, inline=inline and len(chunks) == 1)
+
+
+def _is_blank(embed: discord.Embed) -> bool:
+    return not (embed.title or embed.description or embed.fields)
+
+
+def _pack(embeds: Sequence[discord.Embed]) -> list[list[discord.Embed]]:
+    """Embeds grouped into messages of at most 10 embeds and 6,000 characters."""
+    messages: list[list[discord.Embed]] = []
+    current: list[discord.Embed] = []
+    size = 0
+    for embed in embeds:
+        if current and (len(current) >= MAX_EMBEDS or size + len(embed) > MAX_MESSAGE_TOTAL):
+            messages.append(current)
+            current, size = [], 0
+        current.append(embed)
+        size += len(embed)
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _cut(messages: list[list[discord.Embed]], limit: int, colour: discord.Colour,
+         footer: str) -> list[list[discord.Embed]]:
+    """At most `limit` messages, the last ending with a note of what was left out."""
+    kept = [list(m) for m in messages[:limit]]
+    dropped = sum(len(m) for m in messages[limit:])
+    last = kept[-1]
+    while True:
+        note = discord.Embed(colour=colour, description=TRUNCATED.format(parts=dropped))
+        if footer:
+            note.set_footer(text=footer)
+        if len(last) < MAX_EMBEDS and sum(len(e) for e in last) + len(note) <= MAX_MESSAGE_TOTAL:
+            last.append(note)
+            return kept
+        last.pop()
+        dropped += 1
+
+
+def footer_text(reply: Reply, ref: str | None) -> str:
+    """The reply's footer (cut to FOOTER_ROOM) and the alert's reference, if any."""
+    marker = f"ref {ref}" if ref else ""
+    text = to_discord_words(reply.footer or "").strip()
+    if not text:
+        return marker
+    if not marker:
+        return clip(text, FOOTER_ROOM)
+    return f"{clip(text, FOOTER_ROOM - len(marker) - 3)} · {marker}"
+
+
+def to_messages(reply: Reply, ref: str | None = None,
+                max_messages: int = MAX_REPLY_MESSAGES) -> list[list[discord.Embed]]:
+    """A Reply as messages of embeds within Discord's limits: long parts split, too many cut.
+
+    The title links to the board (`Reply.url`), the colour is the group's, fields stay fields,
+    the table becomes code blocks (each with the header row), the footer (and `ref`, which marks
+    an alert for `already_delivered`) ends the last embed.
+    """
+    colour = colour_of(reply)
+    footer = footer_text(reply, ref)
+    text = to_discord_words(reply.text).strip()
+    if text and reply.error:
+        text = f"⚠️ {text}"
+    if reply.url and not reply.title:
+        text = "\n".join(t for t in (text, VIEW_BOARD.format(url=reply.url)) if t)
+    parts = _Embeds(colour, MAX_MESSAGE_TOTAL - len(footer))
+    head = parts.new(title=clip(to_discord_words(reply.title), MAX_TITLE) if reply.title else None,
+                     url=reply.url if reply.title and reply.url else None)
+    for i, chunk in enumerate(split_text(text, MAX_DESCRIPTION)):
+        if i == 0:
+            head.description = chunk
+        else:
+            parts.new(description=chunk)
+    for f in reply.fields:
+        parts.field(to_discord_words(f.name), to_discord_words(f.value), f.inline)
+    for block in table_blocks(reply.table):
+        parts.new(description=block)
+    embeds = [e for e in parts.embeds if not _is_blank(e)]
+    if not embeds:  # Discord needs something to show
+        embeds = [discord.Embed(colour=colour, description=BLANK)]
+    if footer:
+        embeds[-1].set_footer(text=footer)
+    messages = _pack(embeds)
+    return _cut(messages, max_messages, colour, footer) if len(messages) > max_messages else messages
+
+
+def plain_content(reply: Reply, ref: str | None = None) -> str:
+    """The reply as one plain message (when Discord refused our embeds), its reference kept."""
+    suffix = f"\nref {ref}" if ref else ""
+    return clip(to_discord_words(reply.plain()), MAX_CONTENT - len(suffix)) + suffix
+
+
+# -- interactions ----------------------------------------------------------------------------------------
+
+def to_invocation(interaction: discord.Interaction[Any], text: str) -> Invocation:
+    """An interaction as the neutral Invocation; Manage Channels in this channel may configure it."""
+    user = interaction.user
+    return Invocation(platform=PLATFORM, channel_id=str(interaction.channel_id or ""), user_id=str(user.id),
+                      user_name=user.name, text=text, can_configure=interaction.permissions.manage_channels,
+                      is_bot=user.bot)
+
+
+class Interactions:
+    """Answers the generated subcommands and their autocomplete.
+
+    `budget`: seconds a command may take before the answer is deferred; 0 defers every one.
+    """
+
+    def __init__(self, ctx: CommandContext, names: Names, budget: float = ACK_BUDGET_SECONDS) -> None:
+        self.ctx, self.names, self.budget = ctx, names, budget
+        self.pending: set[asyncio.Task[Reply]] = set()
+
+    async def run(self, interaction: discord.Interaction[Any], command: Command, text: str) -> None:
+        """Dispatch one command line; answer at once when quick, else defer and answer when done."""
+        work = asyncio.create_task(dispatch(self.ctx, to_invocation(interaction, text)))
+        self.pending.add(work)
+        work.add_done_callback(self.pending.discard)
+        try:
+            done = (await asyncio.wait({work}, timeout=self.budget))[0] if self.budget > 0 else set()
+            if work in done:
+                await self.answer(interaction, work.result())
+            else:
+                await interaction.response.defer(thinking=True)
+                await self.answer_late(interaction, await work)
+        except discord.HTTPException as exc:
+            late = " (answered after Discord's 3 s)" if exc.code == UNKNOWN_INTERACTION else ""
+            logger.warning("Discord: could not answer /%s %s%s: HTTP %d %s", _group_of(command), text, late,
+                           exc.status, exc.text)
+
+    async def answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
+        """The reply as the interaction's response, its further messages as follow-ups."""
+        first, *rest = to_messages(reply)
+        ephemeral = is_ephemeral(reply)
+        await interaction.response.send_message(embeds=first, ephemeral=ephemeral)
+        for embeds in rest:
+            await interaction.followup.send(embeds=embeds, ephemeral=ephemeral)
+
+    async def answer_late(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
+        """After a (public) defer: replace the "thinking" message, or delete it for a private answer.
+
+        Ephemerality is fixed when deferring; a private answer is sent as ephemeral follow-ups
+        once the public placeholder is gone, so help and errors never show to the channel.
+        """
+        messages = to_messages(reply)
+        if is_ephemeral(reply):
+            await interaction.delete_original_response()
+        else:
+            await interaction.edit_original_response(embeds=messages.pop(0))
+        for embeds in messages:
+            await interaction.followup.send(embeds=embeds, ephemeral=is_ephemeral(reply))
+
+    async def complete(self, interaction: discord.Interaction[Any], option: Option,
+                       typed: str) -> Choices:
+        """Autocomplete: at most 25 names, best matches first."""
+        try:
+            found = self.names.suggest(option, typed or "", PLATFORM, str(interaction.channel_id or ""),
+                                       MAX_CHOICES)
+        except Exception:  # noqa: BLE001 - an empty list beats an error in the user's input box
+            logger.exception("Discord: autocomplete for %s failed (typed %r)", option.name, typed)
+            return []
+        return [app_commands.Choice(name=v, value=v) for v in found if 0 < len(v) <= MAX_CHOICE][:MAX_CHOICES]
+
+    async def on_error(self, interaction: discord.Interaction[Any],
+                       error: app_commands.AppCommandError) -> None:
+        """A failure outside `dispatch` (stale command signature, a bug here): logged, apologised for."""
+        error_id = secrets.token_hex(4)
+        name = interaction.command.qualified_name if interaction.command else "?"
+        logger.error("Discord: /%s failed [error id %s]", name, error_id, exc_info=error)
+        if interaction.type is discord.InteractionType.autocomplete or interaction.response.is_done():
+            return
+        reply = Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
+        try:
+            await self.answer(interaction, reply)
+        except discord.HTTPException as exc:
+            logger.warning("Discord: could not send the apology for error %s: %s", error_id, exc.text)
+
+
+def _group_of(command: Command) -> str:
+    return f"{ADMIN_GROUP if command.configures else GROUP} {command.name}"
+
+
+def to_app_command(command: Command, interactions: Interactions) -> app_commands.Command[Any, ..., None]:
+    """One subcommand generated from the command's usage line: typed options, choices, autocomplete."""
+    options = options_of(command.usage)
+
+    async def callback(interaction: discord.Interaction[Any], **values: Any) -> None:
+        await interactions.run(interaction, command, command_line(command.name, options, values))
+
+    def completer(option: Option) -> Completer:
+        async def complete(interaction: discord.Interaction[Any], current: str) -> Choices:
+            return await interactions.complete(interaction, option, current)
+        return complete
+
+    parameters = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for option in options:
+        annotation: Any = app_commands.Range[int, 1, None] if option.is_number else str
+        default = inspect.Parameter.empty if option.required else None
+        parameters.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                            annotation=annotation))
+    # discord.py reads the options from the callback's signature: give it the generated one.
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__name__ = callback.__qualname__ = f"{command.name.replace('-', '_')}_command"
+    described: Any = app_commands.describe(**{o.name: o.description for o in options})(callback)
+    choices = {o.name: [app_commands.Choice(name=c, value=c) for c in o.choices]
+               for o in options if o.choices}
+    if choices:
+        described = app_commands.choices(**choices)(described)
+    completions = {o.name: completer(o) for o in options
+                   if not o.choices and not o.is_number and has_suggestions(o)}
+    if completions:
+        described = app_commands.autocomplete(**completions)(described)
+    # Discord shows descriptions as plain text: no backticks.
+    description = clip(command.summary.replace("`", "") or command.name, MAX_COMMAND_DESCRIPTION)
+    return app_commands.Command(name=command.name, description=description, callback=described)
+
+
+def build_commands(tree: app_commands.CommandTree[Any],
+                   interactions: Interactions) -> list[app_commands.Group]:
+    """`/leaderwatch` (questions, for everyone) and `/leaderwatch-admin` (Manage Channels, guilds only)."""
+    questions = app_commands.Group(name=GROUP, description=QUESTIONS_DESCRIPTION)
+    admin = app_commands.Group(name=ADMIN_GROUP, description=ADMIN_DESCRIPTION, guild_only=True,
+                               default_permissions=discord.Permissions(manage_channels=True))
+    for command in COMMANDS.values():
+        group = admin if command.configures else questions
+        if len(group.commands) >= MAX_SUBCOMMANDS:
+            raise RuntimeError(f"/{group.name} has {MAX_SUBCOMMANDS} subcommands, Discord's limit: "
+                               f"`{command.name}` does not fit")
+        group.add_command(to_app_command(command, interactions))
+    tree.add_command(questions)
+    tree.add_command(admin)
+    tree.error(interactions.on_error)
+    return [questions, admin]
+
+
+# -- alerts ----------------------------------------------------------------------------------------------
+
+def alert_ref(delivery_key: str) -> str:
+    """The short reference an alert's footer carries (`lw` + 10 hex digits), found again in history."""
+    return "lw" + hashlib.sha256(delivery_key.encode()).hexdigest()[:10]
+
+
+def nonce_of(delivery_key: str, part: int) -> str:
+    """The nonce of one message of an alert (at most 25 characters, as Discord requires)."""
+    return ("lw" + hashlib.sha256(f"{delivery_key}|{part}".encode()).hexdigest())[:MAX_NONCE]
+
+
+def _retry_after(exc: discord.HTTPException) -> float:
+    headers = getattr(exc.response, "headers", None) or {}
+    try:
+        return max(0.0, float(headers.get("Retry-After", "")))
+    except ValueError:
+        return CLOUDFLARE_RETRY_SECONDS
+
+
+def to_delivery_error(exc: discord.HTTPException, action: str, channel_id: str) -> DeliveryError:
+    """What a REST error means for a delivery: retry (when), give up on the channel, or neither."""
+    what = f"{action}: HTTP {exc.status}" + (f" (code {exc.code})" if exc.code else "")
+    if isinstance(exc, discord.NotFound | discord.Forbidden):
+        name = CHANNEL_GONE_CODES.get(exc.code) or clip(exc.text or "refused", 100)
+        return DeliveryError(f"{what} {name}: channel {channel_id} was deleted, or the bot cannot see or "
+                             f"post there (it needs View Channel, Send Messages, Embed Links and Read "
+                             f"Message History)", channel_gone=True)
+    if exc.status == 429:
+        # discord.py waited out Discord's own 429s in place; this one is Cloudflare's, or retries ran out.
+        return DeliveryError(f"{what}: rate limited", retryable=True, retry_after=_retry_after(exc))
+    if exc.status >= 500:
+        # Maybe posted anyway: no retry_after, so the dispatcher checks the history before resending.
+        return DeliveryError(f"{what}: Discord server error", retryable=True)
+    if exc.status == 401:
+        logger.error("Discord: %s was refused with 401 Unauthorized: check DISCORD_TOKEN", action)
+        return DeliveryError(f"{what}: unauthorized (check DISCORD_TOKEN)", retryable=True,
+                             retry_after=TOKEN_RETRY_SECONDS)
+    return DeliveryError(f"{what}: {clip(exc.text or 'refused', 200)}")
+
+
+class DiscordSender:
+    """Delivers alerts to channels with `channel.send`, each message with a nonce and a footer ref.
+
+    Two guards against a second copy. The nonce (derived from the delivery key, with
+    `enforce_nonce`, which discord.py adds to every nonce) makes Discord answer a repeat within
+    a few minutes with the message it already has: that covers discord.py's own in-place retries
+    of 5xx answers. Nonces do not come back in a channel's history and are forgotten after
+    minutes, so for a dispatcher retry or a restart, `already_delivered` reads the channel's
+    recent history for our message whose footer carries the alert's `ref`: a reference users and
+    the operator can quote too, at the cost of one history read per uncertain retry.
+    """
+
+    platform = PLATFORM
+
+    def __init__(self, client: discord.Client, history_limit: int = HISTORY_LIMIT) -> None:
+        self.client, self.history_limit = client, history_limit
+
+    async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
+        """Post one alert (one message, or a few when long); DeliveryError says whether to retry."""
+        channel = self.client.get_partial_messageable(int(channel_id))
+        ref = alert_ref(delivery_key)
+        try:
+            for part, embeds in enumerate(to_messages(reply, ref=ref)):
+                try:
+                    await channel.send(embeds=embeds, nonce=nonce_of(delivery_key, part))
+                except discord.HTTPException as exc:
+                    if exc.status != 400 or exc.code != INVALID_FORM_BODY:
+                        raise
+                    # Our embeds were refused: the alert still goes out, as plain text.
+                    logger.error("Discord refused the embeds of alert %s (%s); sending it as plain text",
+                                 delivery_key, clip(exc.text, 300))
+                    await channel.send(content=plain_content(reply, ref), nonce=nonce_of(delivery_key, -1))
+                    return
+        except discord.RateLimited as exc:
+            raise DeliveryError(f"send: rate limited for {exc.retry_after:.0f}s", retryable=True,
+                                retry_after=exc.retry_after) from exc
+        except discord.HTTPException as exc:
+            raise to_delivery_error(exc, "send", channel_id) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"send: network error {type(exc).__name__}", retryable=True) from exc
+
+    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
+        """Whether our message carrying this alert's ref is in the channel since `since`.
+
+        Without Read Message History the answer is False (logged): the alert is sent again, and
+        the nonce still stops a copy within Discord's few minutes.
+        """
+        channel = self.client.get_partial_messageable(int(channel_id))
+        marker = f"ref {alert_ref(delivery_key)}"
+        me = self.client.user.id if self.client.user else None
+        try:
+            async for message in channel.history(limit=self.history_limit, after=since):
+                if me is not None and message.author.id != me:
+                    continue
+                footers = [e.footer.text or "" for e in message.embeds]
+                if any(marker in text for text in [message.content, *footers]):
+                    return True
+            return False
+        except discord.Forbidden as exc:
+            logger.warning("Discord: cannot read the history of channel %s (%s); resending alert %s "
+                           "unchecked", channel_id, exc.text, delivery_key)
+            return False
+        except discord.HTTPException as exc:
+            raise to_delivery_error(exc, "history", channel_id) from exc
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"history: network error {type(exc).__name__}", retryable=True) from exc
+
+
+# -- the service -----------------------------------------------------------------------------------------
+
+def use_endpoints(settings: Settings) -> None:
+    """Point discord.py at `LEADERWATCH_DISCORD_API_URL` / `_GATEWAY_URL` when set (tests, local trials).
+
+    discord.py keeps both as class attributes, so this applies to the whole process: one Discord
+    bot per process, as the composition root builds it.
+    """
+    if settings.discord_api_url:
+        discord.http.Route.BASE = settings.discord_api_url.rstrip("/")
+    if settings.discord_gateway_url:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class DiscordService:
+    """The Discord side of the running service: the client, its commands, and the alert sender.
+
+    A token Discord rejects is logged, naming DISCORD_TOKEN, and Discord stays off: the rest of the
+    service keeps running. Commands are synced at start-up, to `settings.discord_guilds` when listed
+    (instant, for trying things out), else globally (Discord may take a while to show changes).
+    """
+
+    def __init__(self, settings: Settings, ctx: CommandContext, *, budget: float = ACK_BUDGET_SECONDS,
+                 ready_timeout: float = READY_TIMEOUT_SECONDS, guild_ready_timeout: float = 2.0,
+                 reconnect: bool = True, names: Names | None = None) -> None:
+        if not settings.discord_token:
+            raise ConfigError("DISCORD_TOKEN: required for Discord (Discord Developer Portal > "
+                              "Applications > your application > Bot > Reset Token)")
+        self.settings, self.ready_timeout, self.reconnect = settings, ready_timeout, reconnect
+        # leaderwatch has no voice: spare the operator discord.py's "voice will NOT be supported" lines.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        intents = discord.Intents.none()
+        intents.guilds = True  # which guilds we are in; interactions need no intent, messages are not read
+        self.client = discord.Client(intents=intents, guild_ready_timeout=guild_ready_timeout,
+                                     max_ratelimit_timeout=MAX_RATELIMIT_WAIT_SECONDS,
+                                     allowed_mentions=discord.AllowedMentions.none())
+        self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
+        self.interactions = Interactions(ctx, names or Names(ctx), budget)
+        self.groups = build_commands(self.tree, self.interactions)
+        self.sender = DiscordSender(self.client)
+        self.connection: asyncio.Task[None] | None = None
+
+    async def start(self) -> bool:
+        """Log in, sync the commands, connect to the gateway; False (logged) when Discord refused us."""
+        use_endpoints(self.settings)
+        try:
+            await self.client.login(self.settings.discord_token or "")
+        except discord.LoginFailure:
+            logger.error("Discord: DISCORD_TOKEN was rejected (401 Unauthorized); Discord stays off until "
+                         "the token is fixed (Discord Developer Portal > Applications > your application > "
+                         "Bot > Reset Token)")
+            await self.client.close()
+            return False
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            logger.error("Discord: cannot log in to check DISCORD_TOKEN (%s); Discord stays off",
+                         _describe(exc))
+            await self.client.close()
+            return False
+        await self.sync_commands()
+        self.connection = asyncio.create_task(self.client.connect(reconnect=self.reconnect))
+        self.connection.add_done_callback(self._connection_ended)
+        ready = asyncio.ensure_future(self.client.wait_until_ready())
+        done, _ = await asyncio.wait({ready, self.connection}, timeout=self.ready_timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if ready in done:
+            user = self.client.user
+            logger.info("Discord: connected as %s (%s) in %d guild(s)", user, user.id if user else "?",
+                        len(self.client.guilds))
+            return True
+        ready.cancel()
+        if self.connection in done:
+            await self.client.close()
+            return False
+        logger.warning("Discord: no READY from the gateway after %.0fs; it keeps trying", self.ready_timeout)
+        return True
+
+    def _connection_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, discord.LoginFailure | discord.PrivilegedIntentsRequired):
+            logger.error("Discord: the gateway refused DISCORD_TOKEN or the intents (%s); Discord stays "
+                         "off", exc)
+        elif exc is not None:
+            logger.error("Discord: the gateway connection ended: %s", _describe(exc))
+
+    async def sync_commands(self) -> None:
+        """Register the commands with Discord: to each configured guild, or globally."""
+        targets: list[discord.Object | None] = [discord.Object(id=g) for g in self.settings.discord_guilds]
+        for guild in targets or [None]:
+            where = f"guild {guild.id}" if guild else "globally"
+            try:
+                if guild is not None:
+                    self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+            except discord.Forbidden as exc:
+                logger.error("Discord: cannot register the slash commands %s (%s): invite the bot to it with "
+                             "the applications.commands scope (see README)", where, exc.text)
+            except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                logger.error("Discord: registering the slash commands %s failed (%s); the ones Discord "
+                             "already has stay", where, _describe(exc))
+            else:
+                logger.info("Discord: %d slash command(s) registered %s: %s", len(synced), where,
+                            ", ".join(f"/{c.name}" for c in synced))
+
+    async def stop(self) -> None:
+        """Close the gateway connection and the HTTP session."""
+        await self.client.close()
+        if self.connection is not None:
+            await asyncio.gather(self.connection, return_exceptions=True)
+            self.connection = None
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception as a short log text (never a token: discord.py keeps it out of messages)."""
+    if isinstance(exc, discord.HTTPException):
+        return f"HTTP {exc.status} {clip(exc.text or '', 200)}"
+    return f"{type(exc).__name__}: {exc}"[:300]
