@@ -19,6 +19,7 @@ from bot import console
 from bot.alerting import Alerter
 from bot.commands import CommandContext
 from bot.delivery import Dispatcher, Sender
+from bot.discord_bot import DiscordService
 from bot.http_server import build_web_app, start_http
 from bot.ingest import Stored
 from bot.poller import Poller, retry_delay
@@ -170,9 +171,15 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
     if settings.http_port is not None:
         runner = await start_http(build_web_app(app.db, app.clock, slack.routes() if slack else []),
                                   settings.http_port)
+    discord_bot = DiscordService(settings, ctx) if settings.discord_token else None
     senders: dict[str, Sender] = {}
-    if slack is not None and await slack.start():
-        senders["slack"] = slack.sender
+    # Both start together; one failing (a rejected token) logs an error naming its setting and the
+    # other keeps running. Alerts for a platform that is off stay queued.
+    services = [(name, svc) for name, svc in (("slack", slack), ("discord", discord_bot)) if svc is not None]
+    started = await asyncio.gather(*(svc.start() for _, svc in services))
+    for (name, svc), ok in zip(services, started, strict=True):
+        if ok:
+            senders[name] = svc.sender
     dispatcher = Dispatcher(app.db, senders, app.clock,
                             board_urls={b.id: b.url for b in all_boards(app.sources).values()})
     delivering = asyncio.create_task(dispatcher.run(stop)) if settings.has_chat else None
@@ -190,8 +197,8 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
         scheduler.shutdown(wait=False)
         if delivering is not None:
             await delivering
-        if slack is not None:
-            await slack.stop()
+        for _, svc in services:
+            await svc.stop()
         if runner is not None:
             await runner.cleanup()
         logger.info("leaderwatch stopped")

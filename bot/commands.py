@@ -14,6 +14,7 @@ import inspect
 import logging
 import secrets
 import shlex
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,8 @@ from sqlite_utils import Database
 
 from alerts.formatting import Reply
 from alerts.models import Rule
+from bot.metrics import UNKNOWN_COMMAND, Metrics
+from bot.messages import INTERNAL_ERROR, WHO_MANAGES
 from sources.base import Board
 from sources.identity import Group, Identity
 from storage.snapshots import SnapshotCache
@@ -64,6 +67,7 @@ class CommandContext:
     clock: Callable[[], datetime]
     on_config_change: Callable[[], None] = field(default=lambda: None)
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
+    metrics: Metrics | None = None
 
 
 Handler = Callable[[CommandContext, Invocation, list[str]], Awaitable[Reply]]
@@ -143,15 +147,18 @@ async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
     """Run one command line; never raises, whatever the text."""
     if inv.is_bot:
         return Reply(text="", ephemeral=True)
+    started, label, outcome = time.perf_counter(), UNKNOWN_COMMAND, "ok"
     try:
         name, args = parse_line(inv.text)
         cmd = COMMANDS.get(name)
         if cmd is None:
             raise UserError(f"{did_you_mean(name, sorted(COMMANDS), 'command')} "
                             "`/leaderwatch help` lists the commands.")
+        label = cmd.name
         if cmd.configures and not inv.can_configure:
             raise UserError(f"Only channel managers can change this channel's configuration "
-                            f"(`{cmd.name}`). Ask a workspace admin, or see `/leaderwatch help {cmd.name}`.")
+                            f"(`{cmd.name}`). {WHO_MANAGES.get(inv.platform, '')}"
+                            f"See `/leaderwatch help {cmd.name}`.")
         if cmd.configures:
             before = ctx.db.conn.total_changes
             with ctx.db.atomic():
@@ -161,13 +168,29 @@ async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
             return reply
         return await cmd.handler(ctx, inv, args)
     except UserError as exc:
+        outcome = "user_error"
         return Reply(text=str(exc), ephemeral=True, error=True)
     except Exception:
+        outcome = "error"
         error_id = secrets.token_hex(4)
         logger.exception("command failed [error id %s]: platform=%s channel=%s text=%r", error_id,
                          inv.platform, inv.channel_id, inv.text)
-        return Reply(text=f"Sorry, something went wrong on our side. The operator can find it in the log "
-                          f"under error id `{error_id}`.", ephemeral=True, error=True)
+        return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
+    except BaseException:  # cancelled (e.g. the adapter gave up waiting): counted, then passed on
+        outcome = "cancelled"
+        raise
+    finally:
+        _observe(ctx, inv, label, outcome, time.perf_counter() - started)
+
+
+def _observe(ctx: CommandContext, inv: Invocation, name: str, outcome: str, seconds: float) -> None:
+    """One log line and the metrics per command: who and where, never the arguments typed."""
+    logger.info("command %s on %s:%s by %s: %s in %.0f ms", name, inv.platform, inv.channel_id, inv.user_id,
+                outcome, seconds * 1000, extra={"command": name, "platform": inv.platform,
+                                                "channel": inv.channel_id, "user": inv.user_id,
+                                                "outcome": outcome, "seconds": round(seconds, 4)})
+    if ctx.metrics is not None:
+        ctx.metrics.command(name, inv.platform, seconds, outcome)
 
 
 # The commands themselves register on import.

@@ -49,6 +49,7 @@ from bot.chat import (
 )
 from bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
 from bot.delivery import DeliveryError
+from bot.messages import INTERNAL_ERROR
 from bot.settings import ConfigError, Settings
 
 with warnings.catch_warnings():
@@ -125,8 +126,6 @@ QUESTIONS_DESCRIPTION = "Ask leaderwatch about the AI leaderboards"
 ADMIN_DESCRIPTION = "Choose what leaderwatch posts in this channel (Manage Channels)"
 TRUNCATED = "… {parts} more part(s) not shown: Discord limits how long a reply may be. Ask for fewer rows."
 VIEW_BOARD = "[View the board]({url})"
-INTERNAL_ERROR = ("Sorry, something went wrong on our side. The operator can find it in the log under "
-                  "error id `{error_id}`.")
 
 
 Choices = list[app_commands.Choice[str]]

@@ -53,3 +53,9 @@ def standing(entry: Entry | None) -> str:
 
 NO_DATA = "`{board}` has no data yet; try again after its next poll."
 BOARDS_HINT = "`/leaderwatch boards` lists them."
+INTERNAL_ERROR = ("Sorry, something went wrong on our side. The operator can find it in the log under "
+                  "error id `{error_id}`.")
+WHO_MANAGES = {
+    "slack": "Ask a workspace admin or owner (or a user listed in the config). ",
+    "discord": "It needs the Manage Channels permission in this channel. ",
+}

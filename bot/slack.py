@@ -36,8 +36,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.formatting import Reply
+from bot.chat import clip, split_text, table_lines
 from bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
 from bot.delivery import DeliveryError
+from bot.messages import INTERNAL_ERROR
 from bot.settings import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
@@ -70,8 +72,6 @@ MAX_FALLBACK = 3000
 WORKING = "Working on it… the answer will appear here in a moment."
 ADMIN_CHECK_FAILED = ("Could not check with Slack whether you may change this channel's configuration "
                       "(users.info failed: `{error}`). Nothing was changed; try again in a minute.")
-INTERNAL_ERROR = ("Sorry, something went wrong on our side. The operator can find it in the log under "
-                  "error id `{error_id}`.")
 TRUNCATED_ROWS = "… {rows} more row(s) not shown: Slack shows at most {blocks} blocks in a message."
 TRUNCATED_BLOCKS = "… {n} more part(s) not shown: Slack shows at most {blocks} blocks in a message."
 
@@ -97,43 +97,6 @@ MESSAGE_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_
 def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn treats as control (`<!channel>` stays inert)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Chunks of at most `limit` characters, cut at line ends where possible."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:  # one line longer than a block: cut it hard
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            chunks.append(current)
-            current = line
-        else:
-            current = candidate
-    if current.strip():
-        chunks.append(current)
-    return [c for c in chunks if c.strip()]
-
-
-def table_lines(rows: Sequence[Sequence[str]]) -> list[str]:
-    """A table as aligned lines, the first row being the header."""
-    if not rows:
-        return []
-    width = max(len(r) for r in rows)
-    cells = [[clip(c, 60) for c in r] + [""] * (width - len(r)) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(width)]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
 
 
 def _section(text: str) -> dict[str, Any]:

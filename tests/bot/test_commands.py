@@ -500,7 +500,7 @@ async def test_a_non_manager_is_refused_and_nothing_changes(ctx: CommandContext,
         name = text.split()[0]
         assert (reply.text, reply.error, reply.ephemeral) == (
             f"Only channel managers can change this channel's configuration (`{name}`). Ask a workspace "
-            f"admin, or see `/leaderwatch help {name}`.", True, True)
+            f"admin or owner (or a user listed in the config). See `/leaderwatch help {name}`.", True, True)
     assert config(ctx.db) == before and changes == [1]
 
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from bot.settings import Settings
 from sources.aider import EDIT_URL, POLYGLOT_URL, AiderSource
 from sources.identity import Identity
 from storage.db import open_db
+from tests.bot.fake_discord import FakeDiscord, keep_endpoints, settings_for
 from tests.bot.fake_slack import (
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -140,3 +142,35 @@ async def test_a_rejected_slack_token_is_named_and_the_rest_keeps_running(
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("SLACK_BOT_TOKEN" in m for m in errors), errors
     assert all(BOT_TOKEN not in r.getMessage() for r in caplog.records)
+
+
+async def test_slack_and_discord_in_one_process_a_bad_discord_token_leaves_slack_running(
+        recordings: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    keep_endpoints(monkeypatch)
+    slack = await FakeSlack().start()
+    discord_fake = await FakeDiscord().start()
+    port = free_port()
+    settings = replace(settings_for(discord_fake, discord_token="wrong.discord-token.x"),
+                       db_path=str(tmp_path / "lw.db"), http_port=port, slack_mode="http",
+                       slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
+                       slack_api_url=slack.api_url)
+    app = build_app(settings, client=httpx.AsyncClient(transport=aider_site(recordings)),
+                    sources=[AiderSource(Identity.load())])
+    stop = asyncio.Event()
+    with caplog.at_level(logging.INFO):
+        service = asyncio.create_task(run(app, stop))
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                await wait_until(lambda: any("DISCORD_TOKEN" in r.getMessage() for r in caplog.records
+                                             if r.levelno >= logging.ERROR))
+                body = form_body(slash_payload("help"))
+                answer = await http.post("/slack/events", content=body, headers=signed_headers(body))
+                assert answer.status_code == 200 and answer.json()["response_type"] == "ephemeral"
+        finally:
+            stop.set()
+            await asyncio.wait_for(service, 10)
+            await app.aclose()
+            await slack.stop()
+            await discord_fake.stop()
+    assert all("wrong.discord-token.x" not in r.getMessage() for r in caplog.records)
