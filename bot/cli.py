@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerts.models import Rule, RuleError
-from bot import console
+from bot import console, data_commands
 from bot.app import App, build_app, command_context, run, utcnow
 from bot.commands import Invocation, dispatch
 from bot.importer import coverage_lines, import_recordings
@@ -196,11 +196,14 @@ def cmd_query(app: App, args: argparse.Namespace) -> int:
                      user_name=getpass.getuser(), text=" ".join(args.words), can_configure=True)
     reply = asyncio.run(dispatch(command_context(app), inv))
     print(console.render_reply(reply), file=sys.stderr if reply.error else sys.stdout)
+    saved = console.write_image(reply, Path(args.output or "."))
+    if saved is not None:
+        print(f"chart saved to {saved}")
     return 1 if reply.error else 0
 
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "import": cmd_import, "boards": cmd_boards, "top": cmd_top,
-            "replay": cmd_replay, "backtest": cmd_backtest, "query": cmd_query}
+            "replay": cmd_replay, "backtest": cmd_backtest, "query": cmd_query, **data_commands.COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("words", nargs="+", metavar="COMMAND", help="the words after /leaderwatch")
     p.add_argument("--channel", default="console",
                    help="the channel whose subscriptions and settings to use (default: console)")
+    p.add_argument("--output", metavar="DIR",
+                   help="folder for the PNG of a `chart` answer (default: the current directory)")
+    data_commands.add_parsers(sub)
     for name, helptext in (("replay", "replay recorded history through the rules and print every event"),
                            ("backtest", "alerts per rule, board and week the rules would have sent")):
         p = sub.add_parser(name, help=helptext)

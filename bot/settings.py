@@ -10,6 +10,7 @@ from typing import Any
 
 DEFAULT_DB = "leaderwatch.db"
 DEFAULT_CONFIG = "leaderwatch.toml"
+DEFAULT_STALE_AFTER = 3.0
 
 ENV_VARS = {
     "LEADERWATCH_DB": "path of the SQLite history database (default: leaderwatch.db)",
@@ -19,6 +20,12 @@ ENV_VARS = {
                              "unset: no HTTP server",
     "LEADERWATCH_SLACK_MODE": "`socket` (default) or `http`",
     "LEADERWATCH_LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
+    "LEADERWATCH_RETENTION_DAYS": "keep every snapshot this many days, then one per board per day (or "
+                                  "week); unset: keep everything",
+    "LEADERWATCH_RETENTION_PERIOD": "`day` (default) or `week`: what older history keeps per board",
+    "LEADERWATCH_LOG_FORMAT": "`text` (default) or `json` (one JSON object per line)",
+    "LEADERWATCH_STALE_AFTER": "poll intervals without a successful poll after which /healthz calls a "
+                               "source stale and answers 503 (default 3)",
     "SLACK_BOT_TOKEN": "Slack bot token (xoxb-...)",
     "SLACK_APP_TOKEN": "Slack app-level token for Socket Mode (xapp-...)",
     "SLACK_SIGNING_SECRET": "Slack signing secret (HTTP mode)",
@@ -51,6 +58,10 @@ class Settings:
     http_port: int | None = None
     slack_mode: str = "socket"
     log_level: str = "INFO"
+    log_format: str = "text"
+    retention_days: int | None = None
+    retention_period: str = "day"
+    stale_after: float = DEFAULT_STALE_AFTER
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
@@ -152,6 +163,37 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LEADERWATCH_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
 
+    log_format = str(setting("LEADERWATCH_LOG_FORMAT", "log_format") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"LEADERWATCH_LOG_FORMAT: expected `text` or `json`, got {log_format!r}")
+
+    stale_raw = setting("LEADERWATCH_STALE_AFTER", "stale_after")
+    stale_after = DEFAULT_STALE_AFTER
+    if stale_raw is not None:
+        try:
+            if isinstance(stale_raw, bool):
+                raise TypeError(stale_raw)
+            stale_after = float(stale_raw)
+        except (TypeError, ValueError):
+            stale_after = float("nan")
+        if not 1 <= stale_after <= 1000:  # also refuses nan
+            raise ConfigError(f"LEADERWATCH_STALE_AFTER: expected a number of poll intervals from 1 to 1000, "
+                              f"e.g. 3, got {stale_raw!r}")
+
+    retention_raw = setting("LEADERWATCH_RETENTION_DAYS", "retention_days")
+    retention_days: int | None = None
+    if retention_raw is not None:
+        try:
+            retention_days = int(retention_raw) if not isinstance(retention_raw, bool) else 0
+        except (TypeError, ValueError):
+            retention_days = 0
+        if retention_days < 1:
+            raise ConfigError(f"LEADERWATCH_RETENTION_DAYS: expected a whole number of days (at least 1), "
+                              f"got {retention_raw!r}")
+    retention_period = str(setting("LEADERWATCH_RETENTION_PERIOD", "retention_period") or "day").lower()
+    if retention_period not in ("day", "week"):
+        raise ConfigError(f"LEADERWATCH_RETENTION_PERIOD: expected `day` or `week`, got {retention_period!r}")
+
     sources: dict[str, SourceSettings] = {}
     raw_sources = config.get("sources", {})
     if not isinstance(raw_sources, dict):
@@ -211,8 +253,12 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         config_path=config_path,
         recordings=setting("LEADERWATCH_RECORDINGS", "recordings"),
         http_port=http_port,
+        retention_days=retention_days,
+        retention_period=retention_period,
         slack_mode=slack_mode,
         log_level=log_level,
+        log_format=log_format,
+        stale_after=stale_after,
         slack_bot_token=slack_bot_token,
         slack_app_token=env("SLACK_APP_TOKEN"),
         slack_signing_secret=env("SLACK_SIGNING_SECRET"),
