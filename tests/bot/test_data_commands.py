@@ -22,7 +22,6 @@ import pytest
 from bot import data_commands
 from bot.app import App, build_app
 from bot.cli import COMMANDS, build_parser
-from bot.data_commands import add_parsers
 from bot.settings import Settings
 from storage.db import open_db
 from tests.conftest import REPO
@@ -44,11 +43,8 @@ def app(template: Path, tmp_path: Path) -> Iterator[App]:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The `leaderwatch` parser with these commands added, as `bot.cli.build_parser` will add them."""
-    built = build_parser()
-    sub = next(a for a in built._actions if isinstance(a, argparse._SubParsersAction))
-    add_parsers(sub)
-    return built
+    """The `leaderwatch` parser, which registers these commands."""
+    return build_parser()
 
 
 def run(app: App, *argv: str) -> tuple[int, str, str]:
@@ -65,7 +61,7 @@ def test_the_commands_join_the_cli_with_help_on_every_option() -> None:
     built = parser()
     sub = next(a for a in built._actions if isinstance(a, argparse._SubParsersAction))
     assert set(data_commands.COMMANDS) == {"export", "backup"}
-    assert not set(data_commands.COMMANDS) & set(COMMANDS)
+    assert all(COMMANDS[name] is function for name, function in data_commands.COMMANDS.items())
     helps = {c.dest: c.help for c in sub._choices_actions}
     assert helps["export"] and helps["backup"]
     for name in data_commands.COMMANDS:
@@ -222,15 +218,12 @@ def test_backup_onto_the_live_database_is_refused(app: App) -> None:
 
 def test_through_the_cli_once_registered(template: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """`leaderwatch --db DB export ...` and `backup`, with the commands registered the way the lead will."""
+    """`leaderwatch --db DB export ...` and `backup` through the real CLI."""
     import bot.cli
 
     for name in [k for k in os.environ if k.startswith("LEADERWATCH_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(bot.cli, "build_parser", parser)
-    for name, function in data_commands.COMMANDS.items():
-        monkeypatch.setitem(bot.cli.COMMANDS, name, function)
     path = tmp_path / "lw.db"
     shutil.copy(template, path)
 
