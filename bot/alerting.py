@@ -17,6 +17,7 @@ from alerts.models import BoardState, Event, Rule, RuleError
 from alerts.rules import base_key, evaluate
 from alerts.ruleset import parse_rule
 from bot.ingest import Stored
+from bot.metrics import Metrics
 from sources.identity import Group
 from storage import outbox
 from storage import snapshots as store
@@ -31,8 +32,10 @@ class Alerter:
     """Evaluates the default rules and every subscribed rule on a board's new snapshot."""
 
     def __init__(self, db: Database, rules: Sequence[Rule], groups: Mapping[str, Group],
-                 clock: Callable[[], datetime], sink: Callable[[Event], None] | None = None) -> None:
+                 clock: Callable[[], datetime], sink: Callable[[Event], None] | None = None, *,
+                 metrics: Metrics | None = None) -> None:
         self.db, self.default_rules, self.groups, self.clock, self.sink = db, rules, groups, clock, sink
+        self.metrics = metrics
 
     def rules_for(self, board_id: str, subscriptions: Sequence[Subscription]) -> list[Rule]:
         """The default rules plus every rule a channel follows on this board."""
@@ -67,7 +70,10 @@ class Alerter:
         holds = {(p, c): hold_for(channel_settings(self.db, p, c), now) for p, c in channels}
         queued = outbox.enqueue(self.db, deliveries, now, holds)
         for event in events:
-            logger.info("event %s on %s: %s", event.kind, event.board, event.message)
+            logger.info("event %s on %s: %s", event.kind, event.board, event.message,
+                        extra={"kind": event.kind, "board": event.board})
+            if self.metrics is not None:
+                self.metrics.event(event.kind)
             if self.sink:
                 self.sink(event)
         if queued:

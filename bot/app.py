@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,14 +15,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlite_utils import Database
 
 from alerts.models import Rule, RuleError
+from alerts.ruleset import KIND_HELP
 from bot import console
 from bot.alerting import Alerter
 from bot.commands import CommandContext
 from bot.delivery import Dispatcher, Sender
 from bot.discord_bot import DiscordService
-from bot.http_server import build_web_app, start_http
+from bot.http_server import Freshness, build_web_app, start_http
 from bot.ingest import Stored
+from bot.metrics import Metrics
 from bot.poller import Poller, retry_delay
+from bot.questions import chart_alerts
 from bot.replay import load_rules
 from bot.settings import ConfigError, Settings
 from bot.slack import SlackService
@@ -56,6 +59,7 @@ class App:
     clock: Callable[[], datetime]
     groups: dict[str, Group]
     rules: list[Rule]
+    metrics: Metrics = field(default_factory=Metrics)
 
     def enabled_sources(self) -> list[Source]:
         """The sources not disabled in the config."""
@@ -83,7 +87,7 @@ class App:
 def command_context(app: App) -> CommandContext:
     """What the command layer needs, from the running app."""
     return CommandContext(db=app.db, identity=app.identity, groups=app.groups, default_rules=app.rules,
-                          boards=all_boards(app.sources), clock=app.clock)
+                          boards=all_boards(app.sources), clock=app.clock, metrics=app.metrics)
 
 
 def build_identity(settings: Settings) -> Identity:
@@ -110,16 +114,18 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
         rules = load_rules(None, settings.rules, list(groups))
     except RuleError as exc:
         raise ConfigError(str(exc)) from None
+    srcs = list(sources) if sources is not None else all_sources(identity)
+    metrics = Metrics(sources=[s.name for s in srcs], platforms=("slack", "discord"), kinds=KIND_HELP)
+    metrics.watch_storage(db)
     if on_change is None:
-        alerter = Alerter(db, rules, groups, clock, console.print_event)
+        alerter = Alerter(db, rules, groups, clock, console.print_event, metrics=metrics)
 
         def on_change(stored: Stored) -> None:
             console.print_change(stored)
             alerter.on_change(stored)
 
-    poller = Poller(db, fetcher, clock, on_change)
-    srcs = list(sources) if sources is not None else all_sources(identity)
-    return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules)
+    poller = Poller(db, fetcher, clock, on_change, metrics=metrics)
+    return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules, metrics)
 
 
 def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], None] | None = None) -> None:
@@ -169,8 +175,10 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
     slack = SlackService(settings, ctx) if settings.slack_bot_token else None  # ConfigError: stop here
     runner = None
     if settings.http_port is not None:
-        runner = await start_http(build_web_app(app.db, app.clock, slack.routes() if slack else []),
-                                  settings.http_port)
+        intervals = {s.name: app.interval(s) for s in app.enabled_sources()}
+        freshness = Freshness.of(intervals, settings.stale_after, app.clock())
+        runner = await start_http(build_web_app(app.db, app.clock, slack.routes() if slack else [],
+                                                metrics=app.metrics, freshness=freshness), settings.http_port)
     discord_bot = DiscordService(settings, ctx) if settings.discord_token else None
     senders: dict[str, Sender] = {}
     # Both start together; one failing (a rejected token) logs an error naming its setting and the
@@ -181,7 +189,8 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
         if ok:
             senders[name] = svc.sender
     dispatcher = Dispatcher(app.db, senders, app.clock,
-                            board_urls={b.id: b.url for b in all_boards(app.sources).values()})
+                            board_urls={b.id: b.url for b in all_boards(app.sources).values()},
+                            decorate=chart_alerts(ctx), metrics=app.metrics)
     delivering = asyncio.create_task(dispatcher.run(stop)) if settings.has_chat else None
     scheduler = AsyncIOScheduler(timezone=UTC)
     schedule(app, scheduler, dispatcher.wake if delivering else None)

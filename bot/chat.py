@@ -4,7 +4,8 @@ A command's usage line (`top BOARD [N] [GROUP]`) is its one definition of argume
 typed arguments (Discord's slash command options) read it through `options_of` and rebuild the
 command line with `command_line`, so the handler sees the same words as on Slack or the console.
 `Names` answers "what could the user mean by this prefix" (autocomplete) from the same data the
-commands resolve names against. `clip`, `split_text` and `table_lines` cut text for platform limits.
+commands resolve names against. `clip`, `split_text` and `table_lines` cut text for platform limits;
+`image_filename` names a reply's chart wherever it is saved or uploaded.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from alerts.formatting import Reply
 from alerts.models import KINDS
 from alerts.ruleset import params_of
 from bot.commands import COMMANDS, Command, CommandContext
@@ -97,15 +99,19 @@ def _slug(word: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", word.lower()).strip("_")
 
 
-def options_of(usage: str) -> list[Option]:
-    """The options of a usage line, in order (its first word is the command's name).
+def options_of(usage: str, name: str | None = None) -> list[Option]:
+    """The options of a usage line, in order, after the command's name (its first word, or `name`).
 
     `subscribe BOARD_PATTERN [RULE ...] [KEY=VALUE ...]` gives `board_pattern` (required), `rules`
-    and `key_values` (optional, repeated: free text). ValueError for a line this grammar cannot read.
+    and `key_values` (optional, repeated: free text); `chart model NAME [DAYS]` with the name `chart
+    model` gives `name` and `days`. ValueError for a line this grammar cannot read.
     """
     tokens = _TOKEN.findall(usage)
+    words = name.split() if name else tokens[:1]
+    if tokens[:len(words)] != words:
+        raise ValueError(f"the usage line {usage!r} does not start with the command's name {name!r}")
     options: list[Option] = []
-    for token in tokens[1:]:
+    for token in tokens[len(words):]:
         required = not token.startswith("[")
         inner = token if required else token[1:-1].strip()
         repeated = inner.endswith("...")
@@ -277,6 +283,12 @@ def split_text(text: str, limit: int) -> list[str]:
     if current.strip():
         chunks.append(current)
     return [c for c in chunks if c.strip()]
+
+
+def image_filename(reply: Reply, limit: int = 100) -> str:
+    """A file name for the reply's image, from its title (`lmarena-text-...-2025-12-11.png`): ASCII only."""
+    stem = re.sub(r"[^a-z0-9]+", "-", (reply.title or "").lower()).strip("-")[:limit].rstrip("-")
+    return f"{stem or 'chart'}.png"
 
 
 def table_lines(rows: Sequence[Sequence[str]], cell_limit: int = 60) -> list[str]:

@@ -16,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerts.models import Rule, RuleError
-from bot import console, data_commands
+from bot import console, data_commands, doctor
 from bot.app import App, build_app, command_context, run, utcnow
 from bot.commands import Invocation, dispatch
 from bot.importer import coverage_lines, import_recordings
+from bot.logs import configure_logging
 from bot.replay import BoardReplay, backtest, backtest_lines, in_range, load_rules, replay
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import ConfigError, load_settings
 from sources.registry import source_names
 from storage import snapshots, status
 from storage.db import StorageError
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="DIR",
                    help="folder for the PNG of a `chart` answer (default: the current directory)")
     data_commands.add_parsers(sub)
+    doctor.add_parser(sub)
     for name, helptext in (("replay", "replay recorded history through the rules and print every event"),
                            ("backtest", "alerts per rule, board and week the rules would have sent")):
         p = sub.add_parser(name, help=helptext)
@@ -253,21 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(settings: Settings, verbose: bool) -> None:
-    """One line per record on stderr."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, settings.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "apscheduler.scheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `leaderwatch` console script."""
     args = build_parser().parse_args(argv)
     environ = dict(os.environ)
     if args.db:
         environ["LEADERWATCH_DB"] = args.db
+    if args.command == "doctor":  # reports bad settings and a broken database as checks, not as a crash
+        return doctor.cmd_doctor(environ, args)
     try:
         settings = load_settings(environ, known_sources=source_names())
     except ConfigError as exc:

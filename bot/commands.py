@@ -23,8 +23,8 @@ from sqlite_utils import Database
 
 from alerts.formatting import Reply
 from alerts.models import Rule
-from bot.metrics import UNKNOWN_COMMAND, Metrics
 from bot.messages import INTERNAL_ERROR, WHO_MANAGES
+from bot.metrics import UNKNOWN_COMMAND, Metrics
 from sources.base import Board
 from sources.identity import Group, Identity
 from storage.snapshots import SnapshotCache

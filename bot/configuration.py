@@ -285,16 +285,24 @@ def _top(ctx: CommandContext, value: str) -> str:
     return str(n)
 
 
+def _on_off(ctx: CommandContext, value: str) -> str:
+    word = value.strip().lower()
+    if word not in ("on", "off"):
+        raise usage_error("set", f"`charts` is on or off, not `{value}`.")
+    return word
+
+
 SETTINGS = {
     "groups": Setting("the groups `race` compares", _groups, lambda ctx: ",".join(default_groups(ctx))),
     "digest_hour": Setting("the hour of the digest, UTC", _hour, lambda ctx: str(DIGEST_HOUR)),
     "top": Setting("the N of `top` when none is given", _top, lambda ctx: str(DEFAULT_TOP)),
+    "charts": Setting("a chart under overtake and new #1 alerts", _on_off, lambda ctx: "on"),
 }
 
 
 @command("set", "set KEY VALUE", configures=True)
 async def set_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """Change a channel default: `groups` (for race), `digest_hour` (0-23 UTC) or `top` (default N).
+    """Change a channel default: `groups` (race, chart), `digest_hour` (0-23 UTC), `top`, `charts` (on|off).
 
     `/leaderwatch set groups china,us,europe`; `default` as VALUE goes back to the default.
     """

@@ -1,13 +1,15 @@
-"""Plain-text rendering for the terminal: board tables, board lists, and changes seen by `run`."""
+"""Terminal output: board tables, board lists, changes seen by `run`, and answers (charts as files)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from alerts.formatting import Reply
 from alerts.models import Event
+from bot.chat import image_filename
 from bot.ingest import Stored
 from sources.base import Entry, Snapshot
 from storage.snapshots import BoardSummary
@@ -122,3 +124,13 @@ def print_event(event: Event) -> None:
 def render_reply(reply: Reply) -> str:
     """A command's answer as terminal text."""
     return ("error: " if reply.error else "") + reply.plain()
+
+
+def write_image(reply: Reply, folder: Path) -> Path | None:
+    """Save the answer's chart in `folder` as a PNG named from its title (board and dates); its path."""
+    if reply.image is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / image_filename(reply)
+    path.write_bytes(reply.image)
+    return path

@@ -28,6 +28,7 @@ from sqlite_utils import Database
 
 from alerts.formatting import Reply, digest_reply, event_reply
 from alerts.models import Event
+from bot.metrics import Metrics
 from storage import outbox
 from storage.events import event_by_key
 from storage.outbox import OutboxItem
@@ -64,6 +65,10 @@ class DeliveryError(Exception):
         super().__init__(reason)
         self.reason, self.retryable, self.retry_after, self.channel_gone = (
             reason, retryable, retry_after, channel_gone)
+
+
+Decorate = Callable[[str, str, Event, Reply], Awaitable[Reply]]
+"""A hook adding to a single alert before it is sent: (platform, channel id, event, reply) -> reply."""
 
 
 class Sender(Protocol):
@@ -201,8 +206,11 @@ class Dispatcher:
     def __init__(self, db: Database, senders: Mapping[str, Sender], clock: Callable[[], datetime],
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
                  board_urls: Mapping[str, str] | None = None, *,
-                 jitter: Callable[[], float] = random.random, concurrency: int = 4) -> None:
+                 jitter: Callable[[], float] = random.random, concurrency: int = 4,
+                 metrics: Metrics | None = None, decorate: Decorate | None = None) -> None:
         self.db, self.senders, self.clock, self.sleep = db, senders, clock, sleep
+        self.metrics = metrics
+        self.decorate = decorate
         self.board_urls = board_urls or {}
         self.jitter = jitter
         self._limit = asyncio.Semaphore(concurrency)
@@ -317,7 +325,10 @@ class Dispatcher:
         reply = self._render(batch)
         if reply is None:
             outbox.mark_failed_all(self.db, batch.ids, "event not stored")
+            self._count(batch, "permanent")
             return 0, True
+        if self.decorate is not None and batch.digest is None:
+            reply = await self._decorated(batch, reply)
         attempts = max(r.attempts for r in batch.rows)
         if not outbox.claim_all(self.db, batch.ids, self.clock()):
             return 0, False
@@ -340,13 +351,37 @@ class Dispatcher:
         outbox.mark_delivered_all(self.db, batch.ids, self.clock())
         self._gone.pop((batch.platform, batch.channel_id), None)
         self._refused.discard(batch.key)
-        logger.info("delivered %s, attempt %d", batch.describe(), attempts + 1)
+        logger.info("delivered %s, attempt %d", batch.describe(), attempts + 1,
+                    extra=_delivery_fields(batch, "delivered", attempts + 1))
+        self._count(batch, None)
         return len(batch.rows), True
+
+    async def _decorated(self, batch: Batch, reply: Reply) -> Reply:
+        """The `decorate` hook's reply (e.g. with a chart); the plain alert when the hook fails."""
+        event = event_by_key(self.db, batch.rows[0].event_key)
+        if event is None or self.decorate is None:
+            return reply
+        try:
+            return await self.decorate(batch.platform, batch.channel_id, event, reply)
+        except Exception:  # noqa: BLE001 - an extra must never hold the alert back
+            logger.exception("decorating %s failed; sending it plain", batch.describe())
+            return reply
+
+    def _count(self, batch: Batch, failure: str | None) -> None:
+        """Metrics: one message delivered (`failure` None) or one failed attempt, by reason."""
+        if self.metrics is None:
+            return
+        if failure is None:
+            self.metrics.delivered(batch.platform)
+        else:
+            self.metrics.delivery_failed(batch.platform, failure)
 
     def _failed(self, batch: Batch, exc: DeliveryError, attempt: int) -> bool:
         """Record a failed attempt; whether the channel's next messages may still go this round."""
         now = self.clock()
         channel = (batch.platform, batch.channel_id)
+        self._count(batch, "channel_gone" if exc.channel_gone else
+                    "retryable" if exc.retryable else "permanent")
         if exc.channel_gone:
             count = self._gone.get(channel, 0) + 1
             self._gone[channel] = count
@@ -358,7 +393,8 @@ class Dispatcher:
                         f"{exc.reason}")
             self._refused.add(batch.key)
             logger.warning("%s failed (channel gone, %d/%d in a row): %s; retrying in %.0f s",
-                           batch.describe(), count, GONE_THRESHOLD, exc.reason, delay)
+                           batch.describe(), count, GONE_THRESHOLD, exc.reason, delay,
+                           extra=_delivery_fields(batch, "channel_gone", attempt))
             return False
         if exc.retryable:
             delay = retry_delay(attempt, exc.retry_after, self.jitter())
@@ -368,11 +404,12 @@ class Dispatcher:
             else:
                 self._refused.discard(batch.key)
             logger.warning("%s failed (attempt %d): %s; retrying in %.1f s", batch.describe(), attempt,
-                           exc.reason, delay)
+                           exc.reason, delay, extra=_delivery_fields(batch, "retry", attempt))
             return False
         outbox.mark_failed_all(self.db, batch.ids, exc.reason)
         self._refused.discard(batch.key)
-        logger.error("%s failed permanently: %s; giving up on it", batch.describe(), exc.reason)
+        logger.error("%s failed permanently: %s; giving up on it", batch.describe(), exc.reason,
+                     extra=_delivery_fields(batch, "failed", attempt))
         return True
 
     def _retry(self, batch: Batch, when: datetime, reason: str) -> None:
@@ -390,6 +427,12 @@ class Dispatcher:
         self._gone.pop((batch.platform, batch.channel_id), None)
         logger.error("%s failed: %s; disabled %d subscription(s) of %s:%s and gave up on %d alert(s)",
                      batch.describe(), exc.reason, subscriptions, batch.platform, batch.channel_id, failed)
+
+
+def _delivery_fields(batch: Batch, outcome: str, attempt: int) -> dict[str, object]:
+    """The fields of a delivery's log line (JSON logs carry them as keys)."""
+    return {"platform": batch.platform, "channel": batch.channel_id, "delivery_key": batch.key,
+            "outcome": outcome, "attempt": attempt, "alerts": len(batch.rows)}
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,7 +1,8 @@
 """The Discord adapter: `/leaderwatch` and `/leaderwatch-admin` as discord.py app commands, embeds, alerts.
 
 The three jobs of every adapter: an interaction becomes an `Invocation` (its options rebuilt into the
-same command line Slack users type), `dispatch` answers it, and the neutral `Reply` becomes embeds.
+same command line Slack users type), `dispatch` answers it, and the neutral `Reply` becomes embeds
+(its chart, if any, an attachment shown as the first embed's image; never on a private answer).
 The subcommands are generated from the command layer's registry and usage lines (`bot.chat`), so
 nothing here knows what a command does. Configuration commands sit under `/leaderwatch-admin`
 because Discord applies `default_member_permissions` per top-level command: Manage Channels hides
@@ -23,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import io
 import logging
 import re
 import secrets
 import warnings
 import zlib
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -119,6 +122,8 @@ GROUP_COLOURS = {"china": 0xDE2910, "us": 0x3C3B6E, "europe": 0x003399, "west": 
 PALETTE = (0xF0883E, 0x1ABC9C, 0xE91E63, 0xF1C40F, 0x9B59B6, 0x11806A, 0xA84300, 0x607D8B)
 """Colours of configured groups without their own, chosen by a stable hash of the name."""
 BLANK = "\u200b"
+CHART_FILE = "chart.png"
+"""The file name of a reply's chart, attached to its first message and shown as its first embed's image."""
 """Discord refuses empty field names and values; a zero-width space stands in."""
 
 # User-facing texts of this adapter.
@@ -134,12 +139,20 @@ Completer = Callable[[discord.Interaction[Any], str], Coroutine[Any, Any, Choice
 
 # -- rendering -------------------------------------------------------------------------------------------
 
+def discord_name(name: str) -> str:
+    """A command's subcommand name: `chart model` is `chart-model` (Discord names have no spaces)."""
+    return name.replace(" ", "-")
+
+
 def to_discord_words(text: str) -> str:
-    """`/leaderwatch subscribe` reads `/leaderwatch-admin subscribe` on Discord (same words after it)."""
+    """`/leaderwatch subscribe` reads `/leaderwatch-admin subscribe` on Discord, `/leaderwatch chart model`
+    reads `/leaderwatch chart-model` (same words after them)."""
     names = "|".join(re.escape(c.name) for c in admin_commands())
-    if not names:
-        return text
-    return re.sub(rf"/{GROUP} (?=(?:{names})\b)", f"/{ADMIN_GROUP} ", text)
+    if names:
+        text = re.sub(rf"/{GROUP} (?=(?:{names})\b)", f"/{ADMIN_GROUP} ", text)
+    for name in (c.name for c in COMMANDS.values() if " " in c.name):
+        text = re.sub(rf"(/{GROUP}(?:-admin)? ){re.escape(name)}\b", rf"\g<1>{discord_name(name)}", text)
+    return text
 
 
 def colour_of(reply: Reply) -> discord.Colour:
@@ -156,6 +169,18 @@ def colour_of(reply: Reply) -> discord.Colour:
 def is_ephemeral(reply: Reply) -> bool:
     """Help, errors and settings only for the asker; answers to questions for the whole channel."""
     return reply.ephemeral or reply.error
+
+
+def has_image(reply: Reply) -> bool:
+    """Whether the reply's chart goes out with it (never on a private answer)."""
+    return reply.image is not None and not is_ephemeral(reply)
+
+
+def chart_file(reply: Reply) -> discord.File:
+    """The reply's chart as an attachment (a new one per request: discord.py closes it once sent)."""
+    assert reply.image is not None
+    return discord.File(io.BytesIO(reply.image), filename=CHART_FILE,
+                        description=clip(reply.title or "chart", 1024))
 
 
 def table_blocks(rows: Sequence[Sequence[str]], limit: int = TABLE_CHUNK) -> list[str]:
@@ -201,7 +226,7 @@ class _Embeds:
 
 
 def _is_blank(embed: discord.Embed) -> bool:
-    return not (embed.title or embed.description or embed.fields)
+    return not (embed.title or embed.description or embed.fields or embed.image.url)
 
 
 def _pack(embeds: Sequence[discord.Embed]) -> list[list[discord.Embed]]:
@@ -266,6 +291,8 @@ def to_messages(reply: Reply, ref: str | None = None,
     parts = _Embeds(colour, MAX_MESSAGE_TOTAL - len(footer))
     head = parts.new(title=clip(to_discord_words(reply.title), MAX_TITLE) if reply.title else None,
                      url=reply.url if reply.title and reply.url else None)
+    if has_image(reply):
+        head.set_image(url=f"attachment://{CHART_FILE}")
     for i, chunk in enumerate(split_text(text, MAX_DESCRIPTION)):
         if i == 0:
             head.description = chunk
@@ -331,7 +358,10 @@ class Interactions:
         """The reply as the interaction's response, its further messages as follow-ups."""
         first, *rest = to_messages(reply)
         ephemeral = is_ephemeral(reply)
-        await interaction.response.send_message(embeds=first, ephemeral=ephemeral)
+        if has_image(reply):
+            await interaction.response.send_message(embeds=first, file=chart_file(reply))
+        else:
+            await interaction.response.send_message(embeds=first, ephemeral=ephemeral)
         for embeds in rest:
             await interaction.followup.send(embeds=embeds, ephemeral=ephemeral)
 
@@ -344,6 +374,8 @@ class Interactions:
         messages = to_messages(reply)
         if is_ephemeral(reply):
             await interaction.delete_original_response()
+        elif has_image(reply):
+            await interaction.edit_original_response(embeds=messages.pop(0), attachments=[chart_file(reply)])
         else:
             await interaction.edit_original_response(embeds=messages.pop(0))
         for embeds in messages:
@@ -381,7 +413,7 @@ def _group_of(command: Command) -> str:
 
 def to_app_command(command: Command, interactions: Interactions) -> app_commands.Command[Any, ..., None]:
     """One subcommand generated from the command's usage line: typed options, choices, autocomplete."""
-    options = options_of(command.usage)
+    options = options_of(command.usage, command.name)
 
     async def callback(interaction: discord.Interaction[Any], **values: Any) -> None:
         await interactions.run(interaction, command, command_line(command.name, options, values))
@@ -399,7 +431,7 @@ def to_app_command(command: Command, interactions: Interactions) -> app_commands
                                             annotation=annotation))
     # discord.py reads the options from the callback's signature: give it the generated one.
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    callback.__name__ = callback.__qualname__ = f"{command.name.replace('-', '_')}_command"
+    callback.__name__ = callback.__qualname__ = f"{re.sub('[- ]', '_', command.name)}_command"
     described: Any = app_commands.describe(**{o.name: o.description for o in options})(callback)
     choices = {o.name: [app_commands.Choice(name=c, value=c) for c in o.choices]
                for o in options if o.choices}
@@ -411,7 +443,7 @@ def to_app_command(command: Command, interactions: Interactions) -> app_commands
         described = app_commands.autocomplete(**completions)(described)
     # Discord shows descriptions as plain text: no backticks.
     description = clip(command.summary.replace("`", "") or command.name, MAX_COMMAND_DESCRIPTION)
-    return app_commands.Command(name=command.name, description=description, callback=described)
+    return app_commands.Command(name=discord_name(command.name), description=description, callback=described)
 
 
 def build_commands(tree: app_commands.CommandTree[Any],
@@ -491,21 +523,19 @@ class DiscordSender:
         self.client, self.history_limit = client, history_limit
 
     async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
-        """Post one alert (one message, or a few when long); DeliveryError says whether to retry."""
+        """Post one alert (one message, or a few when long; its chart attached to the first);
+        DeliveryError says whether to retry."""
         channel = self.client.get_partial_messageable(int(channel_id))
-        ref = alert_ref(delivery_key)
         try:
-            for part, embeds in enumerate(to_messages(reply, ref=ref)):
-                try:
-                    await channel.send(embeds=embeds, nonce=nonce_of(delivery_key, part))
-                except discord.HTTPException as exc:
-                    if exc.status != 400 or exc.code != INVALID_FORM_BODY:
-                        raise
-                    # Our embeds were refused: the alert still goes out, as plain text.
-                    logger.error("Discord refused the embeds of alert %s (%s); sending it as plain text",
-                                 delivery_key, clip(exc.text, 300))
-                    await channel.send(content=plain_content(reply, ref), nonce=nonce_of(delivery_key, -1))
-                    return
+            try:
+                await self._post(channel, reply, delivery_key)
+            except discord.Forbidden as exc:
+                if not has_image(reply) or exc.code != MISSING_PERMISSIONS:
+                    raise
+                # Refused before anything was posted: without Attach Files, the alert goes out alone.
+                logger.warning("Discord: cannot attach the chart of alert %s in channel %s (the bot needs "
+                               "Attach Files); sending the alert without it", delivery_key, channel_id)
+                await self._post(channel, replace(reply, image=None), delivery_key)
         except discord.RateLimited as exc:
             raise DeliveryError(f"send: rate limited for {exc.retry_after:.0f}s", retryable=True,
                                 retry_after=exc.retry_after) from exc
@@ -513,6 +543,24 @@ class DiscordSender:
             raise to_delivery_error(exc, "send", channel_id) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise DeliveryError(f"send: network error {type(exc).__name__}", retryable=True) from exc
+
+    async def _post(self, channel: discord.PartialMessageable, reply: Reply, delivery_key: str) -> None:
+        ref = alert_ref(delivery_key)
+        for part, embeds in enumerate(to_messages(reply, ref=ref)):
+            try:
+                nonce = nonce_of(delivery_key, part)
+                if part == 0 and has_image(reply):
+                    await channel.send(embeds=embeds, nonce=nonce, file=chart_file(reply))
+                else:
+                    await channel.send(embeds=embeds, nonce=nonce)
+            except discord.HTTPException as exc:
+                if exc.status != 400 or exc.code != INVALID_FORM_BODY:
+                    raise
+                # Our embeds were refused: the alert still goes out, as plain text.
+                logger.error("Discord refused the embeds of alert %s (%s); sending it as plain text",
+                             delivery_key, clip(exc.text, 300))
+                await channel.send(content=plain_content(reply, ref), nonce=nonce_of(delivery_key, -1))
+                return
 
     async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
         """Whether our message carrying this alert's ref is in the channel since `since`.

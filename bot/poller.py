@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot.ingest import Stored, store_all
+from bot.metrics import Metrics
 from sources.base import Source, SourceError
 from sources.http import Fetcher
 from storage import status
@@ -46,11 +47,12 @@ class Poller:
     """Polls sources through the shared fetcher and stores their snapshots."""
 
     def __init__(self, db: Database, fetcher: Fetcher, clock: Callable[[], datetime],
-                 on_change: Callable[[Stored], None] | None = None) -> None:
+                 on_change: Callable[[Stored], None] | None = None, metrics: Metrics | None = None) -> None:
         self.db = db
         self.fetcher = fetcher
         self.clock = clock
         self.on_change = on_change
+        self.metrics = metrics
 
     async def poll(self, source: Source) -> PollResult:
         """Poll one source once; never raises for a source failure (it is logged and recorded)."""
@@ -73,14 +75,17 @@ class Poller:
             elapsed = time.perf_counter() - started
             logger.error("poll %s failed (%d in a row%s): %s [%s]", source.name,
                          st.consecutive_failures, ", degraded" if st.status == "degraded" else "",
-                         exc.reason, exc.url)
+                         exc.reason, exc.url, extra=_poll_fields(source.name, "failed", elapsed))
+            self._count(source.name, ok=False)
             return PollResult(source.name, False, error=str(exc), failures=st.consecutive_failures,
                               seconds=elapsed)
         except Exception as exc:  # a parser or storage bug: logged with its traceback, backed off
             self.fetcher.rollback_validators(source.name)
             reason = f"internal error {type(exc).__name__} (traceback in the log)"
             st = status.record_failure(self.db, source.name, self.clock(), reason)
-            logger.exception("poll %s failed (%d in a row): %s", source.name, st.consecutive_failures, reason)
+            logger.exception("poll %s failed (%d in a row): %s", source.name, st.consecutive_failures, reason,
+                             extra=_poll_fields(source.name, "error", time.perf_counter() - started))
+            self._count(source.name, ok=False)
             return PollResult(source.name, False, error=reason, failures=st.consecutive_failures,
                               seconds=time.perf_counter() - started)
         except BaseException:  # cancellation: nothing stored either
@@ -90,15 +95,27 @@ class Poller:
         status.record_success(self.db, source.name, self.clock())
         elapsed = time.perf_counter() - started
         result = PollResult(source.name, True, tuple(stored), seconds=elapsed)
+        self._count(source.name, ok=True)
         if not snaps:
-            logger.info("poll %s: not modified since the last poll (%.1fs)", source.name, elapsed)
+            logger.info("poll %s: not modified since the last poll (%.1fs)", source.name, elapsed,
+                        extra=_poll_fields(source.name, "not_modified", elapsed))
         else:
             changed = ", ".join(f"{s.snapshot.board.id} ({len(s.snapshot.entries)} rows)"
                                 for s in result.changed) or "none"
             logger.info("poll %s: %d board(s), changed: %s (%.1fs)", source.name, len(snaps), changed,
-                        elapsed)
+                        elapsed, extra=_poll_fields(source.name, "changed" if result.changed else "unchanged",
+                                                    elapsed))
         return result
+
+    def _count(self, source: str, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.poll(source, ok)
 
     async def poll_all(self, sources: Sequence[Source]) -> list[PollResult]:
         """Poll several sources one after the other (the `poll` command)."""
         return [await self.poll(s) for s in sources]
+
+
+def _poll_fields(source: str, outcome: str, seconds: float) -> dict[str, object]:
+    """The fields of a poll's log line (JSON logs carry them as keys)."""
+    return {"source": source, "outcome": outcome, "seconds": round(seconds, 3)}

@@ -1,15 +1,18 @@
-"""Question commands, for anyone: help, boards, top, race, model, gap, events, why."""
+"""Question commands, for anyone: help, boards, top, race, model, gap, events, why, chart."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from alerts.explain import explain, fired, held_back
 from alerts.formatting import Field, Reply
 from alerts.matching import board_matches
 from alerts.models import KINDS, Event, Rule, RuleError
 from alerts.ruleset import KIND_HELP, params_of, parse_rule
+from bot import charts
 from bot.commands import (
     COMMANDS,
     CommandContext,
@@ -108,7 +111,12 @@ def default_groups(ctx: CommandContext) -> list[str]:
 
 def channel_groups(ctx: CommandContext, inv: Invocation) -> list[str]:
     """The groups this channel compares in `race` (setting `groups`), known ones only."""
-    chosen = channel_settings(ctx.db, inv.platform, inv.channel_id).get("groups")
+    return groups_of_channel(ctx, inv.platform, inv.channel_id)
+
+
+def groups_of_channel(ctx: CommandContext, platform: str, channel_id: str) -> list[str]:
+    """`channel_groups` for a channel named by platform and id (alerts have no Invocation)."""
+    chosen = channel_settings(ctx.db, platform, channel_id).get("groups")
     names = [g for g in (chosen or "").split(",") if g in ctx.groups]
     return names if len(names) >= 2 else default_groups(ctx)
 
@@ -162,6 +170,8 @@ async def help_command(ctx: CommandContext, inv: Invocation, args: list[str]) ->
     """
     if len(args) == 2 and args[0].lower() == "rule" and args[1].lower() in KINDS:
         return rule_help(args[1].lower())
+    if len(args) > 1 and " ".join(args).lower() in COMMANDS:  # a name of several words: `chart model`
+        args = [" ".join(args)]
     if len(args) > 1:
         raise usage_error("help", "`help` takes one command or rule name at most.")
     if args:
@@ -522,3 +532,146 @@ async def why_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
                  text=f"The last snapshot ({day(snap.as_of)}, {against}), through the "
                       f"{plural(len(names), 'rule')} this channel follows there:",
                  fields=tuple(fields), url=snap.board.url or None)
+
+
+# --- chart, chart model, and the charts under alerts -------------------------------------------------
+
+CHART_DAYS = 180
+"""`chart` and `chart model` draw this many days back unless told otherwise."""
+ALERT_CHART_DAYS = 90
+CHARTED_KINDS = frozenset({"overtake", "new_leader"})
+"""Alerts that carry a chart of their board (unless the channel's `charts` setting is off)."""
+ALERT_CHARTS_KEPT = 16
+
+
+def parse_chart_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> tuple[str, list[str], int]:
+    """`BOARD [GROUP ...] [DAYS]`: groups may also be written `china,west`; DAYS anywhere after BOARD."""
+    if not args:
+        raise usage_error("chart", "Which board?")
+    board = resolve_board(ctx, args[0])
+    groups: list[str] = []
+    days: int | None = None
+    for word in (w for arg in args[1:] for w in arg.split(",") if w):
+        if whole_number(word.lower().removesuffix("d")) is not None:
+            if days is not None:
+                raise usage_error("chart", "Give DAYS once.")
+            days = parse_days("chart", word)
+            continue
+        group = resolve_group(ctx, word)
+        if group in groups:
+            raise usage_error("chart", f"`{group}` is given twice.")
+        groups.append(group)
+    if len(groups) > charts.MAX_SERIES:
+        raise usage_error("chart", f"One chart shows at most {charts.MAX_SERIES} groups.")
+    return board, groups or channel_groups(ctx, inv)[:charts.MAX_SERIES], days or CHART_DAYS
+
+
+def no_history(ctx: CommandContext, board_id: str, days: int) -> UserError:
+    """Nothing stored in the period asked: say what the board's history covers and how to reach it."""
+    snap = latest(ctx, board_id)  # NO_DATA when nothing at all is stored
+    first = next(iter(store.snapshots_between(ctx.db, board_id)), snap)
+    needed = min(MAX_DAYS, (ctx.clock() - first.as_of).days + 1)
+    return UserError(f"{board_id} has no snapshot in the last {plural(days, 'day')}: its history runs from "
+                     f"{day(first.as_of)} to {day(snap.as_of)}. Ask for more days, e.g. "
+                     f"`/leaderwatch chart {board_id} {needed}`.")
+
+
+def latest_bests(chart: charts.Chart) -> str:
+    """`best china GLM-4.5 (1434), best west Gemini-2.5-Pro (1470)`, from each line's newest point."""
+    parts = []
+    for series in chart.series:
+        last = series.last()
+        parts.append(f"best {series.label} {last[2]} ({num(last[1])})" if last
+                     else f"no {series.label} model")
+    return ", ".join(parts)
+
+
+@command("chart", "chart BOARD [GROUP ...] [DAYS]")
+async def chart_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Draw each group's best score on a board over time, with the board's events marked.
+
+    Without GROUP: the channel's groups (as `race`); without DAYS: the last 180 days.
+    `/leaderwatch chart lmarena/text china us 90`. `chart model` draws a model's ranks instead.
+    """
+    if args and args[0].lower() == "model":
+        return await COMMANDS["chart model"].handler(ctx, inv, args[1:])
+    board_id, groups, days = parse_chart_args(ctx, inv, args)
+    end = ctx.clock()
+    chart = charts.board_chart(ctx.db, board_id, {g: ctx.groups[g] for g in groups},
+                               end - timedelta(days=days), end)
+    if chart is None:
+        raise no_history(ctx, board_id, days)
+    if chart.is_empty:
+        return Reply(text=f"No {' or '.join(groups)} model on {board_id} from {day(chart.start)} to "
+                          f"{day(chart.end)}: nothing to draw.")
+    board = store.board(ctx.db, board_id)
+    snapshots = len(chart.series[0].dates)
+    return Reply(title=chart.title,
+                 text=f"{plural(snapshots, 'snapshot')}, {plural(len(chart.markers), 'event')} marked. "
+                      f"Latest: {latest_bests(chart)}.",
+                 url=board.url if board and board.url else None,
+                 group=groups[0] if len(groups) == 1 else None, image=await charts.draw(chart))
+
+
+@command("chart model", "chart model NAME [DAYS]")
+async def chart_model_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Draw a model's rank over time on every board that lists it (default: the last 180 days).
+
+    `/leaderwatch chart model o3-2025-04-16 90`; quote names with spaces:
+    `/leaderwatch chart model "GLM 4.5"`.
+    """
+    days = CHART_DAYS
+    if len(args) > 1 and whole_number(args[-1].lower().removesuffix("d")) is not None:
+        days, args = parse_days("chart model", args[-1]), args[:-1]
+    if not args:
+        raise usage_error("chart model", "Which model?")
+    names = ctx.snapshots.derived(ctx.db, "current_models", lambda: current_models(ctx.db))
+    if not names:
+        raise UserError("No board has been fetched yet. The first polls run a few seconds after start-up.")
+    key = resolve_model(ctx, " ".join(args), names)
+    listed = sorted(standings(ctx.db, key), key=lambda s: (s.entry.rank, s.board_id))
+    shown = sorted(s.board_id for s in listed[:charts.MAX_SERIES])
+    name = listed[0].entry.name
+    end = ctx.clock()
+    chart = charts.model_chart(ctx.db, key, name, shown, end - timedelta(days=days), end)
+    if chart is None:
+        raise UserError(f"{name} is on no board's table in the last {plural(days, 'day')}; its boards "
+                        f"were last updated earlier. Ask for more days, e.g. "
+                        f"`/leaderwatch chart model {key} 365`.")
+    ranks = ", ".join(f"{s.label} #{last[1]:.0f}" for s in chart.series if (last := s.last()))
+    more = (f" Its {charts.MAX_SERIES} best boards of {len(listed)} are drawn."
+            if len(listed) > charts.MAX_SERIES else "")
+    return Reply(title=chart.title, text=f"Latest: {ranks}.{more}", image=await charts.draw(chart))
+
+
+def chart_alerts(ctx: CommandContext) -> Callable[[str, str, Event, Reply], Awaitable[Reply]]:
+    """The Dispatcher's `decorate` hook: overtake and new #1 alerts get a small chart of their board.
+
+    The last 90 days up to the event, for the overtake's two groups or the channel's groups; not
+    for channels whose `charts` setting is off. The history up to an event does not change, so a
+    chart is drawn once for all the channels an alert goes to (the last few are kept).
+    """
+    drawn: OrderedDict[tuple[str, datetime, tuple[str, ...]], bytes | None] = OrderedDict()
+
+    async def decorate(platform: str, channel_id: str, event: Event, reply: Reply) -> Reply:
+        if event.kind not in CHARTED_KINDS:
+            return reply
+        if channel_settings(ctx.db, platform, channel_id).get("charts") == "off":
+            return reply
+        groups = [g for g in event.groups if g in ctx.groups] if event.kind == "overtake" else []
+        if len(groups) != 2:
+            groups = groups_of_channel(ctx, platform, channel_id)[:charts.MAX_SERIES]
+        key = (event.board, event.at, tuple(groups))
+        if key not in drawn:
+            chart = charts.board_chart(ctx.db, event.board, {g: ctx.groups[g] for g in groups},
+                                       event.at - timedelta(days=ALERT_CHART_DAYS), event.at)
+            if chart is None or chart.is_empty:
+                drawn[key] = None
+            else:
+                drawn[key] = await charts.draw(chart, charts.ALERT_SIZE)
+            while len(drawn) > ALERT_CHARTS_KEPT:
+                drawn.popitem(last=False)
+        png = drawn.get(key)
+        return reply if png is None else replace(reply, image=png)
+
+    return decorate

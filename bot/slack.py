@@ -1,10 +1,11 @@
 """The Slack adapter: `/leaderwatch` through slack_bolt (Socket Mode or HTTP), Block Kit, alert delivery.
 
 Three jobs, as every adapter: a slash command payload becomes an `Invocation`, `dispatch` answers it,
-and the neutral `Reply` becomes Block Kit. Slack's limits (3 s to ack, 50 blocks, 3,000 characters a
-text, 10 fields a section) live here. `SlackSender` delivers alerts for the `Dispatcher`; it never
-retries by itself, so a 429 or a lost connection is retried once by the dispatcher, which honours
-Retry-After and checks the channel's history (message metadata) before posting again.
+and the neutral `Reply` becomes Block Kit, its chart (if any) a file uploaded to the channel after it.
+Slack's limits (3 s to ack, 50 blocks, 3,000 characters a text, 10 fields a section) live here.
+`SlackSender` delivers alerts for the `Dispatcher`; it never retries by itself, so a 429 or a lost
+connection is retried once by the dispatcher, which honours Retry-After and checks the channel's
+history (message metadata) before posting again.
 
 slack_bolt and slack_sdk are imported nowhere else.
 """
@@ -16,7 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +29,7 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -36,7 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from alerts.formatting import Reply
-from bot.chat import clip, split_text, table_lines
+from bot.chat import clip, image_filename, split_text, table_lines
 from bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
 from bot.delivery import DeliveryError
 from bot.messages import INTERNAL_ERROR
@@ -74,6 +75,14 @@ ADMIN_CHECK_FAILED = ("Could not check with Slack whether you may change this ch
                       "(users.info failed: `{error}`). Nothing was changed; try again in a minute.")
 TRUNCATED_ROWS = "… {rows} more row(s) not shown: Slack shows at most {blocks} blocks in a message."
 TRUNCATED_BLOCKS = "… {n} more part(s) not shown: Slack shows at most {blocks} blocks in a message."
+CHART_NOT_SHOWN = "The chart is not shown: Slack cannot attach a file to an answer only you can see."
+CHART_FAILED = "The chart could not be posted to this channel (`{error}`). {hint}"
+CHART_HINTS = {
+    "not_in_channel": "Invite the bot with `/invite @leaderwatch` and ask again.",
+    "channel_not_found": "Invite the bot with `/invite @leaderwatch` and ask again.",
+    "missing_scope": "The Slack app needs the `files:write` scope (see slack/manifest.yml); ask its admin.",
+}
+CHART_RETRY = "Try again in a minute."
 
 # chat.postMessage / conversations.history errors, by what they mean for a delivery.
 CHANNEL_GONE_ERRORS = frozenset({
@@ -184,6 +193,26 @@ def response_type(reply: Reply) -> str:
     return "ephemeral" if reply.ephemeral or reply.error else "in_channel"
 
 
+def without_private_image(reply: Reply) -> Reply:
+    """An answer only the asker sees cannot carry a file: its chart is dropped, and the answer says so."""
+    if reply.image is None or response_type(reply) == "in_channel":
+        return reply
+    return replace(reply, image=None, footer=" ".join(t for t in (reply.footer, CHART_NOT_SHOWN) if t))
+
+
+async def upload_image(client: AsyncWebClient, channel_id: str, reply: Reply) -> None:
+    """Post the reply's chart to a channel with `files_upload_v2`, its title as the comment.
+
+    Three calls: files.getUploadURLExternal, the upload to the URL it returns, and
+    files.completeUploadExternal, which shares the file in the channel (the bot must be a member).
+    """
+    assert reply.image is not None
+    title = reply.title or "Chart"
+    await client.files_upload_v2(channel=channel_id, file=reply.image, filename=image_filename(reply),
+                                 title=clip(title, MAX_HEADER), alt_txt=clip(title, 1000),
+                                 initial_comment=clip(escape(title), MAX_TEXT))
+
+
 # -- the slash command ---------------------------------------------------------------------------------
 
 @dataclass
@@ -261,25 +290,46 @@ class SlashCommand:
                              command.get("channel_id"), text)
             return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
 
-    async def __call__(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        """Bolt listener (arguments injected by name)."""
+    async def __call__(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
+                       client: AsyncWebClient) -> None:
+        """Bolt listener (arguments injected by name). A chart follows the answer as a file upload."""
         work = asyncio.create_task(self.answer(command))
         self.pending.add(work)
         work.add_done_callback(self.pending.discard)
         done, _ = await asyncio.wait({work}, timeout=self.budget)
         if work in done:
-            reply = work.result()
+            reply = without_private_image(work.result())
             await ack(**to_message(reply), response_type=response_type(reply))
-            return
-        await ack(text=WORKING, response_type="ephemeral")
-        reply = await work
+        else:
+            await ack(text=WORKING, response_type="ephemeral")
+            reply = without_private_image(await work)
+            await self.respond(respond, to_message(reply), response_type(reply))
+        if reply.image is not None:
+            await self.post_image(client, str(command.get("channel_id", "")), reply, respond)
+
+    async def respond(self, respond: AsyncRespond, message: dict[str, Any], kind: str) -> None:
+        """Post through response_url (an answer after the ack); failures are logged."""
         try:
-            result = await respond(**to_message(reply), response_type=response_type(reply))
+            result = await respond(**message, response_type=kind)
             if result.status_code != 200:
                 logger.warning("Slack: response_url refused the late answer: HTTP %d %s", result.status_code,
                                result.body[:200])
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: no response_url
             logger.warning("Slack: could not post the late answer to response_url: %r", exc)
+
+    async def post_image(self, client: AsyncWebClient, channel_id: str, reply: Reply,
+                         respond: AsyncRespond) -> None:
+        """Upload the answer's chart to the channel; when that fails, tell the asker why (only them)."""
+        try:
+            await upload_image(client, channel_id, reply)
+            return
+        except SlackApiError as exc:
+            error = _error_code(exc) or f"HTTP {exc.response.status_code}"
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            error = type(exc).__name__
+        logger.warning("Slack: could not upload a chart to channel %s: %s", channel_id, error)
+        text = CHART_FAILED.format(error=error, hint=CHART_HINTS.get(error, CHART_RETRY))
+        await self.respond(respond, {"text": text}, "ephemeral")
 
 
 async def drop_bot_events(body: dict[str, Any], next_: Callable[[], Awaitable[None]]) -> BoltResponse | None:
@@ -419,6 +469,21 @@ class SlackSender:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"chat.postMessage: network error {type(exc).__name__}", retryable=True,
                                 retry_after=None) from exc
+        if reply.image is not None:
+            await self._post_image(channel_id, reply, delivery_key)
+
+    async def _post_image(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
+        """The alert's chart, uploaded after it. The alert is delivered already: a failure only loses
+        the chart (logged), it never sends the alert again."""
+        await self._pace(channel_id)
+        try:
+            await upload_image(self.client, channel_id, reply)
+        except SlackApiError as exc:
+            logger.warning("Slack: the chart of alert %s was not uploaded: %s", delivery_key,
+                           _error_code(exc) or f"HTTP {exc.response.status_code}")
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("Slack: the chart of alert %s was not uploaded: %s", delivery_key,
+                           type(exc).__name__)
 
     async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
         """Whether the channel already shows this alert (a crash after Slack accepted it)."""

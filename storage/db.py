@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -126,10 +127,19 @@ def open_db(path: str | Path) -> Database:
 
 
 def is_writable(db: Database) -> bool:
-    """True when a write transaction can be taken (for health checks)."""
+    """True when the main database takes a write now; nothing is committed.
+
+    A table is created in `main` inside a savepoint that is rolled back: that needs the write lock
+    on the database file itself, so a read-only file or folder and a lock held by another program
+    both show (a TEMP table would not: a read-only file accepts those).
+    """
     try:
-        with db.atomic():
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS _probe(x)")
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not writable"
+        db.execute("SAVEPOINT leaderwatch_write_probe")
+        try:
+            db.execute("CREATE TABLE main._leaderwatch_write_probe (x)")
+        finally:
+            db.execute("ROLLBACK TO leaderwatch_write_probe")
+            db.execute("RELEASE leaderwatch_write_probe")
+    except sqlite3.Error:
         return False
+    return True

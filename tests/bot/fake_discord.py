@@ -1,7 +1,8 @@
 """A fake Discord on 127.0.0.1: the REST routes leaderwatch uses and a gateway that speaks JSON text frames.
 
 The real discord.py 2.7 client logs in, syncs its commands, connects and receives `INTERACTION_CREATE`
-from here; every REST request is recorded. Like Discord, the fake checks the bot token, refuses
+from here; every REST request is recorded, with the files of a multipart one (`payload_json` and
+`files[n]`, as discord.py sends attachments). Like Discord, the fake checks the bot token, refuses
 messages over the embed limits (400, code 50035), answers a repeated `enforce_nonce` nonce with the
 message it already has, and can be told to answer 429 (with `Via: 1.1 google` as Discord's edge
 does), 5xx, Unknown Channel or Missing Access.
@@ -17,13 +18,13 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import BodyPartReader, WSMsgType, web
 
 import bot.discord_bot as adapter  # first: it imports discord.py without its audioop warning
 from bot.settings import Settings
@@ -132,7 +133,7 @@ def embed_problems(body: dict[str, Any]) -> list[str]:
             if not f.get("value") or len(f["value"]) > 1024:
                 problems.append(f"embeds.{i}.fields.{j}.value: empty or over 1024")
             total += len(f.get("name") or "") + len(f.get("value") or "")
-        if not (e.get("title") or e.get("description") or fields or e.get("footer")):
+        if not (e.get("title") or e.get("description") or fields or e.get("footer") or e.get("image")):
             problems.append(f"embeds.{i}: empty embed")
     if total > 6000:
         problems.append(f"embeds: {total} characters, over 6000")
@@ -142,14 +143,25 @@ def embed_problems(body: dict[str, Any]) -> list[str]:
 
 
 @dataclass
+class Attachment:
+    """A file sent with a request (a multipart `files[n]` part)."""
+
+    field: str
+    filename: str
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
 class Request:
-    """One REST request as the fake received it."""
+    """One REST request as the fake received it (a multipart body: its `payload_json`, and its files)."""
 
     method: str
     path: str
     query: dict[str, str]
     body: Any
     auth: str | None
+    files: list[Attachment] = field(default_factory=list)
 
 
 @dataclass
@@ -304,29 +316,55 @@ class FakeDiscord:
         return web.Response(status=status, body=json.dumps(data).encode(), content_type="application/json",
                             headers=headers)
 
+    @staticmethod
+    async def _read(request: web.Request) -> tuple[Any, list[Attachment]]:
+        """The JSON body, or a multipart body's `payload_json` and files."""
+        if request.content_type != "multipart/form-data":
+            raw = await request.read()
+            return (json.loads(raw) if raw else None), []
+        body: Any = None
+        files: list[Attachment] = []
+        async for part in await request.multipart():
+            assert isinstance(part, BodyPartReader)
+            if part.name == "payload_json":
+                body = json.loads(await part.text())
+            else:
+                files.append(Attachment(part.name or "", part.filename or "",
+                                        part.headers.get("Content-Type"), bytes(await part.read())))
+        return body, files
+
     async def _rest(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
-        raw = await request.read()
-        body = json.loads(raw) if raw else None
+        body, files = await self._read(request)
         self.requests.append(Request(request.method, path, dict(request.query), body,
-                                     request.headers.get("Authorization")))
+                                     request.headers.get("Authorization"), files))
         try:
             return await self._answer(request.method, path, dict(request.query), body,
-                                      request.headers.get("Authorization"))
+                                      request.headers.get("Authorization"), files)
         finally:
             await self._notify()
 
-    def _message(self, channel_id: int, body: dict[str, Any], flags: int = 0) -> dict[str, Any]:
+    def _message(self, channel_id: int, body: dict[str, Any], flags: int = 0,
+                 files: Sequence[Attachment] = ()) -> dict[str, Any]:
         now_ms = int(self.clock() * 1000)
         stamp = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat()
+        attachments = [{"id": str(snowflake(now_ms, next(self._ids))), "filename": f.filename,
+                        "size": len(f.data), "url": f"https://cdn.discord.invalid/{f.filename}",
+                        "proxy_url": f"https://media.discord.invalid/{f.filename}",
+                        "content_type": f.content_type} for f in files]
         return {"id": str(snowflake(now_ms, next(self._ids))), "channel_id": str(channel_id),
                 "author": BOT_USER, "content": body.get("content") or "", "timestamp": stamp,
                 "edited_timestamp": None, "tts": False, "mention_everyone": False,
-                "mentions": [], "mention_roles": [], "attachments": [], "embeds": body.get("embeds") or [],
-                "pinned": False, "type": 0, "flags": flags, "components": []}
+                "mentions": [], "mention_roles": [], "attachments": attachments,
+                "embeds": body.get("embeds") or [], "pinned": False, "type": 0, "flags": flags,
+                "components": []}
+
+    def attachments(self, request: Request) -> dict[str, Attachment]:
+        """A request's files by file name."""
+        return {f.filename: f for f in request.files}
 
     async def _answer(self, method: str, path: str, query: dict[str, str], body: Any,
-                      auth: str | None) -> web.Response:
+                      auth: str | None, files: Sequence[Attachment] = ()) -> web.Response:
         scripted = self.failures.get((method, path))
         if scripted:
             failure = scripted[0]
@@ -334,14 +372,15 @@ class FakeDiscord:
             if failure.count <= 0:
                 scripted.pop(0)
             if failure.create_first:
-                await self._answer_ok(method, path, query, body)
+                await self._answer_ok(method, path, query, body, files)
             return self._json(failure.body, failure.status, failure.headers)
         bot_route = path.startswith(("users/", "oauth2/", "applications/", "channels/"))
         if bot_route and auth != f"Bot {TOKEN}":
             return self._json({"message": "401: Unauthorized", "code": 0}, 401)
-        return await self._answer_ok(method, path, query, body)
+        return await self._answer_ok(method, path, query, body, files)
 
-    async def _answer_ok(self, method: str, path: str, query: dict[str, str], body: Any) -> web.Response:
+    async def _answer_ok(self, method: str, path: str, query: dict[str, str], body: Any,
+                         files: Sequence[Attachment] = ()) -> web.Response:
         parts = path.split("/")
         if path == "users/@me":
             return self._json(BOT_USER)
@@ -355,19 +394,21 @@ class FakeDiscord:
                                 **({"guild_id": parts[3]} if "guilds" in parts else {})}
                                for i, c in enumerate(body or [])])
         if parts[0] == "channels" and len(parts) == 3 and parts[2] == "messages":
-            return self._channel_messages(method, int(parts[1]), query, body)
+            return self._channel_messages(method, int(parts[1]), query, body, files)
         if parts[0] == "interactions" and parts[-1] == "callback":
-            return self._callback(parts[1], body)
+            return self._callback(parts[1], body, files)
         if parts[0] == "webhooks":
             if problems := embed_problems(body) if method in ("POST", "PATCH") and body else []:
                 return self._json({"code": 50035, "message": "Invalid Form Body", "errors": problems}, 400)
             if method == "DELETE":
                 return web.Response(status=204)
             flags = int((body or {}).get("flags") or 0)
-            return self._json(self._message(CHANNEL_ID, body or {}, flags) | {"webhook_id": str(APP_ID)})
+            message = self._message(CHANNEL_ID, body or {}, flags, files)
+            return self._json(message | {"webhook_id": str(APP_ID)})
         return self._json({"message": "404: Not Found", "code": 0}, 404)
 
-    def _callback(self, interaction_id: str, body: dict[str, Any]) -> web.Response:
+    def _callback(self, interaction_id: str, body: dict[str, Any],
+                  files: Sequence[Attachment] = ()) -> web.Response:
         kind = body["type"]
         data = body.get("data") or {}
         if kind in (4, 7) and (problems := embed_problems(data)):
@@ -377,13 +418,13 @@ class FakeDiscord:
             "id": interaction_id, "type": 2, "response_message_loading": kind == 5,
             "response_message_ephemeral": bool(flags & 64)}}
         if kind in (4, 5):
-            message = self._message(CHANNEL_ID, data, flags | (128 if kind == 5 else 0))
+            message = self._message(CHANNEL_ID, data, flags | (128 if kind == 5 else 0), files)
             answer["interaction"]["response_message_id"] = message["id"]
             answer["resource"] = {"type": kind, "message": message}
         return self._json(answer)
 
     def _channel_messages(self, method: str, channel_id: int, query: dict[str, str],
-                          body: Any) -> web.Response:
+                          body: Any, files: Sequence[Attachment] = ()) -> web.Response:
         if channel_id in self.gone:
             status, code, text = self.gone[channel_id]
             return self._json({"message": text, "code": code}, status)
@@ -396,7 +437,7 @@ class FakeDiscord:
         nonce = body.get("nonce")
         if nonce and body.get("enforce_nonce") and (channel_id, nonce) in self._nonces:
             return self._json(self._nonces[(channel_id, nonce)])  # Discord's answer to a repeat
-        message = self._message(channel_id, body) | {"nonce": nonce}
+        message = self._message(channel_id, body, files=files) | {"nonce": nonce}
         stored.append(message)
         if nonce:
             self._nonces[(channel_id, nonce)] = message

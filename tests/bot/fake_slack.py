@@ -1,8 +1,10 @@
 """A fake Slack on 127.0.0.1: the Web API methods leaderwatch calls, Socket Mode, and response_url.
 
 Real slack_bolt / slack_sdk code talks real HTTP and websocket traffic to it; every call is recorded
-(method, parameters merged from query, form and JSON body, and the token). Signing helpers build the
-requests Slack would send in HTTP mode.
+(method, parameters merged from query, form and JSON body, and the token). File uploads
+(`files_upload_v2`) go through the three steps Slack has: files.getUploadURLExternal, the bytes
+posted to the upload URL it returned, files.completeUploadExternal sharing the file in a channel.
+Signing helpers build the requests Slack would send in HTTP mode.
 """
 
 from __future__ import annotations
@@ -46,6 +48,22 @@ class Posted:
     blocks: list[dict[str, Any]] | None
     metadata: dict[str, Any] | None
     user: str = BOT_USER_ID
+    files: list[str] = field(default_factory=list)
+    """Ids of the files shared with the message (an upload's `initial_comment`)."""
+
+
+@dataclass
+class Upload:
+    """A file uploaded with files_upload_v2, step by step: `data` once uploaded, `channel` once shared."""
+
+    file_id: str
+    filename: str
+    length: int
+    alt_txt: str | None
+    data: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+    initial_comment: str | None = None
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -87,6 +105,8 @@ class FakeSlack:
     channels: dict[str, list[Posted]] = field(default_factory=dict)
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     acks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    """file id -> the upload (files.getUploadURLExternal, the upload, files.completeUploadExternal)."""
     rate_limit_posts: int = 0
     """The next N chat.postMessage calls answer 429 with `Retry-After: 0`."""
     server_error_posts: int = 0
@@ -112,6 +132,7 @@ class FakeSlack:
         self._connected = asyncio.Event()
         self._ts = itertools.count(1)
         self._envelopes = itertools.count(1)
+        self._files = itertools.count(1)
         self.changed = asyncio.Condition()
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -119,7 +140,8 @@ class FakeSlack:
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.add_routes([web.route("*", "/api/{method}", self._api), web.get("/link", self._socket),
-                        web.post("/response/{hook}", self._response)])
+                        web.post("/response/{hook}", self._response),
+                        web.post("/upload/{file_id}", self._upload)])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -149,6 +171,10 @@ class FakeSlack:
 
     def called(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
+
+    def shared(self, channel: str | None = None) -> list[Upload]:
+        """Files shared in a channel (or in any) by files.completeUploadExternal."""
+        return [u for u in self.uploads.values() if u.channel is not None and channel in (None, u.channel)]
 
     def posts(self, channel: str | None = None) -> list[Posted]:
         """Messages the bot posted (in one channel, or all)."""
@@ -197,7 +223,7 @@ class FakeSlack:
         want = "xapp-" if method == "apps.connections.open" else "xoxb-"
         if not token or not token.startswith(want) or token in self.bad_tokens:
             return self._json({"ok": False, "error": "invalid_auth"})
-        channel = str(params.get("channel", ""))
+        channel = str(params.get("channel") or params.get("channel_id") or "")
         error = self.errors.get((method, channel))
         if error:
             return self._json({"ok": False, "error": error})
@@ -218,6 +244,13 @@ class FakeSlack:
             return response
         if method == "conversations.history":
             return self._history(params)
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._files):08d}"
+            self.uploads[file_id] = Upload(file_id, str(params["filename"]), int(params["length"]),
+                                           params.get("alt_txt"))
+            return self._json({"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id})
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(params)
         if method == "apps.connections.open":
             return self._json({"ok": True, "url": f"ws://127.0.0.1:{self.port}/link?ticket=t"})
         return self._json({"ok": False, "error": "unknown_method"}, status=404)
@@ -243,6 +276,36 @@ class FakeSlack:
         self.channels.setdefault(channel, []).append(posted)
         return self._json({"ok": True, "channel": channel, "ts": ts,
                            "message": {"type": "message", "text": posted.text, "ts": ts, "bot_id": "B0BOT"}})
+
+    def _complete_upload(self, params: dict[str, Any]) -> web.Response:
+        files = json.loads(params["files"]) if isinstance(params["files"], str) else params["files"]
+        shared = []
+        for item in files:
+            upload = self.uploads.get(item["id"])
+            if upload is None or upload.data is None:
+                return self._json({"ok": False, "error": "file_not_found"})
+            upload.title = item.get("title")
+            shared.append(upload)
+        channel = params.get("channel_id")
+        if channel:
+            ts = f"{self.clock():.0f}.{next(self._ts):06d}"
+            comment = params.get("initial_comment")
+            for upload in shared:
+                upload.channel, upload.initial_comment = str(channel), comment
+            self.channels.setdefault(str(channel), []).append(
+                Posted(str(channel), ts, str(comment or ""), None, None, files=[u.file_id for u in shared]))
+        return self._json({"ok": True, "files": [
+            {"id": u.file_id, "name": u.filename, "title": u.title, "mimetype": "image/png", "size": u.length}
+            for u in shared]})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL files.getUploadURLExternal handed out: the file's bytes are POSTed here."""
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="unknown upload")
+        upload.data = await request.read()
+        await self._notify()
+        return web.Response(text=f"OK - {len(upload.data)}")
 
     def _history(self, params: dict[str, Any]) -> web.Response:
         channel = str(params["channel"])

@@ -131,8 +131,9 @@ async def test_every_command_has_help_and_appears_in_help(ctx: CommandContext) -
         assert f"/leaderwatch {cmd.usage}" in listed
         shown = await ask(ctx, f"help {cmd.name}")
         assert shown.title == f"/leaderwatch {cmd.usage}" and shown.ephemeral and not shown.error
-    assert set(COMMANDS) == {"help", "boards", "top", "race", "model", "gap", "events", "why", "subscribe",
-                             "unsubscribe", "settings", "set", "mute", "unmute", "digest"}
+    assert set(COMMANDS) == {"help", "boards", "top", "race", "model", "gap", "events", "why", "chart",
+                             "chart model", "subscribe", "unsubscribe", "settings", "set", "mute", "unmute",
+                             "digest"}
 
 
 async def test_every_example_in_the_help_works(ctx: CommandContext) -> None:
@@ -155,7 +156,7 @@ async def test_help_lists_questions_then_configuration(ctx: CommandContext) -> N
     assert (reply.title, reply.ephemeral) == ("leaderwatch commands", True)
     assert reply.fields[2] == Field("/leaderwatch top BOARD [N] [GROUP]", "Show a board's top N (default 10, "
                                     "or the channel's `top` setting), optionally one group's models.", False)
-    assert reply.fields[8] == Field("/leaderwatch subscribe BOARD_PATTERN [RULE ...] [KEY=VALUE ...]",
+    assert reply.fields[10] == Field("/leaderwatch subscribe BOARD_PATTERN [RULE ...] [KEY=VALUE ...]",
                                     "Post alerts from the boards matching a pattern to this channel, by the "
                                     "rules given. (channel managers)", False)
     assert reply.footer == ("Rules: overtake, new_leader, top_n, gap, score, new_model, rank_change, "
@@ -561,6 +562,7 @@ async def test_settings_show_everything_the_channel_follows(ctx: CommandContext)
         ("groups (the groups `race` compares)", "china,west (default)"),
         ("digest_hour (the hour of the digest, UTC)", "9 (default)"),
         ("top (the N of `top` when none is given)", "5"),
+        ("charts (a chart under overtake and new #1 alerts)", "on (default)"),
         ("Digest", "weekly, Mondays at 09:00 UTC"),
         ("Mute", "muted until 2025-08-26 14:00 UTC"),
         ("Default rules (subscribe with no RULE)", "`overtake groups=china,west`, `new_leader`, "
@@ -599,9 +601,9 @@ async def test_set_channel_defaults(ctx: CommandContext) -> None:
 
 
 @pytest.mark.parametrize(("text", "answer"), [
-    ("set top", "Give a setting (groups, digest_hour, top) and a value."),
-    ("set color red", "Unknown setting `color`. Settings: groups, digest_hour, top."),
-    ("set tpo 5", "Unknown setting `tpo`. Did you mean `top`? Settings: groups, digest_hour, top."),
+    ("set top", "Give a setting (groups, digest_hour, top, charts) and a value."),
+    ("set color red", "Unknown setting `color`. Settings: groups, digest_hour, top, charts."),
+    ("set tpo 5", "Unknown setting `tpo`. Did you mean `top`? Settings: groups, digest_hour, top, charts."),
     ("set top 51", "`top` is a number from 1 to 50, not `51`."),
     ("set top 5 6", "`top` takes one value."),
     ("set digest_hour 24", "`digest_hour` is an hour from 0 to 23 (UTC), not `24`."),

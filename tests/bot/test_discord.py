@@ -27,6 +27,7 @@ from bot.discord_bot import (
     MAX_CHOICES,
     DiscordService,
     alert_ref,
+    discord_name,
     to_messages,
 )
 from bot.replay import default_rules
@@ -137,7 +138,7 @@ async def test_commands_are_synced_with_the_admin_group_behind_manage_channels(
     assert questions["default_member_permissions"] is None
     assert str(admin["default_member_permissions"]) == "16"  # Manage Channels
     assert admin["dm_permission"] is False
-    assert [o["name"] for o in questions["options"]] == [c.name for c in COMMANDS.values()
+    assert [o["name"] for o in questions["options"]] == [discord_name(c.name) for c in COMMANDS.values()
                                                          if not c.configures]
     assert [o["name"] for o in admin["options"]] == [c.name for c in COMMANDS.values() if c.configures]
     top = next(o for o in questions["options"] if o["name"] == "top")
@@ -178,6 +179,10 @@ CASES: list[tuple[str, str, Options, bool, list[tuple[str, Options]], bool, list
     (GROUP, "events", {"days": 30}, False, [], False, ["No events on all boards in the last 30 days."]),
     (GROUP, "why", {"board": "lmarena/text"}, False, [], False,
      ["This channel follows no rule on lmarena/text"]),
+    (GROUP, "chart", {"board": "lmarena/text", "groups": "china west", "days": 90}, False, [], False,
+     ["lmarena/text: best Arena score of china and west, 2025-11-06 to 2025-12-11", "2 snapshots"]),
+    (GROUP, "chart-model", {"name": "gemini-3-pro"}, False, [], False,
+     ["gemini-3-pro: rank on 2 boards", "lmarena/text #1"]),
     (ADMIN_GROUP, "subscribe", {"board_pattern": "lmarena/*", "rules": "overtake top_n",
                                 "key_values": "top=5 groups=china,west"}, True, [], False,
      ["Subscribed", "This channel now follows `lmarena/*`", "overtake groups=china,west", "top_n top=5"]),
@@ -194,7 +199,7 @@ CASES: list[tuple[str, str, Options, bool, list[tuple[str, Options]], bool, list
 
 
 def test_the_cases_cover_every_registered_command() -> None:
-    assert {(g, s) for g, s, *_ in CASES} == {(ADMIN_GROUP if c.configures else GROUP, c.name)
+    assert {(g, s) for g, s, *_ in CASES} == {(ADMIN_GROUP if c.configures else GROUP, discord_name(c.name))
                                               for c in COMMANDS.values()}
 
 
@@ -490,7 +495,7 @@ def test_model_names_are_read_once_per_ttl(ctx: CommandContext) -> None:
 async def test_an_interaction_the_commands_do_not_match_gets_an_apology_with_an_error_id(
         bot: DiscordService, fake: FakeDiscord, caplog: pytest.LogCaptureFixture) -> None:
     # Discord still shows a subcommand this version no longer has (the sync has not reached it yet).
-    payload = interaction_json(GROUP, "chart", {"board": "lmarena/text"})
+    payload = interaction_json(GROUP, "forecast", {"board": "lmarena/text"})
     with caplog.at_level(logging.ERROR, "bot.discord_bot"):
         callback = await fake.interact(payload)
     assert callback["data"]["flags"] & EPHEMERAL

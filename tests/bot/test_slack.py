@@ -569,6 +569,6 @@ def test_the_manifest_declares_the_command_and_minimal_scopes() -> None:
     assert slash["command"] == COMMAND and slash["usage_hint"]
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "commands", "chat:write", "users:read", "channels:history", "groups:history", "im:history",
-        "mpim:history"}
+        "commands", "chat:write", "users:read", "files:write", "channels:history", "groups:history",
+        "im:history", "mpim:history"}
     assert "event_subscriptions" not in manifest["settings"]
