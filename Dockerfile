@@ -17,7 +17,8 @@ RUN useradd --create-home --uid 10001 leaderwatch \
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    LEADERWATCH_DB=/data/leaderwatch.db
+    LEADERWATCH_DB=/data/leaderwatch.db \
+    MPLCONFIGDIR=/tmp/matplotlib
 VOLUME ["/data"]
 USER leaderwatch
 WORKDIR /home/leaderwatch

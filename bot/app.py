@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlite_utils import Database
 
@@ -36,6 +37,7 @@ from sources.registry import all_boards, all_sources
 from storage import status
 from storage.db import open_db
 from storage.organizations import sync_identity
+from storage.retention import RetentionPolicy, apply_retention
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +146,18 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
             delay = retry_delay(result.failures, app.interval(source))
             logger.info("next attempt for %s in %ds", source.name, delay)
             scheduler.modify_job(source.name, next_run_time=app.clock() + timedelta(seconds=delay))
+
+    if app.settings.retention_days:
+        policy = RetentionPolicy(app.settings.retention_days, app.settings.retention_period)
+
+        def thin_history() -> None:
+            try:
+                logger.info("%s", apply_retention(app.db, policy, app.clock()).summary())
+            except Exception:  # e.g. "database is locked" by an import: the next day tries again
+                logger.exception("retention failed; nothing was removed")
+
+        scheduler.add_job(thin_history, CronTrigger(hour=4, minute=17, timezone=UTC), id="retention",
+                          name="retention", max_instances=1, coalesce=True)
 
     for i, source in enumerate(app.enabled_sources()):
         interval = app.interval(source)

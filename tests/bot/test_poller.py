@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -559,3 +559,26 @@ async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, ident
     assert "leaderwatch running" in caplog.text and "fake every 3600s" in caplog.text
     assert "leaderwatch stopped" in caplog.text
     assert changes == []
+
+
+async def test_retention_runs_daily_when_set_and_thins_old_history(tmp_path, identity, caplog):
+    app, _ = make_app(tmp_path, identity, Site())
+    when = [datetime(2024, 1, 1, h, tzinfo=UTC) for h in (1, 2, 3, 4, 5)] + [datetime(2024, 6, 1, tzinfo=UTC)]
+    for i, at in enumerate(when):  # five different tables on one old day, then a later one
+        store_all(app.db, [replace(snap(identity, "a", 3, at), content_hash=f"h{i}")], "test")
+    board_id = board("a").id
+    app.settings = replace(app.settings, retention_days=30)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    try:
+        schedule(app, scheduler)
+        job = next(j for j in scheduler.get_jobs() if j.id == "retention")
+        assert str(job.trigger.fields[5]) == "4" and job.max_instances == 1  # hour field: 04:17 UTC
+        with caplog.at_level(logging.INFO):
+            job.func()
+        # Kept: the board's first, the last of that day (also the one before the latest), the latest.
+        kept = [r[0] for r in app.db.execute("SELECT content_hash FROM snapshots WHERE board_id = ? "
+                                             "ORDER BY as_of", [board_id]).fetchall()]
+        assert kept == ["h0", "h4", "h5"]
+        assert any(r.getMessage().startswith("retention:") for r in caplog.records)
+    finally:
+        await app.aclose()
