@@ -28,7 +28,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request  # n
 from slack_bolt.async_app import AsyncAck, AsyncApp  # noqa: E402
 
 from bench._common import recordings  # noqa: E402
-from bot.app import build_app, command_context  # noqa: E402
+from bot.app import build_app, command_context, settle_heap  # noqa: E402
 from bot.http_server import build_web_app, start_http  # noqa: E402
 from bot.importer import import_recordings  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -37,6 +37,7 @@ from bot.slack import SlackService  # noqa: E402
 SECRET = "bench-signing-secret"
 CLIENTS = 50
 PER_CLIENT = 20
+ROUNDS = 3
 COMMANDS = ("top lmarena/text 10", "race lmarena/text", "model gpt-4o")
 
 
@@ -111,20 +112,28 @@ async def main() -> None:
     runners.append(await start_http(build_web_app(app.db, app.clock, slack.routes()), app_port, "127.0.0.1"))
     await slack.start()
     runners.append(await bare_bolt(bare_port, api_url))
+    settle_heap()  # as `leaderwatch run` does once started
     loop = asyncio.get_running_loop()
     # Warm up both servers, then measure (the load runs in another process; this loop serves it).
-    await loop.run_in_executor(None, load, f"http://127.0.0.1:{bare_port}/slack/events", "help")
-    bare = await loop.run_in_executor(None, load, f"http://127.0.0.1:{bare_port}/slack/events", "help")
-    bare_p99 = p99(bare)
-    print(f"{CLIENTS} concurrent clients x {PER_CLIENT} requests each, loopback, HTTP mode")
-    print(f"{'bare Bolt app (ack only)':<28} p50 {statistics.median(bare):6.1f} ms   p99 {bare_p99:6.1f} ms")
+
+    async def measure(port: int, text: str) -> tuple[float, float]:
+        """Median over ROUNDS of (p50, p99): one round's p99 hangs on a few slow moments."""
+        url = f"http://127.0.0.1:{port}/slack/events"
+        await loop.run_in_executor(None, load, url, text)  # warm-up
+        rounds = [await loop.run_in_executor(None, load, url, text) for _ in range(ROUNDS)]
+        return (statistics.median(statistics.median(r) for r in rounds),
+                statistics.median(p99(r) for r in rounds))
+
+    bare_p50, bare_p99 = await measure(bare_port, "help")
+    print(f"{CLIENTS} concurrent clients x {PER_CLIENT} requests each, loopback, HTTP mode; "
+          f"median of {ROUNDS} rounds")
+    print(f"{'bare Bolt app (ack only)':<28} p50 {bare_p50:6.1f} ms   p99 {bare_p99:6.1f} ms")
     for text in COMMANDS:
-        await loop.run_in_executor(None, load, f"http://127.0.0.1:{app_port}/slack/events", text)
-        times = await loop.run_in_executor(None, load, f"http://127.0.0.1:{app_port}/slack/events", text)
-        ratio = p99(times) / bare_p99
-        verdict = "ok" if ratio <= 1.5 and p99(times) < 100 else "MISSES TARGET"
-        print(f"{'leaderwatch ' + text.split()[0]:<28} p50 {statistics.median(times):6.1f} ms   "
-              f"p99 {p99(times):6.1f} ms   {ratio:.2f}x bare   {verdict}")
+        p50, p99_ms = await measure(app_port, text)
+        ratio = p99_ms / bare_p99
+        verdict = "ok" if ratio <= 1.5 and p99_ms < 100 else "MISSES TARGET"
+        print(f"{'leaderwatch ' + text.split()[0]:<28} p50 {p50:6.1f} ms   "
+              f"p99 {p99_ms:6.1f} ms   {ratio:.2f}x bare   {verdict}")
     await slack.stop()
     for runner in runners:
         await runner.cleanup()
