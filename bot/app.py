@@ -9,6 +9,7 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -63,6 +64,7 @@ class App:
     groups: dict[str, Group]
     rules: list[Rule]
     metrics: Metrics = field(default_factory=Metrics)
+    polls_in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def enabled_sources(self) -> list[Source]:
         """The sources not disabled in the config."""
@@ -131,6 +133,9 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
     return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules, metrics)
 
 
+SHUTDOWN_GRACE_SECONDS = 30
+
+
 def settle_heap() -> None:
     """Move what start-up built (identity tables, caches, libraries) out of the collector's way.
 
@@ -149,7 +154,13 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
     now = app.clock()
 
     async def job(source: Source) -> None:
-        result = await app.poller.poll(source)
+        task = asyncio.current_task()
+        if task is not None:
+            app.polls_in_flight.add(task)
+        try:
+            result = await app.poller.poll(source)
+        finally:
+            app.polls_in_flight.discard(task)
         app.save_validators()
         if result.changed and after_change is not None:
             after_change()
@@ -229,6 +240,11 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
     try:
         await stop.wait()
     finally:
+        scheduler.pause()
+        if app.polls_in_flight:  # let running polls finish (and commit) rather than cancel them
+            logger.info("waiting up to %ds for %d poll(s) to finish", SHUTDOWN_GRACE_SECONDS,
+                        len(app.polls_in_flight))
+            await asyncio.wait(set(app.polls_in_flight), timeout=SHUTDOWN_GRACE_SECONDS)
         scheduler.shutdown(wait=False)
         if delivering is not None:
             await delivering
