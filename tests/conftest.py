@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from sources.identity import Identity
+from storage.db import open_db
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,6 +33,16 @@ def recordings() -> Path:
     if path is None:
         pytest.skip("recorded data not found; set LEADERWATCH_RECORDINGS")
     return path
+
+
+@pytest.fixture
+def db(template: Path, tmp_path: Path) -> Iterator[Database]:
+    """A private copy of the module's `template` database (modules define `template`)."""
+    path = tmp_path / "lw.db"
+    shutil.copy(template, path)
+    database = open_db(path)
+    yield database
+    database.close()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import os
 import shutil
 import struct
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -102,14 +102,6 @@ def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
         save_events(db, EVENTS, None, NOW)
     db.close()
     return folder / "template.db"
-
-
-@pytest.fixture
-def db(template: Path, tmp_path: Path) -> Iterator[Database]:
-    shutil.copy(template, tmp_path / "lw.db")
-    database = open_db(tmp_path / "lw.db")
-    yield database
-    database.close()
 
 
 def context(db: Database, identity: Identity) -> CommandContext:

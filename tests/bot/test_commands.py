@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -88,15 +86,6 @@ def make_context(db: Database, identity: Identity, changes: list[int] | None = N
 @pytest.fixture(scope="module")
 def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_database(recordings, tmp_path_factory.mktemp("commands"))
-
-
-@pytest.fixture
-def db(template: Path, tmp_path: Path) -> Iterator[Database]:
-    path = tmp_path / "lw.db"
-    shutil.copy(template, path)
-    database = open_db(path)
-    yield database
-    database.close()
 
 
 @pytest.fixture

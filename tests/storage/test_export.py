@@ -7,7 +7,6 @@ import csv
 import dataclasses
 import io
 import json
-import shutil
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -70,15 +69,6 @@ def build_database(recordings: Path, folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_database(recordings, tmp_path_factory.mktemp("export"))
-
-
-@pytest.fixture
-def db(template: Path, tmp_path: Path) -> Iterator[Database]:
-    path = tmp_path / "lw.db"
-    shutil.copy(template, path)
-    database = open_db(path)
-    yield database
-    database.close()
 
 
 def day(text: str, end: bool = False) -> datetime:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -212,15 +211,6 @@ def template(scrape: list[tuple[Recording, Source]], tmp_path_factory: pytest.Te
     poll(db, [(r, s) for r, s in scrape if r.as_of < HELD_BACK])
     db.close()
     return path
-
-
-@pytest.fixture
-def db(template: Path, tmp_path: Path) -> Iterator[Database]:
-    path = tmp_path / "lw.db"
-    shutil.copy(template, path)
-    database = open_db(path)
-    yield database
-    database.close()
 
 
 def count(db: Database, table: str) -> int:
