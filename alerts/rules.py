@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from alerts.models import BoardState, Event, Rule, RuleError, RuleState, dedupe_key
 from sources.base import Entry, Snapshot
@@ -781,8 +780,3 @@ def evaluate(prev: Snapshot | None, curr: Snapshot, rules: Sequence[Rule],
     seen = board_state.seen | frozenset(ctx.curr_by_key)
     known = BoardState(seen, board_state.snapshots + 1, board_state.bases | frozenset(bases.values()))
     return Evaluation(tuple(events), new_states, known, changed)
-
-
-def rule_param(rule: Rule, key: str) -> Any:
-    """A parameter by name (None when the kind has no such parameter)."""
-    return rule.values.get(key)

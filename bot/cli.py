@@ -269,27 +269,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"leaderwatch: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings, args.verbose)
+    app: App | None = None
     try:
         app = build_app(settings, clock=utcnow)
-    except ConfigError as exc:
+        return COMMANDS[args.command](app, args)
+    except ConfigError as exc:  # a bad config group or rule, or a chat setting `run` needs
         print(f"leaderwatch: configuration error: {exc}", file=sys.stderr)
         return 2
     except StorageError as exc:
         print(f"leaderwatch: {exc}. Set LEADERWATCH_DB to a writable path.", file=sys.stderr)
         return 2
-    try:
-        return COMMANDS[args.command](app, args)
     except UserError as exc:
         print(f"leaderwatch: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"leaderwatch: configuration error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     finally:
-        asyncio.run(app.aclose())
-
+        if app is not None:
+            asyncio.run(app.aclose())
 
 if __name__ == "__main__":
     sys.exit(main())

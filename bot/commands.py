@@ -31,8 +31,6 @@ from storage.snapshots import SnapshotCache
 
 logger = logging.getLogger(__name__)
 
-PLATFORMS = ("slack", "discord", "console")
-
 
 class UserError(Exception):
     """Bad input or not allowed: the message is shown to the user as it is."""

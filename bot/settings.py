@@ -12,29 +12,6 @@ DEFAULT_DB = "leaderwatch.db"
 DEFAULT_CONFIG = "leaderwatch.toml"
 DEFAULT_STALE_AFTER = 3.0
 
-ENV_VARS = {
-    "LEADERWATCH_DB": "path of the SQLite history database (default: leaderwatch.db)",
-    "LEADERWATCH_CONFIG": "path of the TOML config file (default: leaderwatch.toml if present)",
-    "LEADERWATCH_RECORDINGS": "folder of recorded leaderboard history for `import` and the tests",
-    "LEADERWATCH_HTTP_PORT": "port of the HTTP server (/healthz, /metrics, Slack /slack/events); "
-                             "unset: no HTTP server",
-    "LEADERWATCH_SLACK_MODE": "`socket` (default) or `http`",
-    "LEADERWATCH_LOG_LEVEL": "DEBUG, INFO (default), WARNING or ERROR",
-    "LEADERWATCH_RETENTION_DAYS": "keep every snapshot this many days, then one per board per day (or "
-                                  "week); unset: keep everything",
-    "LEADERWATCH_RETENTION_PERIOD": "`day` (default) or `week`: what older history keeps per board",
-    "LEADERWATCH_LOG_FORMAT": "`text` (default) or `json` (one JSON object per line)",
-    "LEADERWATCH_STALE_AFTER": "poll intervals without a successful poll after which /healthz calls a "
-                               "source stale and answers 503 (default 3)",
-    "SLACK_BOT_TOKEN": "Slack bot token (xoxb-...)",
-    "SLACK_APP_TOKEN": "Slack app-level token for Socket Mode (xapp-...)",
-    "SLACK_SIGNING_SECRET": "Slack signing secret (HTTP mode)",
-    "DISCORD_TOKEN": "Discord bot token",
-    "LEADERWATCH_SLACK_API_URL": "test seam: base URL of the Slack Web API",
-    "LEADERWATCH_DISCORD_API_URL": "test seam: base URL of Discord's REST API",
-    "LEADERWATCH_DISCORD_GATEWAY_URL": "test seam: URL of Discord's gateway",
-}
-
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message names it and says how to fix it."""

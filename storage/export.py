@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from sources.base import Entry
 from storage.db import StorageError, from_text, open_db, to_text
-from storage.snapshots import to_entry
+from storage.snapshots import in_range, to_entry
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +48,10 @@ class HistorySpan:
     last: datetime | None
 
 
-def _range(board_id: str, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
-    where, params = "s.board_id = ?", [board_id]
-    if start is not None:
-        where += " AND s.as_of >= ?"
-        params.append(to_text(start))
-    if end is not None:
-        where += " AND s.as_of <= ?"
-        params.append(to_text(end))
-    return where, params
-
-
 def history_span(db: Database, board_id: str, start: datetime | None = None,
                  end: datetime | None = None) -> HistorySpan:
     """The snapshots and entries a `history_rows` call over the same range would give."""
-    where, params = _range(board_id, start, end)
+    where, params = in_range(board_id, start, end, table="s.")
     count, entries, first, last = db.execute(
         f"SELECT count(*), coalesce(sum(s.entry_count), 0), min(s.as_of), max(s.as_of) "
         f"FROM snapshots s WHERE {where}", params).fetchone()
@@ -77,7 +66,7 @@ def history_rows(db: Database, board_id: str, start: datetime | None = None,
     Rows stream from one query (the cursor is read as the caller consumes them), so exporting years
     of history holds one row in memory at a time.
     """
-    where, params = _range(board_id, start, end)
+    where, params = in_range(board_id, start, end, table="s.")
     cursor = db.execute(
         "SELECT s.as_of, s.origin, s.method, s.truncated, e.name, e.model_key, e.organization, "
         "e.countries, e.mixed, e.open_weights, e.score, e.rank, e.ci_lower, e.ci_upper, e.votes, "

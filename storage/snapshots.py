@@ -151,20 +151,30 @@ def latest_snapshot(db: Database, board_id: str) -> Snapshot | None:
     return snapshot_at(db, board_id, None)
 
 
+def in_range(board_id: str, start: datetime | None, end: datetime | None,
+             table: str = "") -> tuple[str, list[Any]]:
+    """A WHERE clause (and its parameters) for a board's snapshots with `start <= as_of <= end`.
+
+    `table` qualifies the columns (`s.`) when the snapshots table is aliased in a join.
+    """
+    where, params = f"{table}board_id = ?", [board_id]
+    if start is not None:
+        where += f" AND {table}as_of >= ?"
+        params.append(to_text(start))
+    if end is not None:
+        where += f" AND {table}as_of <= ?"
+        params.append(to_text(end))
+    return where, params
+
+
 def snapshots_between(db: Database, board_id: str, start: datetime | None = None,
                       end: datetime | None = None) -> Iterable[Snapshot]:
     """The board's snapshots in time order, lazily."""
     b = board(db, board_id)
     if b is None:
         return
-    sql = f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE board_id = ?"
-    params: list[Any] = [board_id]
-    if start is not None:
-        sql += " AND as_of >= ?"
-        params.append(to_text(start))
-    if end is not None:
-        sql += " AND as_of <= ?"
-        params.append(to_text(end))
+    where, params = in_range(board_id, start, end)
+    sql = f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE {where}"
     for row in db.execute(sql + " ORDER BY as_of, id", params).fetchall():
         yield _snapshot_from_row(db, b, row)
 
