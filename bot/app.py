@@ -150,8 +150,10 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
     """One job per enabled source at its interval, with jitter, one instance, coalesced misfires.
 
     `after_change` runs after a poll that stored a change (e.g. to wake the alert dispatcher).
+    Run times are wall-clock times, whatever `app.clock` says: APScheduler compares them with the
+    real time, so a first run set from a test's fake clock would be a misfire, skipped at random.
     """
-    now = app.clock()
+    now = datetime.now(UTC)
 
     async def job(source: Source) -> None:
         task = asyncio.current_task()
@@ -167,7 +169,7 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
         if not result.ok:
             delay = retry_delay(result.failures, app.interval(source))
             logger.info("next attempt for %s in %ds", source.name, delay)
-            scheduler.modify_job(source.name, next_run_time=app.clock() + timedelta(seconds=delay))
+            scheduler.modify_job(source.name, next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
 
     if app.settings.retention_days:
         policy = RetentionPolicy(app.settings.retention_days, app.settings.retention_period)
