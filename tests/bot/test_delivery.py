@@ -620,7 +620,7 @@ async def test_run_stops_when_asked_and_wakes_for_new_alerts(db) -> None:
     await asyncio.sleep(0.01)
     queue(db, [overtake(0)], T0)
     d.wake()
-    for _ in range(100):
+    for _ in range(500):
         if platform.channels.get("C1"):
             break
         await asyncio.sleep(0.01)

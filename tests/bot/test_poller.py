@@ -527,7 +527,7 @@ async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, ident
     stop = asyncio.Event()
     task = asyncio.create_task(run(app, stop))
     try:
-        for _ in range(200):
+        for _ in range(1000):
             if "next attempt for fake" in caplog.text:
                 break
             await asyncio.sleep(0.01)
