@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlite_utils import Database
@@ -49,7 +50,21 @@ class Alerter:
         return list(rules.values())
 
     def on_change(self, stored: Stored) -> list[Event]:
-        """The events of one newly stored snapshot, stored and queued for the subscribed channels."""
+        """The events of one newly stored snapshot, stored, queued and announced at once.
+
+        For callers that commit right away (tests, tools); the poller uses `stage` and announces
+        only once its transaction has committed.
+        """
+        staged = self.stage(stored)
+        staged.announce()
+        return staged.events
+
+    def stage(self, stored: Stored) -> Staged:
+        """Store the events of one newly stored snapshot and queue them, without announcing them.
+
+        Runs inside the caller's transaction; `Staged.announce` logs, counts and prints the events
+        once it has committed, so a rolled-back poll never reports events that were not kept.
+        """
         snap, result = stored.snapshot, stored.result
         prev = store.snapshot_by_id(self.db, result.previous_id) if result.previous_id else None
         listed, count = listed_before(self.db, snap.board.id, result.snapshot_id)
@@ -60,22 +75,42 @@ class Alerter:
         evaluation = evaluate(prev, snap, self.rules_for(snap.board.id, subscriptions),
                               load_rule_states(self.db, snap.board.id), board_state, self.groups, now)
         save_rule_states(self.db, snap.board.id, evaluation.rule_states, now)
-        if evaluation.changed:
-            logger.info("%s changed method (%s): per-model alerts paused for this update",
-                        snap.board.id, evaluation.changed)
         events = list(evaluation.events)
         save_events(self.db, events, result.snapshot_id, now)
         deliveries = match(events, subscriptions)
         channels = {(d.platform, d.channel_id) for d in deliveries}
         holds = {(p, c): hold_for(channel_settings(self.db, p, c), now) for p, c in channels}
         queued = outbox.enqueue(self.db, deliveries, now, holds)
-        for event in events:
+        return Staged(self, snap.board.id, events, evaluation.changed, queued, len(channels))
+
+    def announce(self, staged: Staged) -> None:
+        """Log, count and hand to the sink the events of a committed `stage`."""
+        if staged.method_change:
+            logger.info("%s changed method (%s): per-model alerts paused for this update",
+                        staged.board_id, staged.method_change)
+        for event in staged.events:
             logger.info("event %s on %s: %s", event.kind, event.board, event.message,
                         extra={"kind": event.kind, "board": event.board})
             if self.metrics is not None:
                 self.metrics.event(event.kind)
             if self.sink:
                 self.sink(event)
-        if queued:
-            logger.info("%s: %d alert(s) queued for %d channel(s)", snap.board.id, queued, len(channels))
-        return events
+        if staged.queued:
+            logger.info("%s: %d alert(s) queued for %d channel(s)", staged.board_id, staged.queued,
+                        staged.channels)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """One snapshot's events, stored and queued in a transaction not yet committed."""
+
+    alerter: Alerter
+    board_id: str
+    events: list[Event]
+    method_change: str | None
+    queued: int
+    channels: int
+
+    def announce(self) -> None:
+        """Report the events: call once the transaction that stored them has committed."""
+        self.alerter.announce(self)

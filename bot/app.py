@@ -27,7 +27,7 @@ from bot.discord_bot import DiscordService
 from bot.http_server import Freshness, build_web_app, start_http
 from bot.ingest import Stored
 from bot.metrics import Metrics
-from bot.poller import Poller, retry_delay
+from bot.poller import OnChange, Poller, retry_delay
 from bot.questions import chart_alerts
 from bot.replay import load_rules
 from bot.settings import ConfigError, Settings
@@ -102,7 +102,7 @@ def build_identity(settings: Settings) -> Identity:
 
 def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
               sources: Sequence[Source] | None = None,
-              on_change: Callable[[Stored], None] | None = None,
+              on_change: OnChange | None = None,
               clock: Callable[[], datetime] = utcnow) -> App:
     """Build the service from settings; tests pass their own client, sources or clock."""
     identity = build_identity(settings)
@@ -125,9 +125,13 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
     if on_change is None:
         alerter = Alerter(db, rules, groups, clock, console.print_event, metrics=metrics)
 
-        def on_change(stored: Stored) -> None:
-            console.print_change(stored)
-            alerter.on_change(stored)
+        def on_change(stored: Stored) -> Callable[[], None]:
+            staged = alerter.stage(stored)
+
+            def announce() -> None:
+                console.print_change(stored)
+                staged.announce()
+            return announce
 
     poller = Poller(db, fetcher, clock, on_change, metrics=metrics)
     return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules, metrics)

@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 30
 
+# Called inside the poll's transaction for each stored change; what it returns, if anything, runs
+# once that transaction has committed (announcing events that a rollback would have undone).
+OnChange = Callable[[Stored], Callable[[], None] | None]
+
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
@@ -47,7 +51,7 @@ class Poller:
     """Polls sources through the shared fetcher and stores their snapshots."""
 
     def __init__(self, db: Database, fetcher: Fetcher, clock: Callable[[], datetime],
-                 on_change: Callable[[Stored], None] | None = None, metrics: Metrics | None = None) -> None:
+                 on_change: OnChange | None = None, metrics: Metrics | None = None) -> None:
         self.db = db
         self.fetcher = fetcher
         self.clock = clock
@@ -61,12 +65,13 @@ class Poller:
             snaps = await source.fetch(self.fetcher)
             # The snapshots, the events they produce and their outbox rows commit together, or not
             # at all: a crash never leaves a stored change whose alerts were not queued.
+            announcements: list[Callable[[], None]] = []
             with self.db.atomic():
                 stored = store_all(self.db, snaps, source.name)
                 if self.on_change:
                     for s in stored:
-                        if s.result.stored:
-                            self.on_change(s)
+                        if s.result.stored and (announce := self.on_change(s)) is not None:
+                            announcements.append(announce)
         except SourceError as exc:
             # Nothing was stored: ETags seen in this fetch must not turn the next poll into a 304
             # for content never kept (e.g. board A fetched, board B failed: A would be lost).
@@ -92,6 +97,8 @@ class Poller:
             self.fetcher.rollback_validators(source.name)
             raise
         self.fetcher.commit_validators(source.name)
+        for announce in announcements:  # committed: now the events can be logged and counted
+            announce()
         status.record_success(self.db, source.name, self.clock())
         elapsed = time.perf_counter() - started
         result = PollResult(source.name, True, tuple(stored), seconds=elapsed)

@@ -7,9 +7,10 @@ The real Poller (a fake source over httpx.MockTransport), Alerter, Dispatcher (a
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from bot.alerting import Alerter
 from bot.commands import CommandContext, Invocation, dispatch
 from bot.delivery import DeliveryError, Dispatcher
 from bot.http_server import Freshness, build_web_app, health, stale_limit, start_http
+from bot.ingest import Stored
 from bot.metrics import Metrics
 from bot.poller import Poller
 from bot.replay import default_rules
@@ -169,7 +171,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     client = httpx.AsyncClient(transport=httpx.MockTransport(site))
     alerter = Alerter(db, rules, groups, clock, metrics=metrics)
     fetcher = Fetcher(client, attempts=1, sleep=no_sleep)
-    poller = Poller(db, fetcher, clock, alerter.on_change, metrics=metrics)
+    poller = Poller(db, fetcher, clock, lambda stored: alerter.stage(stored).announce, metrics=metrics)
     sender = FakeSender()
     dispatcher = Dispatcher(db, {"slack": sender}, clock, sleep=no_sleep, jitter=lambda: 0.0,
                             metrics=metrics)
@@ -232,6 +234,52 @@ async def test_metrics_counters_move_with_polls_events_deliveries_and_commands(r
     assert sample(after, "leaderwatch_commands_total", command="unknown", platform="discord",
                   outcome="user_error") == 1
     assert not any("xyzzy" in value for _, labels in after for _, value in labels)
+
+
+class TwoBoardSource(FakeSource):
+    """The fake board, and a copy of it as a second board of the same source."""
+
+    def boards(self) -> list[Board]:
+        return [BOARD, COPY]
+
+    async def fetch(self, http: Fetcher) -> list[Snapshot]:
+        snaps = await super().fetch(http)
+        return snaps + [replace(s, board=COPY) for s in snaps]
+
+
+COPY = Board("fake/copy", "Fake copy", "score", url="https://fake.example/copy")
+
+
+async def test_events_of_a_rolled_back_poll_are_neither_counted_nor_logged(rig: Rig, caplog) -> None:
+    """The rules run inside the poll's transaction; their events are announced only once it commits."""
+    staging = rig.poller.on_change
+    assert staging is not None
+    source = TwoBoardSource(rig.clock)
+    rig.clock.advance(minutes=1)
+    assert (await rig.poller.poll(source)).ok  # the first standings of both boards
+    rig.site.rows = CHINA_LEADS
+
+    def second_board_fails(stored: Stored) -> Callable[[], None] | None:
+        if stored.snapshot.board == COPY:  # the first board's events are already staged
+            raise sqlite3.OperationalError("disk I/O error")
+        return staging(stored)
+
+    rig.poller.on_change = second_board_fails
+    rig.clock.advance(hours=1)
+    with caplog.at_level(logging.INFO):
+        assert not (await rig.poller.poll(source)).ok
+    rolled_back = await rig.scrape()
+    assert sample(rolled_back, "leaderwatch_events_total", kind="overtake") == 0
+    assert not [r for r in caplog.records if r.getMessage().startswith("event ")]
+    assert rig.db.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+
+    rig.poller.on_change = staging
+    rig.clock.advance(hours=1)
+    with caplog.at_level(logging.INFO):
+        assert (await rig.poller.poll(source)).ok  # the same change, committed this time
+    committed = await rig.scrape()
+    assert sample(committed, "leaderwatch_events_total", kind="overtake") == 2  # one per board
+    assert len([r for r in caplog.records if r.getMessage().startswith("event overtake")]) == 2
 
 
 async def test_healthz_turns_503_when_a_source_fails_past_its_staleness_limit(rig: Rig) -> None:

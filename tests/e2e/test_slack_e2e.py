@@ -122,7 +122,8 @@ class Process:
 
         alerter = Alerter(self.db, self.rules, self.groups, self.clock)
         async with httpx.AsyncClient(transport=httpx.MockTransport(site)) as http:
-            poller = Poller(self.db, Fetcher(http, sleep=no_sleep), self.clock, alerter.on_change)
+            poller = Poller(self.db, Fetcher(http, sleep=no_sleep), self.clock,
+                            lambda stored: alerter.stage(stored).announce)
             result = await poller.poll(AiderSource(self.ctx.identity))
         assert result.ok, result.error
 
