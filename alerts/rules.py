@@ -190,10 +190,15 @@ def base_key(entry: Entry) -> str:
     Also without a precision suffix ("...-405b-instruct-bf16"); a name with nothing to strip keeps
     its canonical key, aliases included. A release in parentheses ("(20241022)") is no setting: kept.
     """
-    stripped = entry.name
+    return base_key_of(entry.name, entry.model_key)
+
+
+def base_key_of(name: str, model_key: str) -> str:
+    """`base_key` of a listed name and its canonical key."""
+    stripped = name
     while (m := _SUFFIX.search(stripped)) and not _RELEASE.search(m.group(1).strip()):
         stripped = stripped[:m.start()]
-    key = entry.model_key if stripped == entry.name else canonical_key(stripped or entry.name)
+    key = model_key if stripped == name else canonical_key(stripped or name)
     return _PRECISION.sub("", key)
 
 

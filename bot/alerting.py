@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from alerts.matching import Subscription, hold_for, match, rules_for_board
 from alerts.models import BoardState, Event, Rule, RuleError
-from alerts.rules import base_key, evaluate
+from alerts.rules import base_key_of, evaluate
 from alerts.ruleset import parse_rule
 from bot.ingest import Stored
 from bot.metrics import Metrics
@@ -23,7 +23,7 @@ from sources.identity import Group
 from storage import outbox
 from storage import snapshots as store
 from storage.events import save_events
-from storage.rule_states import listed_before, load_rule_states, save_rule_states
+from storage.rule_states import load_rule_states, names_listed_before, save_rule_states
 from storage.subscriptions import active_subscriptions, channel_settings
 
 logger = logging.getLogger(__name__)
@@ -67,9 +67,9 @@ class Alerter:
         """
         snap, result = stored.snapshot, stored.result
         prev = store.snapshot_by_id(self.db, result.previous_id) if result.previous_id else None
-        listed, count = listed_before(self.db, snap.board.id, result.snapshot_id)
-        board_state = BoardState(frozenset(e.model_key for e in listed), count,
-                                 frozenset(base_key(e) for e in listed))
+        listed, count = names_listed_before(self.db, snap.board.id, result.snapshot_id)
+        board_state = BoardState(frozenset(key for _, key in listed), count,
+                                 frozenset(base_key_of(name, key) for name, key in listed))
         subscriptions = active_subscriptions(self.db)
         now = self.clock()
         evaluation = evaluate(prev, snap, self.rules_for(snap.board.id, subscriptions),

@@ -9,7 +9,7 @@ same table as before. Whatever the age, these are kept too:
   its latest and the one before the latest (what `why` compares);
 - each snapshot that produced an event, and the one before it (the pair the event was found in);
 - each snapshot that first listed a (model key, name) on its board: the rules derive the models a
-  board has ever listed from its history (`storage.rule_states.listed_before`), so a model seen only
+  board has ever listed from its history (`storage.rule_states.names_listed_before`), so a model seen only
   in a removed snapshot would otherwise come back as "new".
 """
 

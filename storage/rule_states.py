@@ -9,9 +9,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from alerts.models import RuleState
-from sources.base import Entry
 from storage.db import from_text, to_text
-from storage.snapshots import to_entry
 
 _STATE_TABLE = "rule_states"
 
@@ -37,18 +35,17 @@ def save_rule_states(db: Database, board_id: str, states: Mapping[str, RuleState
             "updated_at": to_text(now)} for name, s in states.items()])
 
 
-def listed_before(db: Database, board_id: str, snapshot_id: int) -> tuple[list[Entry], int]:
-    """Every distinct row a board listed before a snapshot, and how many snapshots it had then.
+def names_listed_before(db: Database, board_id: str, snapshot_id: int) -> tuple[set[tuple[str, str]], int]:
+    """Every distinct (name, model key) a board listed before a snapshot, and how many snapshots it had then.
 
     The rules' memory of models seen on a board is derived from the history, not kept twice.
     """
     rows = db.execute(
-        "SELECT DISTINCT e.name, e.model_key, e.organization, e.countries, e.mixed, e.open_weights, "
-        "e.score, e.rank, e.ci_lower, e.ci_upper, e.votes, e.components FROM entries e "
+        "SELECT DISTINCT e.name, e.model_key FROM entries e "
         "JOIN snapshots s ON s.id = e.snapshot_id WHERE s.board_id = ? AND s.id != ? "
         "AND s.as_of <= (SELECT as_of FROM snapshots WHERE id = ?)",
         [board_id, snapshot_id, snapshot_id]).fetchall()
     count = db.execute("SELECT count(*) FROM snapshots WHERE board_id = ? AND id != ? AND as_of <= "
                        "(SELECT as_of FROM snapshots WHERE id = ?)",
                        [board_id, snapshot_id, snapshot_id]).fetchone()[0]
-    return [to_entry(r) for r in rows], int(count)
+    return {(name, key) for name, key in rows}, int(count)

@@ -37,7 +37,7 @@ from storage.retention import (
     snapshots_to_remove,
     vacuum,
 )
-from storage.rule_states import listed_before
+from storage.rule_states import names_listed_before
 
 # --- the policy, as a table of cases ---------------------------------------------------------------
 
@@ -230,8 +230,8 @@ def seen_models(db: Database, board: str) -> set[tuple[str, str]]:
     """What the rules remember a board has listed, as of its latest snapshot."""
     latest = db.execute("SELECT id FROM snapshots WHERE board_id = ? ORDER BY as_of DESC, id DESC LIMIT 1",
                         [board]).fetchone()[0]
-    listed, _ = listed_before(db, board, latest)
-    return {(e.model_key, e.name) for e in listed}
+    listed, _ = names_listed_before(db, board, latest)
+    return {(key, name) for name, key in listed}
 
 
 BOARDS = ("lmarena/text-style-control", "lmarena/vision", "lmarena/webdev")
