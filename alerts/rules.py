@@ -345,7 +345,7 @@ class _Machine:
         self.streak: Mapping[str, tuple[str, int]] = state.streak
         self.last_fired: Mapping[str, datetime] = state.last_fired
         self._owned: set[str] = set()
-        self.confirm: int = rule.get("confirm")
+        self.confirm: int = rule.values.get("confirm", 1)  # rank_change has none: one move is enough
         self.cooldown = rule.get("cooldown")
 
     def _confirmed(self) -> dict[str, str]:

@@ -175,11 +175,18 @@ KIND_HELP = {
 }
 
 
+# Which common parameters mean something to a kind: `new_model` fires once per model ever and
+# `board_changed` once per method change, so neither confirms nor cools down; `rank_change` reports
+# single moves (nothing to confirm) but does cool down. A parameter that would do nothing is refused.
+_COMMON_OF = {"new_model": (), "board_changed": (), "rank_change": ("cooldown",)}
+
+
 def params_of(kind: str) -> tuple[Param, ...]:
-    """Every parameter a kind takes, its own first, then the common ones."""
+    """Every parameter a kind takes, its own first, then the common ones that apply to it."""
     if kind not in KIND_PARAMS:
         raise RuleError(f"unknown rule `{kind}`; rules: {', '.join(KINDS)}")
-    return KIND_PARAMS[kind] + (COMMON if kind != "board_changed" else ())
+    common = _COMMON_OF.get(kind)
+    return KIND_PARAMS[kind] + tuple(p for p in COMMON if common is None or p.name in common)
 
 
 def make_rule(kind: str, raw: Mapping[str, Any], known_groups: Collection[str] | None = None) -> Rule:

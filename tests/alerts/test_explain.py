@@ -113,7 +113,9 @@ def test_fired_matches_its_own_events_then_a_shared_one_about_what_it_saw_change
 
 
 def test_held_back_names_what_may_have_kept_an_alert_back() -> None:
-    assert held_back(parse_rule("new_model confirm=2 cooldown=1d")) == (
+    assert held_back(parse_rule("top_n top=5 confirm=2 cooldown=1d")) == (
         "the change must show in 2 snapshots in a row (confirm=2); or the same outcome fired less than 1d "
-        "before (cooldown); or the model was on this board before; or the rule was added after this "
-        "snapshot arrived")
+        "before (cooldown); or the rule was added after this snapshot arrived")
+    # A new model fires once, ever: neither confirm nor a cooldown can hold it back.
+    assert held_back(parse_rule("new_model top=10")) == (
+        "the model was on this board before; or the rule was added after this snapshot arrived")

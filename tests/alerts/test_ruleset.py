@@ -51,12 +51,12 @@ DAY7 = timedelta(days=7)
      {"threshold": 80.0, "model": "GPT-4o", "group": None, "direction": "both", "confirm": 1,
       "cooldown": DAY7}),
     ("new_model", "new_model",
-     {"top": None, "group": None, "organization": None, "confirm": 1, "cooldown": DAY7}),
+     {"top": None, "group": None, "organization": None}),
     ("new_model top=10 organization=DeepSeek", "new_model top=10 organization=DeepSeek",
-     {"top": 10, "group": None, "organization": "DeepSeek", "confirm": 1, "cooldown": DAY7}),
-    ("rank_change", "rank_change by=5", {"by": 5, "top": None, "confirm": 1, "cooldown": DAY7}),
+     {"top": 10, "group": None, "organization": "DeepSeek"}),
+    ("rank_change", "rank_change by=5", {"by": 5, "top": None, "cooldown": DAY7}),
     ("rank_change by=3 top=20 cooldown=12h", "rank_change by=3 top=20 cooldown=12h",
-     {"by": 3, "top": 20, "confirm": 1, "cooldown": timedelta(hours=12)}),
+     {"by": 3, "top": 20, "cooldown": timedelta(hours=12)}),
     ("board_changed", "board_changed", {}),
 ])
 def test_parse_fills_defaults_and_names_the_rule(text: str, name: str, params: dict[str, object]) -> None:
@@ -103,6 +103,11 @@ def test_every_kind_has_help_and_parses_with_defaults() -> None:
     ("overtake foo=1", "rule `overtake` has no parameter `foo` (parameters: groups, confidence, confirm, "
                        "cooldown)"),
     ("board_changed top=3", "rule `board_changed` has no parameter `top` (parameters: none)"),
+    # Parameters that would do nothing are refused: a new model fires once, a move needs no streak.
+    ("new_model cooldown=1d", "rule `new_model` has no parameter `cooldown` (parameters: top, group, "
+                              "organization)"),
+    ("rank_change confirm=2", "rule `rank_change` has no parameter `confirm` (parameters: by, top, "
+                              "cooldown)"),
     ("top_n top=x", "rule `top_n` top=x: `x` is not a whole number"),
     ("top_n top=0", "rule `top_n` top=0: 0 is too small (at least 1)"),
     ("top_n margin=-1", "rule `top_n` margin=-1: -1 is too small (at least 0)"),

@@ -435,8 +435,9 @@ async def test_subscribe_with_rules_and_parameters(ctx: CommandContext, changes:
 async def test_subscribe_without_rules_takes_the_default_set(ctx: CommandContext) -> None:
     reply = await ask(ctx, "subscribe text cooldown=1d", manager=True)
     assert reply.text.splitlines()[0] == "This channel now follows `lmarena/text` with 3 rules:"
+    # A new model fires once: the shared cooldown goes only to the rules that take one.
     assert [s["rule"] for s in channel_subscriptions(ctx.db, "slack", "C1")] == [
-        "overtake groups=china,west cooldown=1d", "new_leader cooldown=1d", "new_model top=10 cooldown=1d"]
+        "overtake groups=china,west cooldown=1d", "new_leader cooldown=1d", "new_model top=10"]
     plain = await ask(ctx, "subscribe lmarena/vision", manager=True, channel="C2")
     assert [s["rule"] for s in channel_subscriptions(ctx.db, "slack", "C2")] == [
         "overtake groups=china,west", "new_leader", "new_model top=10"]
