@@ -21,6 +21,7 @@ from bot.app import App, build_app, command_context, run, utcnow
 from bot.commands import Invocation, dispatch
 from bot.importer import coverage_lines, import_recordings
 from bot.logs import configure_logging
+from bot.questions import match_board
 from bot.replay import BoardReplay, backtest, backtest_lines, in_range, load_rules, replay
 from bot.settings import ConfigError, load_settings
 from sources.registry import source_names
@@ -35,15 +36,12 @@ class UserError(Exception):
 
 
 def resolve_board(name: str, board_ids: Sequence[str]) -> str:
-    """A board id from an exact id or a unique prefix; otherwise a "did you mean" error."""
-    if name in board_ids:
-        return name
-    matches = [b for b in board_ids if b.startswith(name)]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise UserError(f"`{name}` matches several boards: {', '.join(matches[:8])}. "
-                        "Type more of the name.")
+    """A board id as chat resolves it (`bot.questions.match_board`); otherwise a "did you mean" error."""
+    found = match_board(name, board_ids)
+    if isinstance(found, str):
+        return found
+    if found:
+        raise UserError(f"`{name}` matches several boards: {', '.join(found[:8])}. Type more of the name.")
     close = difflib.get_close_matches(name, board_ids, n=3, cutoff=0.5)
     hint = f" Did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
     listing = "" if board_ids else " No board is stored yet: run `leaderwatch import` or `leaderwatch poll`."

@@ -49,9 +49,9 @@ def board_ids(ctx: CommandContext) -> list[str]:
     return sorted(set(ctx.boards) | {b.id for b in store.boards(ctx.db)})
 
 
-def resolve_board(ctx: CommandContext, name: str) -> str:
-    """A board id from an exact id, a unique prefix, or a unique board name (`text` -> lmarena/text)."""
-    ids = board_ids(ctx)
+def match_board(name: str, ids: Sequence[str]) -> str | list[str]:
+    """The board `name` means (an exact id, a unique prefix, a unique board name: `text` ->
+    lmarena/text), else the boards it is a prefix of (several, or none), for the caller's error."""
     wanted = name.strip().lower()
     if wanted in ids:
         return wanted
@@ -59,12 +59,19 @@ def resolve_board(ctx: CommandContext, name: str) -> str:
     if len(prefixed) == 1:
         return prefixed[0]
     named = [b for b in ids if b.partition("/")[2] == wanted]
-    if len(named) == 1:
-        return named[0]
-    if len(prefixed) > 1:
-        raise UserError(f"`{name}` matches several boards: {code(prefixed[:8])}"
-                        f"{', ...' if len(prefixed) > 8 else ''}. Type more of the name.")
-    raise UserError(f"{did_you_mean(wanted, ids, 'board')} {BOARDS_HINT}")
+    return named[0] if len(named) == 1 else prefixed
+
+
+def resolve_board(ctx: CommandContext, name: str) -> str:
+    """A board id from an exact id, a unique prefix, or a unique board name (`text` -> lmarena/text)."""
+    ids = board_ids(ctx)
+    found = match_board(name, ids)
+    if isinstance(found, str):
+        return found
+    if found:
+        raise UserError(f"`{name}` matches several boards: {code(found[:8])}"
+                        f"{', ...' if len(found) > 8 else ''}. Type more of the name.")
+    raise UserError(f"{did_you_mean(name.strip().lower(), ids, 'board')} {BOARDS_HINT}")
 
 
 def resolve_group(ctx: CommandContext, name: str) -> str:

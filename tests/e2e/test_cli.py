@@ -93,6 +93,16 @@ def test_unknown_board_suggests(imported: tuple[str, str]) -> None:
     assert "did you mean" in err.lower() and "lmarena/text" in err
 
 
+def test_boards_are_named_as_in_chat(imported: tuple[str, str]) -> None:
+    """The CLI resolves board names like the chat commands: a unique board name, a prefix, any case."""
+    db, _ = imported
+    code, out, err = run_cli("--db", db, "top", "Text", "--at", "2025-01-24", "-n", "5")
+    assert code == 0, err
+    assert row_of(out, "DeepSeek-R1")[0] == "3"
+    code, _, err = run_cli("--db", db, "top", "lmarena/")
+    assert code == 2 and "`lmarena/` matches several boards: lmarena/text" in err
+
+
 def test_bad_date_is_explained(imported: tuple[str, str]) -> None:
     db, _ = imported
     code, _, err = run_cli("--db", db, "top", "lmarena/text", "--at", "24/01/2025")
