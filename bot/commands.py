@@ -133,11 +133,14 @@ def split_words(text: str) -> list[str]:
 def parse_line(text: str) -> tuple[str, list[str]]:
     """A command line's command name (lower case; `help` when empty) and its arguments.
 
-    Adapters use it too, e.g. to tell a configuration command before checking who may run it.
+    A name may take two words (`chart model`). Adapters use it too, e.g. to tell a configuration
+    command before checking who may run it.
     """
     words = split_words(text.strip())
     if words and words[0].lower() in ("/leaderwatch", "leaderwatch"):  # pasted with the command itself
         words = words[1:]
+    if len(words) > 1 and (two := f"{words[0]} {words[1]}".lower()) in COMMANDS:
+        return two, words[2:]
     return (words[0].lower(), words[1:]) if words else ("help", [])
 
 

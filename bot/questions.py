@@ -600,8 +600,6 @@ async def chart_command(ctx: CommandContext, inv: Invocation, args: list[str]) -
     Without GROUP: the channel's groups (as `race`); without DAYS: the last 180 days.
     `/leaderwatch chart lmarena/text china us 90`. `chart model` draws a model's ranks instead.
     """
-    if args and args[0].lower() == "model":
-        return await COMMANDS["chart model"].handler(ctx, inv, args[1:])
     board_id, groups, days = parse_chart_args(ctx, inv, args)
     end = ctx.clock()
     chart = charts.board_chart(ctx.db, board_id, {g: ctx.groups[g] for g in groups},

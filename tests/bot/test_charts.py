@@ -30,7 +30,7 @@ from bot import charts
 from bot.alerting import Alerter
 from bot.chat import image_filename
 from bot.cli import main
-from bot.commands import COMMANDS, CommandContext, Invocation, dispatch
+from bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
 from bot.console import write_image
 from bot.delivery import Dispatcher
 from bot.discord_bot import CHART_FILE, GROUP, DiscordService
@@ -302,6 +302,9 @@ async def test_both_chart_commands_are_registered_with_help(ctx: CommandContext)
     assert {"/leaderwatch chart BOARD [GROUP ...] [DAYS]", "/leaderwatch chart model NAME [DAYS]"} <= listed
     assert (await ask(ctx, "help chart model")).title == "/leaderwatch chart model NAME [DAYS]"
     assert "each group's best score" in (await ask(ctx, "help chart")).text
+    # A command line names a two-word command like any other, whatever the case.
+    assert parse_line("/leaderwatch Chart Model o3-2025-04-16 30") == ("chart model", ["o3-2025-04-16", "30"])
+    assert parse_line("chart lmarena/text china") == ("chart", ["lmarena/text", "china"])
 
 
 async def test_the_charts_setting(ctx: CommandContext) -> None:
