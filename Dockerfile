@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Build: docker build -t leaderwatch .   Run: docker run -v leaderwatch-data:/data --env-file .env leaderwatch
+# Build: docker build -t leaderwatch .
+# Run:   docker run -v leaderwatch-data:/data -p 8080:8080 --env-file .env leaderwatch
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN python -m venv /opt/venv
@@ -18,6 +19,7 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     LEADERWATCH_DB=/data/leaderwatch.db \
+    LEADERWATCH_HTTP_PORT=8080 \
     MPLCONFIGDIR=/tmp/matplotlib
 VOLUME ["/data"]
 USER leaderwatch
