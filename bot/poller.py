@@ -98,7 +98,10 @@ class Poller:
             raise
         self.fetcher.commit_validators(source.name)
         for announce in announcements:  # committed: now the events can be logged and counted
-            announce()
+            try:
+                announce()
+            except Exception:  # what was stored stays stored and queued; only the report is lost
+                logger.exception("poll %s: reporting a stored change failed", source.name)
         status.record_success(self.db, source.name, self.clock())
         elapsed = time.perf_counter() - started
         result = PollResult(source.name, True, tuple(stored), seconds=elapsed)

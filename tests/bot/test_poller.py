@@ -186,6 +186,27 @@ async def test_successful_poll_stores_snapshot_and_entries_and_records_ok(rig, i
     assert "poll fake: 1 board(s), changed: fake/a (5 rows)" in caplog.text
 
 
+async def test_a_failing_report_after_the_commit_keeps_the_stored_change(rig, identity, caplog):
+    """What `on_change` returns runs after the commit; if it fails, the poll still stored its change."""
+    reported: list[str] = []
+
+    def on_change(stored: Stored) -> Callable[[], None]:
+        def report() -> None:
+            reported.append(stored.snapshot.board.id)
+            raise OSError("console closed")
+        return report
+
+    rig.poller.on_change = on_change
+    rig.site.content["/a.json"] = rows(5)
+    rig.site.content["/b.json"] = rows(4)
+    with caplog.at_level(logging.ERROR, logger="bot.poller"):
+        result = await rig.poller.poll(rig.source(identity, ("a", "b")))
+    assert result.ok and [s.snapshot.board.id for s in result.changed] == ["fake/a", "fake/b"]
+    assert reported == ["fake/a", "fake/b"]  # one failing report does not stop the next
+    assert count(rig.db, "snapshots") == 2
+    assert [r.getMessage() for r in caplog.records] == ["poll fake: reporting a stored change failed"] * 2
+
+
 async def test_unchanged_content_stores_nothing_new_but_moves_last_seen(rig, identity):
     rig.site.etags = False  # the server sends the full body again
     rig.site.content["/a.json"] = rows(5)
