@@ -626,4 +626,4 @@ async def test_run_stops_when_asked_and_wakes_for_new_alerts(db) -> None:
         await asyncio.sleep(0.01)
     assert len(platform.messages("C1")) == 1
     stop.set()
-    await asyncio.wait_for(task, timeout=1)
+    await asyncio.wait_for(task, timeout=5)
