@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
+from bot.importer import ImportReport, import_recordings
 from sources.identity import Identity
+from sources.registry import all_sources
 from storage.db import open_db
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,6 +36,18 @@ def recordings() -> Path:
     if path is None:
         pytest.skip("recorded data not found; set LEADERWATCH_RECORDINGS")
     return path
+
+
+def import_subset(recordings: Path, folder: Path, paths: Iterable[str], now: datetime
+                  ) -> tuple[Database, ImportReport]:
+    """`folder/template.db` holding some recorded files (paths under `recordings`), imported the way
+    `leaderwatch import` does; the database is left open for the caller to add to and close."""
+    root = folder / "recordings"
+    for rel in paths:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).symlink_to(recordings / rel)
+    db = open_db(folder / "template.db")
+    return db, import_recordings(db, all_sources(Identity.load()), root, now)
 
 
 @pytest.fixture

@@ -34,7 +34,6 @@ from bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_l
 from bot.console import write_image
 from bot.delivery import Dispatcher
 from bot.discord_bot import CHART_FILE, GROUP, DiscordService
-from bot.importer import import_recordings
 from bot.ingest import Stored
 from bot.questions import chart_alerts
 from bot.replay import default_rules
@@ -56,6 +55,7 @@ from tests.bot.fake_discord import CHANNEL_ID, Failure, FakeDiscord, interaction
 from tests.bot.fake_slack import FakeSlack
 from tests.bot.test_discord import embeds_of, shown, started
 from tests.bot.test_slack import HttpSlack, serve, slack_settings, texts
+from tests.conftest import import_subset
 
 NOW = datetime(2025, 8, 5, 12, 0, tzinfo=UTC)
 """A day and a half after the last recorded table."""
@@ -92,11 +92,7 @@ EVENTS = (
 @pytest.fixture(scope="module")
 def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("charts")
-    for rel in RECORDED:
-        (folder / "recordings" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (folder / "recordings" / rel).symlink_to(recordings / rel)
-    db = open_db(folder / "template.db")
-    report = import_recordings(db, all_sources(Identity.load()), folder / "recordings", NOW)
+    db, report = import_subset(recordings, folder, RECORDED, NOW)
     assert report.errors == [] and report.snapshots_stored == 8
     with db.atomic():
         save_events(db, EVENTS, None, NOW)

@@ -14,14 +14,14 @@ from alerts.formatting import Field, Reply
 from alerts.matching import Delivery, delivery_key
 from alerts.models import Event, dedupe_key
 from bot.commands import COMMANDS, CommandContext, Invocation, UserError, command, dispatch
-from bot.importer import import_recordings
 from bot.replay import default_rules
 from sources.identity import Identity, default_groups
 from sources.registry import all_boards, all_sources
 from storage import outbox
-from storage.db import open_db, to_text
+from storage.db import to_text
 from storage.events import save_events
 from storage.subscriptions import channel_settings, channel_subscriptions, disable_channel
+from tests.conftest import import_subset
 
 NOW = datetime(2025, 8, 26, 12, 0, tzinfo=UTC)
 """The clock of every test: a day after the last aider snapshot, 22 days after the last LMArena one."""
@@ -61,18 +61,12 @@ EVENTS = (
 
 def build_database(recordings: Path, folder: Path) -> Path:
     """A database file holding the recorded subset (imported the way `leaderwatch import` does) and EVENTS."""
-    root = folder / "recordings"
-    for rel in RECORDED:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).symlink_to(recordings / rel)
-    path = folder / "template.db"
-    db = open_db(path)
-    report = import_recordings(db, all_sources(Identity.load()), root, NOW)
+    db, report = import_subset(recordings, folder, RECORDED, NOW)
     assert report.errors == [] and report.snapshots_stored == 5
     with db.atomic():
         save_events(db, EVENTS, None, NOW)
     db.close()
-    return path
+    return folder / "template.db"
 
 
 def make_context(db: Database, identity: Identity, changes: list[int] | None = None) -> CommandContext:

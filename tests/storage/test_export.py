@@ -16,10 +16,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from bot.importer import import_recordings
 from sources.base import Entry
-from sources.identity import Identity
-from sources.registry import all_sources
 from storage import snapshots as store
 from storage.db import StorageError, open_db
 from storage.export import (
@@ -33,6 +30,7 @@ from storage.export import (
     write_json,
     write_jsonl,
 )
+from tests.conftest import import_subset
 
 NOW = datetime(2025, 2, 1, tzinfo=UTC)
 
@@ -54,16 +52,10 @@ COMPOSITE = ("aider/polyglot,2025-01-24T00:00:00+00:00,1,DeepSeek R1 + claude-3-
 
 def build_database(recordings: Path, folder: Path) -> Path:
     """A database file holding the recorded subset, imported the way `leaderwatch import` does."""
-    root = folder / "recordings"
-    for rel in RECORDED:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).symlink_to(recordings / rel)
-    path = folder / "template.db"
-    db = open_db(path)
-    report = import_recordings(db, all_sources(Identity.load()), root, NOW)
+    db, report = import_subset(recordings, folder, RECORDED, NOW)
     assert report.errors == [] and report.snapshots_stored == 9
     db.close()
-    return path
+    return folder / "template.db"
 
 
 @pytest.fixture(scope="module")
