@@ -5,6 +5,7 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
+COPY package package
 COPY sources sources
 COPY storage storage
 COPY alerts alerts

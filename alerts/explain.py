@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from alerts.models import BoardState, Event, Rule, RuleError
-from alerts.rules import Context, base_key, confidence_between, method_change
-from alerts.ruleset import format_duration
-from sources.base import Entry, Snapshot
-from sources.identity import Group, canonical_key
+from leaderwatch.alerts.models import BoardState, Event, Rule, RuleError
+from leaderwatch.alerts.rules import Context, base_key, confidence_between, method_change
+from leaderwatch.alerts.ruleset import format_duration
+from leaderwatch.sources.base import Entry, Snapshot
+from leaderwatch.sources.identity import Group, canonical_key
 
 
 @dataclass(frozen=True, slots=True)

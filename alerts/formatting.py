@@ -1,14 +1,42 @@
-"""The platform-neutral message (`Reply`) and how an event reads as an alert.
+"""The platform-neutral message (`Reply`), how an event reads as an alert, and how numbers and times read.
 
 Each adapter renders a Reply its own way (Block Kit on Slack, embeds on Discord, plain text on the
-console) and applies its platform's limits.
+console) and applies its platform's limits. `num`, `signed`, `day`, `moment` and `plural` are the one
+way leaderwatch writes numbers, dates and counts, in alerts, answers, charts and the terminal.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from alerts.models import Event
+from leaderwatch.alerts.models import Event
+
+
+def num(value: float | None, missing: str = "-") -> str:
+    """1470.0 -> `1470`, 83.14 -> `83.14`, 8.005 -> `8.01` (two decimals at most); None -> `missing`."""
+    return missing if value is None else f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def signed(value: float) -> str:
+    """+4, -1.5, 0."""
+    text = num(abs(value))
+    return "0" if text == "0" else ("+" if value > 0 else "-") + text
+
+
+def day(when: datetime) -> str:
+    """`2025-08-04`."""
+    return f"{when:%Y-%m-%d}"
+
+
+def moment(when: datetime) -> str:
+    """`2025-08-26 12:30 UTC`."""
+    return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def plural(count: int, word: str) -> str:
+    """`1 rule`, `3 rules`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 KIND_TITLES = {
     "overtake": "Overtake",
@@ -67,10 +95,6 @@ class Reply:
         return "\n".join(parts)
 
 
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}".rstrip("0").rstrip(".")
-
-
 def event_reply(event: Event, board_url: str = "") -> Reply:
     """An alert: the event's message with its facts as fields."""
     fields = [Field("Board", event.board)]
@@ -82,18 +106,18 @@ def event_reply(event: Event, board_url: str = "") -> Reply:
         was = f" (was #{event.rank_before})" if event.rank_before is not None else ""
         fields.append(Field("Rank", f"#{event.rank_after}{was}"))
     if event.score_after is not None:
-        was = f" (was {_num(event.score_before)})" if event.score_before is not None else ""
-        fields.append(Field("Score", f"{_num(event.score_after)}{was}"))
+        was = f" (was {num(event.score_before)})" if event.score_before is not None else ""
+        fields.append(Field("Score", f"{num(event.score_after)}{was}"))
     if event.confidence != "n/a":
         fields.append(Field("Confidence", event.confidence))
     group = event.groups[0] if event.groups else None
     title = f"{KIND_TITLES.get(event.kind, event.kind)} on {event.board}"
     text = event.message.removeprefix(f"{event.board}: ")
     return Reply(text=text, title=title, fields=tuple(fields), url=board_url or None, group=group,
-                 footer=f"as of {event.at:%Y-%m-%d %H:%M} UTC · rule: {event.rule}")
+                 footer=f"as of {moment(event.at)} · rule: {event.rule}")
 
 
 def digest_reply(events: list[Event], period: str) -> Reply:
     """Several alerts collected into one message (`digest daily|weekly`)."""
-    lines = [f"• {e.at:%Y-%m-%d} {e.message}" for e in events]
+    lines = [f"• {day(e.at)} {e.message}" for e in events]
     return Reply(text="\n".join(lines), title=f"leaderwatch {period} digest: {len(events)} alert(s)")

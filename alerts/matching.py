@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from alerts.models import Event
+from leaderwatch.alerts.models import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from alerts.models import BoardState, Event, Rule, RuleError, RuleState, dedupe_key
-from sources.base import Entry, Snapshot
-from sources.identity import Group, canonical_key
+from leaderwatch.alerts.models import BoardState, Event, Rule, RuleError, RuleState, dedupe_key
+from leaderwatch.sources.base import Entry, Snapshot
+from leaderwatch.sources.identity import Group, canonical_key
 
 RESHUFFLE_SHARE = 0.5
 """A snapshot where at least this share of the common models moved far counts as a change of method."""

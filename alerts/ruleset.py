@@ -6,9 +6,10 @@ import tomllib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import resources
 from typing import Any
 
-from alerts.models import KINDS, Rule, RuleError
+from leaderwatch.alerts.models import KINDS, Rule, RuleError
 
 
 def parse_duration(text: str) -> timedelta:
@@ -262,3 +263,9 @@ def rules_from_tables(tables: Sequence[Any], where: str,
     if not rules:
         raise RuleError(f"{where}: no [[rule]] table")
     return rules
+
+
+def default_rules(known_groups: Collection[str] | None = None) -> list[Rule]:
+    """The rule set shipped with the package (`alerts/default_rules.toml`, package data, read-only)."""
+    text = resources.files("leaderwatch.alerts").joinpath("default_rules.toml").read_text(encoding="utf-8")
+    return rules_from_toml(text, "default rules", known_groups)

@@ -11,10 +11,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import recordings  # noqa: E402
-from bot.importer import import_recordings  # noqa: E402
-from sources.identity import Identity  # noqa: E402
-from sources.registry import all_sources  # noqa: E402
-from storage.db import open_db  # noqa: E402
+from leaderwatch.bot.pipeline.importer import import_recordings  # noqa: E402
+from leaderwatch.sources.identity import Identity  # noqa: E402
+from leaderwatch.sources.registry import all_sources  # noqa: E402
+from leaderwatch.storage.db import open_db  # noqa: E402
 
 
 def main() -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import recordings  # noqa: E402
-from bot.replay import BoardReplay, backtest, default_rules, replay  # noqa: E402
-from sources.identity import Identity, load_groups  # noqa: E402
-from sources.registry import all_sources  # noqa: E402
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.cli.history import BoardReplay, backtest, replay  # noqa: E402
+from leaderwatch.sources.identity import Identity, load_groups  # noqa: E402
+from leaderwatch.sources.registry import all_sources  # noqa: E402
 
 
 def main() -> None:

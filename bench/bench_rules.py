@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.models import BoardState, Rule  # noqa: E402
-from alerts.rules import evaluate  # noqa: E402
-from alerts.ruleset import make_rule  # noqa: E402
 from bench._common import recordings  # noqa: E402
-from sources.base import make_snapshot  # noqa: E402
-from sources.identity import Identity, load_groups  # noqa: E402
-from sources.openllm import OpenLLMSource  # noqa: E402
+from leaderwatch.alerts.models import BoardState, Rule  # noqa: E402
+from leaderwatch.alerts.rules import evaluate  # noqa: E402
+from leaderwatch.alerts.ruleset import make_rule  # noqa: E402
+from leaderwatch.sources.base import make_snapshot  # noqa: E402
+from leaderwatch.sources.identity import Identity, load_groups  # noqa: E402
+from leaderwatch.sources.openllm import OpenLLMSource  # noqa: E402
 
 RUNS = 15
 

@@ -28,11 +28,11 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request  # n
 from slack_bolt.async_app import AsyncAck, AsyncApp  # noqa: E402
 
 from bench._common import recordings  # noqa: E402
-from bot.app import build_app, command_context, settle_heap  # noqa: E402
-from bot.http_server import build_web_app, start_http  # noqa: E402
-from bot.importer import import_recordings  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.slack import SlackService  # noqa: E402
+from leaderwatch.bot.app import build_app, command_context, settle_heap  # noqa: E402
+from leaderwatch.bot.chat.slack import SlackService  # noqa: E402
+from leaderwatch.bot.pipeline.importer import import_recordings  # noqa: E402
+from leaderwatch.bot.runtime.http_server import build_web_app, start_http  # noqa: E402
+from leaderwatch.bot.settings import Settings  # noqa: E402
 
 SECRET = "bench-signing-secret"
 CLIENTS = 50

@@ -17,11 +17,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import best_of, recordings  # noqa: E402
-from sources.base import make_snapshot  # noqa: E402
-from sources.identity import Identity  # noqa: E402
-from sources.openllm import OpenLLMSource  # noqa: E402
-from storage import snapshots as store  # noqa: E402
-from storage.db import open_db  # noqa: E402
+from leaderwatch.sources.base import make_snapshot  # noqa: E402
+from leaderwatch.sources.identity import Identity  # noqa: E402
+from leaderwatch.sources.openllm import OpenLLMSource  # noqa: E402
+from leaderwatch.storage import snapshots as store  # noqa: E402
+from leaderwatch.storage.db import open_db  # noqa: E402
 
 RUNS = 7
 

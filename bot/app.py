@@ -6,40 +6,39 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlite_utils import Database
 
-from alerts.models import Rule, RuleError
-from alerts.ruleset import KIND_HELP
-from bot import console
-from bot.alerting import Alerter
-from bot.commands import CommandContext
-from bot.delivery import Dispatcher, Sender
-from bot.discord_bot import DiscordService
-from bot.http_server import Freshness, build_web_app, start_http
-from bot.ingest import Stored
-from bot.metrics import Metrics
-from bot.poller import OnChange, Poller, retry_delay
-from bot.questions import chart_alerts
-from bot.replay import load_rules
-from bot.settings import ConfigError, Settings
-from bot.slack import SlackService
-from sources.base import Source
-from sources.http import Fetcher, Validators, new_client
-from sources.identity import Group, Identity, load_groups
-from sources.registry import all_boards, all_sources
-from storage import status
-from storage.db import open_db
-from storage.organizations import sync_identity
-from storage.retention import RetentionPolicy, apply_retention
+from leaderwatch.alerts.models import Rule, RuleError
+from leaderwatch.alerts.ruleset import KIND_HELP, default_rules, rules_from_tables, rules_from_toml
+from leaderwatch.bot.chat import console
+from leaderwatch.bot.chat.discord_bot import DiscordService
+from leaderwatch.bot.chat.slack import SlackService
+from leaderwatch.bot.commands import CommandContext
+from leaderwatch.bot.pipeline.alert_charts import chart_alerts
+from leaderwatch.bot.pipeline.alerter import Alerter
+from leaderwatch.bot.pipeline.delivery import Dispatcher, Sender
+from leaderwatch.bot.pipeline.poller import OnChange, Poller, retry_delay
+from leaderwatch.bot.pipeline.store import Stored
+from leaderwatch.bot.runtime.http_server import Freshness, build_web_app, start_http
+from leaderwatch.bot.runtime.metrics import Metrics
+from leaderwatch.bot.settings import ConfigError, Settings
+from leaderwatch.sources.base import Source
+from leaderwatch.sources.http import Fetcher, Validators, new_client
+from leaderwatch.sources.identity import Group, Identity, load_groups
+from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.storage import status
+from leaderwatch.storage.db import Database, open_db
+from leaderwatch.storage.organizations import sync_identity
+from leaderwatch.storage.retention import RetentionPolicy, apply_retention
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +86,16 @@ class App:
         """Release the HTTP client and the database."""
         await self.client.aclose()
         self.db.close()
+
+
+def load_rules(path: Path | None, config_tables: Sequence[Mapping[str, object]],
+               known_groups: Sequence[str]) -> list[Rule]:
+    """`--rules FILE`, else the config's `[[rules]]`, else the shipped defaults (RuleError if bad)."""
+    if path is not None:
+        return rules_from_toml(path.read_text(encoding="utf-8"), str(path), known_groups)
+    if config_tables:
+        return rules_from_tables(list(config_tables), "config [[rules]]", known_groups)
+    return default_rules(known_groups)
 
 
 def command_context(app: App) -> CommandContext:

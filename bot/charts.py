@@ -18,15 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
-
-from alerts.formatting import KIND_TITLES
-from alerts.models import Event
-from bot.messages import day, num
-from sources.base import Snapshot
-from sources.identity import Group
-from storage.events import recent_events
-from storage.snapshots import snapshots_between
+from leaderwatch.alerts.formatting import KIND_TITLES, day, num
+from leaderwatch.alerts.models import Event
+from leaderwatch.sources.base import Snapshot
+from leaderwatch.sources.identity import Group
+from leaderwatch.storage.db import Database
+from leaderwatch.storage.events import recent_events
+from leaderwatch.storage.snapshots import snapshots_between
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

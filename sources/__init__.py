@@ -1,1 +1,6 @@
-"""Leaderboard sources: one module per service, the domain, identity and HTTP."""
+"""The leaderboards: the domain (`base`: Board, Entry, Snapshot, Source, SourceError), one module per
+service (`lmarena`, `openllm`, `aider`, `livebench`, `swebench`, `epoch`) behind `registry`, who made
+each model (`identity` with its tables in `data/`), history timelines (`timeline`) and polite HTTP (`http`).
+
+The ground layer: imports no other leaderwatch package; httpx only in `http` and the sources' fetches.
+"""

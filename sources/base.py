@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from sources.http import Fetcher
+    from leaderwatch.sources.http import Fetcher
 
 MIXED = "mixed"
 """Organization written for an entry built from several organizations or countries."""

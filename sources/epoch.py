@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 
-from sources.base import (
+from leaderwatch.sources.base import (
     Board,
     Entry,
     Recording,
@@ -34,8 +34,8 @@ from sources.base import (
     looks_like_html,
     make_snapshot,
 )
-from sources.http import Fetcher, utcnow
-from sources.identity import Identity
+from leaderwatch.sources.http import Fetcher, utcnow
+from leaderwatch.sources.identity import Identity
 
 logger = logging.getLogger(__name__)
 

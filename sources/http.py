@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from sources.base import SourceError, looks_like_html
+from leaderwatch.sources.base import SourceError, looks_like_html
 
 logger = logging.getLogger(__name__)
 

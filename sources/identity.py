@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from sources.base import MIXED, Entry
+from leaderwatch.sources.base import MIXED, Entry
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _org_key(org: str) -> str:
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
-    path = resources.files("sources").joinpath("data", name)
+    path = resources.files("leaderwatch.sources").joinpath("data", name)
     if not path.is_file():
         logger.warning("identity table %s is missing; its lookups will find nothing", name)
         return []

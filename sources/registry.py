@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sources.aider import AiderSource
-from sources.base import Board, Source
-from sources.epoch import EpochSource
-from sources.identity import Identity
-from sources.livebench import LiveBenchSource
-from sources.lmarena import LmarenaSource
-from sources.openllm import OpenLLMSource
-from sources.swebench import SWEBenchSource
+from leaderwatch.sources.aider import AiderSource
+from leaderwatch.sources.base import Board, Source
+from leaderwatch.sources.epoch import EpochSource
+from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.livebench import LiveBenchSource
+from leaderwatch.sources.lmarena import LmarenaSource
+from leaderwatch.sources.openllm import OpenLLMSource
+from leaderwatch.sources.swebench import SWEBenchSource
 
 SOURCE_CLASSES = (LmarenaSource, OpenLLMSource, AiderSource, LiveBenchSource, SWEBenchSource, EpochSource)
 

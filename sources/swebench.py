@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sources.base import (
+from leaderwatch.sources.base import (
     Board,
     Entry,
     Recording,
@@ -32,8 +32,8 @@ from sources.base import (
     looks_like_html,
     make_snapshot,
 )
-from sources.http import Fetcher, utcnow
-from sources.identity import Identity
+from leaderwatch.sources.http import Fetcher, utcnow
+from leaderwatch.sources.identity import Identity
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sources.base import Recording
+from leaderwatch.sources.base import Recording
 
 MARGIN = timedelta(days=7)
 

@@ -7,7 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlite_utils import Database
+from sqlite_utils import Database as Database  # the handle the other packages type against
 from sqlite_utils.migrations import Migrations
 
 logger = logging.getLogger(__name__)

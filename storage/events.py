@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from alerts.models import Event
-from storage.db import from_text, to_text
+from leaderwatch.alerts.models import Event
+from leaderwatch.storage.db import from_text, to_text
 
 
 def save_events(db: Database, events: Iterable[Event], snapshot_id: int | None, now: datetime) -> None:

@@ -15,9 +15,9 @@ from typing import Any, NamedTuple, TextIO
 
 from sqlite_utils import Database
 
-from sources.base import Entry
-from storage.db import StorageError, from_text, open_db, to_text
-from storage.snapshots import in_range, to_entry
+from leaderwatch.sources.base import Entry
+from leaderwatch.storage.db import StorageError, from_text, open_db, to_text
+from leaderwatch.storage.snapshots import in_range, to_entry
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from sources.identity import Identity
+from leaderwatch.sources.identity import Identity
 
 
 def sync_identity(db: Database, identity: Identity) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from alerts.matching import Delivery
-from storage.db import from_text, to_text
+from leaderwatch.alerts.matching import Delivery
+from leaderwatch.storage.db import from_text, to_text
 
 
 @dataclass(frozen=True, slots=True)

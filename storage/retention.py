@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlite_utils import Database
 
-from storage.db import from_text, to_text
+from leaderwatch.storage.db import from_text, to_text
 
 logger = logging.getLogger(__name__)
 

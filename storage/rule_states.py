@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from alerts.models import RuleState
-from storage.db import from_text, to_text
+from leaderwatch.alerts.models import RuleState
+from leaderwatch.storage.db import from_text, to_text
 
 _STATE_TABLE = "rule_states"
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar, cast
 
 from sqlite_utils import Database
 
-from sources.base import Board, Entry, Snapshot
-from storage.db import from_text, to_text
+from leaderwatch.sources.base import Board, Entry, Snapshot
+from leaderwatch.storage.db import from_text, to_text
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from sources.base import Entry
-from storage.db import from_text, to_text
-from storage.snapshots import to_entry
+from leaderwatch.sources.base import Entry
+from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.snapshots import to_entry
 
 _ENTRY = ("e.name, e.model_key, e.organization, e.countries, e.mixed, e.open_weights, e.score, e.rank, "
           "e.ci_lower, e.ci_upper, e.votes, e.components")

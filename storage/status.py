@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from storage.db import from_text, to_text
+from leaderwatch.storage.db import from_text, to_text
 
 DEGRADED_AFTER = 3
 """Consecutive failures after which a source is shown as degraded."""

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from alerts.matching import Subscription
-from storage.db import to_text
+from leaderwatch.alerts.matching import Subscription
+from leaderwatch.storage.db import to_text
 
 
 def _to_sub(row: Mapping[str, object]) -> Subscription:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from bot.importer import ImportReport, import_recordings
-from sources.identity import Identity
-from sources.registry import all_sources
-from storage.db import open_db
+from leaderwatch.bot.pipeline.importer import ImportReport, import_recordings
+from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.registry import all_sources
+from leaderwatch.storage.db import open_db
 
 REPO = Path(__file__).resolve().parent.parent
 

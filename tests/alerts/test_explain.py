@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.explain import Finding, explain, fired, held_back
-from alerts.models import Event
-from alerts.ruleset import parse_rule
-from sources.base import Board, Entry, Snapshot, make_snapshot
-from sources.identity import default_groups
+from leaderwatch.alerts.explain import Finding, explain, fired, held_back
+from leaderwatch.alerts.models import Event
+from leaderwatch.alerts.ruleset import parse_rule
+from leaderwatch.sources.base import Board, Entry, Snapshot, make_snapshot
+from leaderwatch.sources.identity import default_groups
 
 BOARD = Board("t/board", "Test", "score", True, False)
 T0 = datetime(2025, 6, 1, tzinfo=UTC)

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from alerts.models import CONFIDENCES, KINDS, BoardState, Event, RuleState
-from alerts.rules import Evaluation, base_key, evaluate, find_renames, method_change
-from alerts.ruleset import parse_rule
-from sources.base import Board, Entry, Snapshot, competition_ranks, make_snapshot
-from sources.identity import Identity, canonical_key, default_groups
+from leaderwatch.alerts.models import CONFIDENCES, KINDS, BoardState, Event, RuleState
+from leaderwatch.alerts.rules import Evaluation, base_key, evaluate, find_renames, method_change
+from leaderwatch.alerts.ruleset import parse_rule
+from leaderwatch.sources.base import Board, Entry, Snapshot, competition_ranks, make_snapshot
+from leaderwatch.sources.identity import Identity, canonical_key, default_groups
 
 GROUPS = default_groups()
 T0 = datetime(2025, 3, 3, tzinfo=UTC)

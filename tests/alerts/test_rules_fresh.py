@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerts.models import BoardState
-from alerts.rules import evaluate
-from alerts.ruleset import parse_rule
-from sources.base import Board, Entry, make_snapshot
-from sources.identity import default_groups
+from leaderwatch.alerts.models import BoardState
+from leaderwatch.alerts.rules import evaluate
+from leaderwatch.alerts.ruleset import parse_rule
+from leaderwatch.sources.base import Board, Entry, make_snapshot
+from leaderwatch.sources.identity import default_groups
 
 BOARD = Board("t/b", "T", "score")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -7,8 +7,8 @@ from importlib import resources
 
 import pytest
 
-from alerts.models import KINDS, RuleError
-from alerts.ruleset import (
+from leaderwatch.alerts.models import KINDS, RuleError
+from leaderwatch.alerts.ruleset import (
     KIND_HELP,
     format_duration,
     make_rule,
@@ -18,7 +18,7 @@ from alerts.ruleset import (
     rules_from_tables,
     rules_from_toml,
 )
-from sources.identity import default_groups
+from leaderwatch.sources.identity import default_groups
 
 GROUPS = sorted(default_groups())
 DAY7 = timedelta(days=7)
@@ -161,7 +161,7 @@ def test_a_cooldown_in_a_name_is_shortest() -> None:
 
 
 def test_shipped_default_rules() -> None:
-    text = resources.files("alerts").joinpath("default_rules.toml").read_text(encoding="utf-8")
+    text = resources.files("leaderwatch.alerts").joinpath("default_rules.toml").read_text(encoding="utf-8")
     rules = rules_from_toml(text, "default rules", GROUPS)
     assert [r.name for r in rules] == ["overtake groups=china,west", "new_leader", "new_model top=10"]
     overtake, leader, new_model = rules

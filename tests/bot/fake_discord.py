@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from aiohttp import BodyPartReader, WSMsgType, web
 
-import bot.discord_bot as adapter  # first: it imports discord.py without its audioop warning
-from bot.settings import Settings
+import leaderwatch.bot.chat.discord_bot as adapter  # first: it imports discord.py without its audioop warning
+from leaderwatch.bot.settings import Settings
 
 TOKEN = "test.bot-token.discord"
 APP_ID = 900000000000000001

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerts.models import Event
-from bot.alerting import Alerter
-from bot.ingest import store_all
-from bot.replay import default_rules
-from sources.base import Board, Entry, make_snapshot
-from sources.identity import default_groups
-from storage.db import open_db
+from leaderwatch.alerts.models import Event
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.pipeline.alerter import Alerter
+from leaderwatch.bot.pipeline.store import store_all
+from leaderwatch.sources.base import Board, Entry, make_snapshot
+from leaderwatch.sources.identity import default_groups
+from leaderwatch.storage.db import open_db
 
 BOARD = Board("t/board", "Test", "score", True, False, "https://example.org")
 T0 = datetime(2024, 6, 1, tzinfo=UTC)

@@ -24,20 +24,14 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from alerts.formatting import Reply
-from alerts.models import Event, dedupe_key
-from bot import charts
-from bot.alerting import Alerter
-from bot.chat import image_filename
-from bot.cli import main
-from bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
-from bot.console import write_image
-from bot.delivery import Dispatcher
-from bot.discord_bot import CHART_FILE, GROUP, DiscordService
-from bot.ingest import Stored
-from bot.questions import chart_alerts
-from bot.replay import default_rules
-from bot.slack import (
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.models import Event, dedupe_key
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot import charts
+from leaderwatch.bot.chat.common import image_filename
+from leaderwatch.bot.chat.console import write_image
+from leaderwatch.bot.chat.discord_bot import CHART_FILE, GROUP, DiscordService
+from leaderwatch.bot.chat.slack import (
     CHART_NOT_SHOWN,
     WORKING,
     SlackSender,
@@ -46,11 +40,17 @@ from bot.slack import (
     web_client,
     without_private_image,
 )
-from sources.identity import Identity, load_groups
-from sources.registry import all_boards, all_sources
-from storage.db import open_db
-from storage.events import save_events
-from storage.snapshots import save_snapshot, snapshots_between
+from leaderwatch.bot.cli.main import main
+from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
+from leaderwatch.bot.pipeline.alert_charts import chart_alerts
+from leaderwatch.bot.pipeline.alerter import Alerter
+from leaderwatch.bot.pipeline.delivery import Dispatcher
+from leaderwatch.bot.pipeline.store import Stored
+from leaderwatch.sources.identity import Identity, load_groups
+from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.storage.db import open_db
+from leaderwatch.storage.events import save_events
+from leaderwatch.storage.snapshots import save_snapshot, snapshots_between
 from tests.bot.fake_discord import CHANNEL_ID, Failure, FakeDiscord, interaction_json, keep_endpoints
 from tests.bot.fake_slack import FakeSlack
 from tests.bot.test_discord import embeds_of, shown, started

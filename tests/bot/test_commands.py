@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from alerts.formatting import Field, Reply
-from alerts.matching import Delivery, delivery_key
-from alerts.models import Event, dedupe_key
-from bot.commands import COMMANDS, CommandContext, Invocation, UserError, command, dispatch
-from bot.replay import default_rules
-from sources.identity import Identity, default_groups
-from sources.registry import all_boards, all_sources
-from storage import outbox
-from storage.db import to_text
-from storage.events import save_events
-from storage.subscriptions import channel_settings, channel_subscriptions, disable_channel
+from leaderwatch.alerts.formatting import Field, Reply
+from leaderwatch.alerts.matching import Delivery, delivery_key
+from leaderwatch.alerts.models import Event, dedupe_key
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, UserError, command, dispatch
+from leaderwatch.sources.identity import Identity, default_groups
+from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.storage import outbox
+from leaderwatch.storage.db import to_text
+from leaderwatch.storage.events import save_events
+from leaderwatch.storage.subscriptions import channel_settings, channel_subscriptions, disable_channel
 from tests.conftest import import_subset
 
 NOW = datetime(2025, 8, 26, 12, 0, tzinfo=UTC)
@@ -192,7 +192,7 @@ async def test_an_internal_error_is_logged_with_an_id_and_never_shown(
 
     command("_broken", "_broken")(broken)
     try:
-        with caplog.at_level(logging.ERROR, logger="bot.commands"):
+        with caplog.at_level(logging.ERROR, logger="leaderwatch.bot.commands"):
             reply = await ask(ctx, "_broken")
     finally:
         del COMMANDS["_broken"]

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlite_utils import Database
 
-from alerts.formatting import Reply
-from alerts.models import KINDS
-from bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
-from sources.identity import Identity
-from storage.db import open_db
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.models import KINDS
+from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
+from leaderwatch.sources.identity import Identity
+from leaderwatch.storage.db import open_db
 from tests.bot.test_commands import build_database, make_context
 
 CONFIG_TABLES = ("subscriptions", "channel_settings", "audit", "outbox")

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from bot import data_commands
-from bot.app import App, build_app
-from bot.cli import COMMANDS, build_parser
-from bot.settings import Settings
-from storage.db import open_db
+import leaderwatch.bot.cli.main
+from leaderwatch.bot.app import App, build_app
+from leaderwatch.bot.cli import data as data_commands
+from leaderwatch.bot.cli.main import COMMANDS, build_parser, execute
+from leaderwatch.bot.settings import Settings
+from leaderwatch.storage.db import open_db
 from tests.conftest import REPO
 from tests.storage.test_export import COMPOSITE, DEEPSEEK_R1, HEADER, build_database
 
@@ -51,7 +52,7 @@ def run(app: App, *argv: str) -> tuple[int, str, str]:
     args = parser().parse_args(list(argv))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = data_commands.COMMANDS[args.command](app, args)
+        code = execute(app, args)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -118,11 +119,11 @@ def test_export_jsonl(app: App) -> None:
 
 @pytest.mark.parametrize(("argv", "code", "message"), [
     (("export", "lmarena/txt"), 2,
-     "leaderwatch: unknown board `lmarena/txt`. Did you mean `lmarena/text`? `leaderwatch boards` lists "
+     "leaderwatch: Unknown board `lmarena/txt`. Did you mean `lmarena/text`? `leaderwatch boards` lists "
      "them.\n"),
-    (("export", "zzz"), 2, "leaderwatch: unknown board `zzz`. `leaderwatch boards` lists them.\n"),
+    (("export", "zzz"), 2, "leaderwatch: Unknown board `zzz`. `leaderwatch boards` lists them.\n"),
     (("export", "lmarena/text", "--from", "2025-13-01"), 2,
-     "leaderwatch: '2025-13-01': expected a date like 2025-01-24 or 2025-01-24T12:00Z\n"),
+     "leaderwatch: `2025-13-01` is not a date: give one like 2025-01-24 (or 2025-01-24T12:00Z)\n"),
     (("export", "lmarena/text", "--from", "2025-01-29", "--to", "2025-01-20"), 2,
      "leaderwatch: --from 2025-01-29 is after --to 2025-01-20; swap them\n"),
     (("export", "lmarena/text", "--from", "2025-02-01"), 1,
@@ -165,8 +166,8 @@ def test_export_piped_into_head_stops_quietly(template: Path, tmp_path: Path) ->
     path = tmp_path / "lw.db"
     shutil.copy(template, path)
     script = ("import argparse, asyncio, sys\n"
-              "from bot.app import build_app\nfrom bot.settings import Settings\n"
-              "from bot.data_commands import add_parsers, cmd_export\n"
+              "from leaderwatch.bot.app import build_app\nfrom leaderwatch.bot.settings import Settings\n"
+              "from leaderwatch.bot.cli.data import add_parsers, cmd_export\n"
               "parser = argparse.ArgumentParser()\nadd_parsers(parser.add_subparsers(dest='command'))\n"
               f"app = build_app(Settings(db_path={str(path)!r}))\n"
               "try:\n    code = cmd_export(app, parser.parse_args(['export', 'lmarena/text']))\n"
@@ -219,7 +220,6 @@ def test_backup_onto_the_live_database_is_refused(app: App) -> None:
 def test_through_the_cli_once_registered(template: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """`leaderwatch --db DB export ...` and `backup` through the real CLI."""
-    import bot.cli
 
     for name in [k for k in os.environ if k.startswith("LEADERWATCH_")]:
         monkeypatch.delenv(name)
@@ -230,7 +230,7 @@ def test_through_the_cli_once_registered(template: Path, tmp_path: Path,
     def cli(*argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = bot.cli.main(["--db", str(path), *argv])
+            code = leaderwatch.bot.cli.main.main(["--db", str(path), *argv])
         return code, out.getvalue(), err.getvalue()
 
     code, out, _ = cli("export", "lmarena/text", "--from", "2025-01-24", "--to", "2025-01-24")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts.formatting import Reply, digest_reply, event_reply
-from alerts.matching import hold_for, match
-from alerts.models import Event, dedupe_key
-from bot.delivery import (
+from leaderwatch.alerts.formatting import Reply, digest_reply, event_reply
+from leaderwatch.alerts.matching import hold_for, match
+from leaderwatch.alerts.models import Event, dedupe_key
+from leaderwatch.bot.pipeline.delivery import (
     BASE_DELAY,
     GONE_THRESHOLD,
     MAX_DELAY,
@@ -27,10 +27,10 @@ from bot.delivery import (
     digest_key,
     retry_delay,
 )
-from storage import outbox
-from storage.db import open_db
-from storage.events import save_events
-from storage.subscriptions import (
+from leaderwatch.storage import outbox
+from leaderwatch.storage.db import open_db
+from leaderwatch.storage.events import save_events
+from leaderwatch.storage.subscriptions import (
     active_subscriptions,
     add_subscription,
     audit_trail,
@@ -209,7 +209,7 @@ async def test_each_alert_is_delivered_once_in_order(db, caplog: pytest.LogCaptu
     assert queue(db, events, T0) == 0  # the same events found again (a replay) queue nothing
     platform, clock = Platform(), Clock()
     sender = FakeSender(platform, clock)
-    with caplog.at_level(logging.INFO, logger="bot.delivery"):
+    with caplog.at_level(logging.INFO, logger="leaderwatch.bot.pipeline.delivery"):
         assert await dispatcher(db, sender, clock).run_once() == 5
     assert await dispatcher(db, sender, clock).run_once() == 0
     assert platform.messages("C1") == [event_reply(events[0], URLS["lmarena/text"]),
@@ -342,7 +342,7 @@ async def test_a_channel_gone_is_disabled_after_repeated_failures(
     platform, clock = Platform(), Clock()
     sender = FakeSender(platform, clock, fail={"C1": [gone()] * 10})
     d = dispatcher(db, sender, clock)
-    with caplog.at_level(logging.INFO, logger="bot.delivery"):
+    with caplog.at_level(logging.INFO, logger="leaderwatch.bot.pipeline.delivery"):
         await run_until(d, clock, lambda: not channel_subscriptions(db, "slack", "C1"))
     c1 = [t for t, c, _ in sender.attempts if c == "C1"]
     assert len(c1) == GONE_THRESHOLD
@@ -381,7 +381,7 @@ async def test_another_permanent_error_fails_only_that_alert(db, caplog: pytest.
     queue(db, events, T0)
     platform, clock = Platform(), Clock()
     sender = FakeSender(platform, clock, fail=[DeliveryError("invalid_blocks")])
-    with caplog.at_level(logging.ERROR, logger="bot.delivery"):
+    with caplog.at_level(logging.ERROR, logger="leaderwatch.bot.pipeline.delivery"):
         assert await dispatcher(db, sender, clock).run_once() == 1
     assert platform.messages("C1") == [event_reply(events[1], URLS["lmarena/text"])]
     assert outbox.item(db, 1).status == "failed" and outbox.item(db, 1).last_error == "invalid_blocks"
@@ -550,9 +550,9 @@ CHILD = """
 import asyncio, json, os, signal, sys
 from datetime import datetime
 from pathlib import Path
-from alerts.formatting import Reply
-from bot.delivery import Dispatcher
-from storage.db import open_db
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.bot.pipeline.delivery import Dispatcher
+from leaderwatch.storage.db import open_db
 
 db_path, log_path, when, crash = sys.argv[1:]
 

@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
-from alerts.formatting import Field, Reply
-from bot.chat import Names, command_line, options_of, rank
-from bot.commands import COMMANDS, CommandContext
-from bot.delivery import DeliveryError
-from bot.discord_bot import (
+from leaderwatch.alerts.formatting import Field, Reply
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.chat.common import Names, command_line, options_of, rank
+from leaderwatch.bot.chat.discord_bot import (
     ADMIN_GROUP,
     ERROR_COLOUR,
     GROUP,
@@ -30,14 +29,15 @@ from bot.discord_bot import (
     discord_name,
     to_messages,
 )
-from bot.replay import default_rules
-from bot.settings import ConfigError, Settings
-from sources.base import Snapshot
-from sources.identity import Identity, load_groups
-from sources.lmarena import LmarenaSource
-from sources.registry import all_boards, all_sources
-from storage.db import open_db
-from storage.snapshots import save_snapshot
+from leaderwatch.bot.commands import COMMANDS, CommandContext
+from leaderwatch.bot.pipeline.delivery import DeliveryError
+from leaderwatch.bot.settings import ConfigError, Settings
+from leaderwatch.sources.base import Snapshot
+from leaderwatch.sources.identity import Identity, load_groups
+from leaderwatch.sources.lmarena import LmarenaSource
+from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.storage.db import open_db
+from leaderwatch.storage.snapshots import save_snapshot
 from tests.bot.fake_discord import (
     APP_ID,
     CHANNEL_ID,
@@ -352,7 +352,7 @@ def test_a_table_alone_keeps_every_row_when_it_fits_five_messages() -> None:
 
 async def test_settings_with_40_subscriptions_stays_within_limits_on_the_wire(
         bot: DiscordService, fake: FakeDiscord, ctx: CommandContext) -> None:
-    from storage.subscriptions import add_subscription
+    from leaderwatch.storage.subscriptions import add_subscription
     for i in range(40):
         add_subscription(ctx.db, "discord", str(CHANNEL_ID), f"lmarena/t{i:02d}*", "new_leader", "x", NOW)
     payload = interaction_json(ADMIN_GROUP, "settings", {}, **MANAGER)
@@ -446,7 +446,7 @@ async def test_embeds_discord_refuses_are_sent_as_plain_text(bot: DiscordService
                                                             caplog: pytest.LogCaptureFixture) -> None:
     fake.fail("POST", f"channels/{CHANNEL_ID}/messages", Failure(
         400, {"message": "Invalid Form Body", "code": 50035, "errors": {}}))
-    with caplog.at_level(logging.ERROR, "bot.discord_bot"):
+    with caplog.at_level(logging.ERROR, "leaderwatch.bot.chat.discord_bot"):
         await bot.sender.send(str(CHANNEL_ID), Reply(text="gemini-3-pro leads", title="New #1"), "key-plain")
     [message] = fake.posts()
     assert "gemini-3-pro leads" in message["content"]
@@ -496,7 +496,7 @@ async def test_an_interaction_the_commands_do_not_match_gets_an_apology_with_an_
         bot: DiscordService, fake: FakeDiscord, caplog: pytest.LogCaptureFixture) -> None:
     # Discord still shows a subcommand this version no longer has (the sync has not reached it yet).
     payload = interaction_json(GROUP, "forecast", {"board": "lmarena/text"})
-    with caplog.at_level(logging.ERROR, "bot.discord_bot"):
+    with caplog.at_level(logging.ERROR, "leaderwatch.bot.chat.discord_bot"):
         callback = await fake.interact(payload)
     assert callback["data"]["flags"] & EPHEMERAL
     text = shown(embeds_of(callback))

@@ -16,11 +16,21 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import App, build_app
-from bot.doctor import FAIL, OK, SKIP, Check, add_parser, cmd_doctor, diagnose, exit_status, probe_url
-from bot.settings import Settings, SourceSettings
-from sources.identity import Identity
-from sources.registry import all_sources
+from leaderwatch.bot.app import App, build_app
+from leaderwatch.bot.cli.doctor import (
+    FAIL,
+    OK,
+    SKIP,
+    Check,
+    add_parser,
+    cmd_doctor,
+    diagnose,
+    exit_status,
+    probe_url,
+)
+from leaderwatch.bot.settings import Settings, SourceSettings
+from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.registry import all_sources
 from tests.bot import fake_discord
 from tests.bot.fake_discord import FakeDiscord
 from tests.bot.fake_slack import FakeSlack

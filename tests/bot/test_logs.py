@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import build_app, command_context, run
-from bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
-from bot.logs import QUIET_LOGGERS, REDACTED, Redactor, configure_logging
-from bot.settings import Settings, load_settings
-from sources.http import Fetcher
-from storage.db import open_db
+from leaderwatch.bot.app import build_app, command_context, run
+from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
+from leaderwatch.bot.runtime.logs import QUIET_LOGGERS, REDACTED, Redactor, configure_logging
+from leaderwatch.bot.settings import Settings, load_settings
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.storage.db import open_db
 from tests.bot.fake_slack import FakeSlack, form_body, signed_headers, slash_payload
 from tests.bot.test_metrics import WEST_LEADS, Clock, FakeSource
 
@@ -124,7 +124,7 @@ async def test_a_run_with_tokens_set_logs_no_token(tmp_path: Path, monkeypatch: 
             "with %s has returned 204", {"token": DISCORD})
         logging.getLogger("slack_sdk.socket_mode").debug(
             "connecting to wss://wss-primary.slack.com/link/?ticket=abcd-1234-efgh&app_id=A0APP")
-        logging.getLogger("bot.test").info("settings: %r", settings, extra={"token": SLACK_APP})
+        logging.getLogger("leaderwatch.bot.test").info("settings: %r", settings, extra={"token": SLACK_APP})
     finally:
         await app.aclose()
     text = out.getvalue()
@@ -199,7 +199,7 @@ def test_json_lines_carry_time_level_logger_message_extra_fields_and_the_excepti
     settings = settings_with_tokens(tmp_path, log_format="json")
     out = io.StringIO()
     configure_logging(settings, verbose=False, stream=out)
-    log = logging.getLogger("bot.poller")
+    log = logging.getLogger("leaderwatch.bot.pipeline.poller")
     log.info("poll %s: %d board(s)", "lmarena", 3, extra={"source": "lmarena", "seconds": 1.25})
     log.debug("not shown at INFO")
     try:
@@ -210,7 +210,7 @@ def test_json_lines_carry_time_level_logger_message_extra_fields_and_the_excepti
     assert len(lines) == 2
     first, second = lines
     assert set(first) == {"time", "level", "logger", "message", "source", "seconds"}
-    assert (first["level"], first["logger"]) == ("INFO", "bot.poller")
+    assert (first["level"], first["logger"]) == ("INFO", "leaderwatch.bot.pipeline.poller")
     assert first["message"] == "poll lmarena: 3 board(s)"
     assert (first["source"], first["seconds"]) == ("lmarena", 1.25)
     assert first["time"].endswith("+00:00") and "T" in first["time"]
@@ -226,10 +226,10 @@ def test_text_is_the_default_format_and_configuring_twice_keeps_one_handler(tmp_
     first, second = io.StringIO(), io.StringIO()
     configure_logging(settings, verbose=False, stream=first)
     configure_logging(settings, verbose=False, stream=second)
-    logging.getLogger("bot.app").info("leaderwatch running")
+    logging.getLogger("leaderwatch.bot.app").info("leaderwatch running")
     assert first.getvalue() == ""
     [line] = second.getvalue().splitlines()
-    assert line.endswith(" INFO bot.app: leaderwatch running")
+    assert line.endswith(" INFO leaderwatch.bot.app: leaderwatch running")
     assert logging.getLogger("httpx").level == logging.WARNING
 
 

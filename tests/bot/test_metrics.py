@@ -20,22 +20,22 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlite_utils import Database
 
-from alerts.formatting import Reply
-from bot.alerting import Alerter
-from bot.commands import CommandContext, Invocation, dispatch
-from bot.delivery import DeliveryError, Dispatcher
-from bot.http_server import Freshness, build_web_app, health, stale_limit, start_http
-from bot.ingest import Stored
-from bot.metrics import Metrics
-from bot.poller import Poller
-from bot.replay import default_rules
-from sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot
-from sources.http import Fetcher
-from sources.identity import Identity, default_groups
-from storage import outbox
-from storage.db import is_writable as database_writable
-from storage.db import open_db
-from storage.subscriptions import add_subscription
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.commands import CommandContext, Invocation, dispatch
+from leaderwatch.bot.pipeline.alerter import Alerter
+from leaderwatch.bot.pipeline.delivery import DeliveryError, Dispatcher
+from leaderwatch.bot.pipeline.poller import Poller
+from leaderwatch.bot.pipeline.store import Stored
+from leaderwatch.bot.runtime.http_server import Freshness, build_web_app, health, stale_limit, start_http
+from leaderwatch.bot.runtime.metrics import Metrics
+from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.identity import Identity, default_groups
+from leaderwatch.storage import outbox
+from leaderwatch.storage.db import is_writable as database_writable
+from leaderwatch.storage.db import open_db
+from leaderwatch.storage.subscriptions import add_subscription
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 BOARD = Board("fake/board", "Fake board", "score", url="https://fake.example/board")
@@ -332,7 +332,7 @@ async def test_a_source_that_never_succeeded_is_stale_one_limit_after_start_up(t
 
 async def test_a_success_before_start_up_counts_from_start_up(tmp_path: Path) -> None:
     """After a week's outage of the service itself, the sources get one limit to catch up."""
-    from storage import status as source_status
+    from leaderwatch.storage import status as source_status
 
     db = open_db(tmp_path / "lw.db")
     source_status.record_success(db, "fake", T0 - timedelta(days=7))

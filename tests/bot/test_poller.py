@@ -18,16 +18,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlite_utils import Database
 
-from bot.app import App, build_app, run, schedule
-from bot.ingest import Stored, store_all
-from bot.poller import FIRST_RETRY_SECONDS, Poller, retry_delay
-from bot.settings import Settings, SourceSettings
-from sources.base import Board, Recording, Snapshot, SourceError, make_snapshot
-from sources.http import Fetcher
-from sources.identity import Identity
-from storage import snapshots as store
-from storage import status
-from storage.db import open_db
+from leaderwatch.bot.app import App, build_app, run, schedule
+from leaderwatch.bot.pipeline.poller import FIRST_RETRY_SECONDS, Poller, retry_delay
+from leaderwatch.bot.pipeline.store import Stored, store_all
+from leaderwatch.bot.settings import Settings, SourceSettings
+from leaderwatch.sources.base import Board, Recording, Snapshot, SourceError, make_snapshot
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.identity import Identity
+from leaderwatch.storage import snapshots as store
+from leaderwatch.storage import status
+from leaderwatch.storage.db import open_db
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SITE = "https://fake.example"
@@ -164,7 +164,7 @@ async def rig(db):
 
 
 async def test_successful_poll_stores_snapshot_and_entries_and_records_ok(rig, identity, caplog):
-    caplog.set_level(logging.INFO, logger="bot.poller")
+    caplog.set_level(logging.INFO, logger="leaderwatch.bot.pipeline.poller")
     rig.site.content["/a.json"] = rows(5)
     result = await rig.poller.poll(rig.source(identity))
 
@@ -199,7 +199,7 @@ async def test_a_failing_report_after_the_commit_keeps_the_stored_change(rig, id
     rig.poller.on_change = on_change
     rig.site.content["/a.json"] = rows(5)
     rig.site.content["/b.json"] = rows(4)
-    with caplog.at_level(logging.ERROR, logger="bot.poller"):
+    with caplog.at_level(logging.ERROR, logger="leaderwatch.bot.pipeline.poller"):
         result = await rig.poller.poll(rig.source(identity, ("a", "b")))
     assert result.ok and [s.snapshot.board.id for s in result.changed] == ["fake/a", "fake/b"]
     assert reported == ["fake/a", "fake/b"]  # one failing report does not stop the next
@@ -238,7 +238,7 @@ async def test_changed_content_stores_a_new_snapshot(rig, identity):
 
 
 async def test_not_modified_poll_is_ok_and_sends_validators(rig, identity, caplog):
-    caplog.set_level(logging.INFO, logger="bot.poller")
+    caplog.set_level(logging.INFO, logger="leaderwatch.bot.pipeline.poller")
     rig.site.content["/a.json"] = rows(3)
     source = rig.source(identity)
     await rig.poller.poll(source)
@@ -271,7 +271,7 @@ async def test_failing_polls_are_recorded_and_degrade_after_three(rig, identity,
 
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 4
-    assert all(r.name == "bot.poller" for r in errors)
+    assert all(r.name == "leaderwatch.bot.pipeline.poller" for r in errors)
     assert "poll fake failed (1 in a row): HTTP 503 after 2 attempts" in errors[0].getMessage()
     assert f"[{SITE}/a.json]" in errors[0].getMessage()
     assert "(3 in a row, degraded)" in errors[2].getMessage()
@@ -537,7 +537,7 @@ async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, ident
             super().__init__(*args, **kwargs)
             schedulers.append(self)
 
-    monkeypatch.setattr("bot.app.AsyncIOScheduler", Recorded)
+    monkeypatch.setattr("leaderwatch.bot.app.AsyncIOScheduler", Recorded)
 
     def refuse(request: httpx.Request) -> httpx.Response:
         attempts.append(request)
@@ -575,7 +575,7 @@ async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, ident
     assert st.last_error is not None and "ConnectError" in st.last_error
     assert st.last_error.endswith("after 2 attempts")
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert [r.name for r in errors] == ["bot.poller"]
+    assert [r.name for r in errors] == ["leaderwatch.bot.pipeline.poller"]
     assert "poll fake failed (1 in a row): network error: ConnectError" in errors[0].getMessage()
     assert f"next attempt for fake in {retry_delay(1, 3600)}s" in caplog.text
     assert "leaderwatch running" in caplog.text and "fake every 3600s" in caplog.text

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import DEFAULT_DB, ConfigError, Settings, SourceSettings, load_settings
+from leaderwatch.bot.settings import DEFAULT_DB, ConfigError, Settings, SourceSettings, load_settings
 
 KNOWN = frozenset({"lmarena", "aider"})
 

@@ -21,13 +21,9 @@ import pytest
 import yaml
 from aiohttp import web
 
-from alerts.formatting import Field, Reply
-from bot.commands import CommandContext
-from bot.delivery import DeliveryError
-from bot.http_server import build_web_app, start_http
-from bot.replay import default_rules
-from bot.settings import ConfigError, Settings
-from bot.slack import (
+from leaderwatch.alerts.formatting import Field, Reply
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.chat.slack import (
     ALERT_EVENT_TYPE,
     COMMAND,
     MAX_BLOCKS,
@@ -42,12 +38,16 @@ from bot.slack import (
     to_message,
     web_client,
 )
-from sources.base import Snapshot
-from sources.identity import Identity, load_groups
-from sources.lmarena import LmarenaSource
-from sources.registry import all_boards, all_sources
-from storage.db import open_db
-from storage.snapshots import save_snapshot
+from leaderwatch.bot.commands import CommandContext
+from leaderwatch.bot.pipeline.delivery import DeliveryError
+from leaderwatch.bot.runtime.http_server import build_web_app, start_http
+from leaderwatch.bot.settings import ConfigError, Settings
+from leaderwatch.sources.base import Snapshot
+from leaderwatch.sources.identity import Identity, load_groups
+from leaderwatch.sources.lmarena import LmarenaSource
+from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.storage.db import open_db
+from leaderwatch.storage.snapshots import save_snapshot
 from tests.bot.fake_slack import (
     APP_TOKEN,
     BOT_TOKEN,
@@ -365,7 +365,7 @@ async def test_a_rejected_bot_token_is_logged_by_name_and_slack_stays_off(
         fake: FakeSlack, ctx: CommandContext, caplog: pytest.LogCaptureFixture) -> None:
     fake.bad_tokens.add(BOT_TOKEN)
     service = SlackService(slack_settings(fake, "socket"), ctx)
-    with caplog.at_level(logging.ERROR, logger="bot.slack"):
+    with caplog.at_level(logging.ERROR, logger="leaderwatch.bot.chat.slack"):
         assert await service.start() is False
     assert "SLACK_BOT_TOKEN was rejected by auth.test (invalid_auth)" in caplog.text
     assert not fake.called("apps.connections.open")
@@ -376,7 +376,7 @@ async def test_a_rejected_app_token_is_logged_by_name(fake: FakeSlack, ctx: Comm
                                                       caplog: pytest.LogCaptureFixture) -> None:
     fake.bad_tokens.add("xapp-bad")
     service = SlackService(slack_settings(fake, "socket", slack_app_token="xapp-bad"), ctx)
-    with caplog.at_level(logging.ERROR, logger="bot.slack"):
+    with caplog.at_level(logging.ERROR, logger="leaderwatch.bot.chat.slack"):
         assert await service.start() is False
     assert "SLACK_APP_TOKEN was rejected by apps.connections.open (invalid_auth)" in caplog.text
     assert fake.hello_count == 0

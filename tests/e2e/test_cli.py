@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from leaderwatch.bot.cli.main import main
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -100,13 +100,13 @@ def test_boards_are_named_as_in_chat(imported: tuple[str, str]) -> None:
     assert code == 0, err
     assert row_of(out, "DeepSeek-R1")[0] == "3"
     code, _, err = run_cli("--db", db, "top", "lmarena/")
-    assert code == 2 and "`lmarena/` matches several boards: lmarena/text" in err
+    assert code == 2 and "`lmarena/` matches several boards: `lmarena/text`, `lmarena/text-style" in err
 
 
 def test_bad_date_is_explained(imported: tuple[str, str]) -> None:
     db, _ = imported
     code, _, err = run_cli("--db", db, "top", "lmarena/text", "--at", "24/01/2025")
-    assert code == 2 and "expected a date like 2025-01-24" in err
+    assert code == 2 and "`24/01/2025` is not a date: give one like 2025-01-24" in err
 
 
 def test_config_error_names_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,20 +19,20 @@ from typing import Any
 
 import pytest
 
-from alerts.formatting import Reply
-from bot.alerting import Alerter
-from bot.commands import CommandContext
-from bot.delivery import Dispatcher
-from bot.discord_bot import ADMIN_GROUP, DiscordSender, DiscordService, alert_ref
-from bot.ingest import store_all
-from bot.replay import default_rules
-from sources.base import Snapshot
-from sources.identity import Identity, load_groups
-from sources.lmarena import LmarenaSource
-from sources.registry import all_boards, all_sources
-from storage import outbox
-from storage.db import open_db
-from storage.subscriptions import add_subscription
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.chat.discord_bot import ADMIN_GROUP, DiscordSender, DiscordService, alert_ref
+from leaderwatch.bot.commands import CommandContext
+from leaderwatch.bot.pipeline.alerter import Alerter
+from leaderwatch.bot.pipeline.delivery import Dispatcher
+from leaderwatch.bot.pipeline.store import store_all
+from leaderwatch.sources.base import Snapshot
+from leaderwatch.sources.identity import Identity, load_groups
+from leaderwatch.sources.lmarena import LmarenaSource
+from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.storage import outbox
+from leaderwatch.storage.db import open_db
+from leaderwatch.storage.subscriptions import add_subscription
 from tests.bot.fake_discord import (
     CHANNEL_ID,
     MANAGER,
@@ -247,7 +247,7 @@ async def test_a_bad_token_keeps_discord_off_and_its_alerts_queued(
     assert ingest(ctx, newer) == 1
 
     refused = service_for(fake, ctx, discord_token="not-the-token")
-    with caplog.at_level(logging.ERROR, "bot.discord_bot"):
+    with caplog.at_level(logging.ERROR, "leaderwatch.bot.chat.discord_bot"):
         assert await refused.start() is False  # logged, not raised: the rest of the service runs on
     assert "DISCORD_TOKEN was rejected (401 Unauthorized)" in caplog.text
     assert "not-the-token" not in caplog.text

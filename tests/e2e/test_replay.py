@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from alerts.models import CONFIDENCES, KINDS, Event
-from bot.cli import main
-from bot.replay import BoardReplay, backtest, default_rules, replay
-from sources.identity import Identity, load_groups
-from sources.registry import all_sources
+from leaderwatch.alerts.models import CONFIDENCES, KINDS, Event
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.cli.history import BoardReplay, backtest, replay
+from leaderwatch.bot.cli.main import main
+from leaderwatch.sources.identity import Identity, load_groups
+from leaderwatch.sources.registry import all_sources
 
 
 @pytest.fixture(autouse=True)

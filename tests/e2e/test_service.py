@@ -17,13 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app import build_app, command_context, run
-from bot.commands import Invocation, dispatch
-from bot.importer import import_recordings
-from bot.settings import Settings
-from sources.aider import EDIT_URL, POLYGLOT_URL, AiderSource
-from sources.identity import Identity
-from storage.db import open_db
+from leaderwatch.bot.app import build_app, command_context, run
+from leaderwatch.bot.commands import Invocation, dispatch
+from leaderwatch.bot.pipeline.importer import import_recordings
+from leaderwatch.bot.settings import Settings
+from leaderwatch.sources.aider import EDIT_URL, POLYGLOT_URL, AiderSource
+from leaderwatch.sources.identity import Identity
+from leaderwatch.storage.db import open_db
 from tests.bot.fake_discord import FakeDiscord, keep_endpoints, settings_for
 from tests.bot.fake_slack import (
     BOT_TOKEN,

@@ -20,20 +20,20 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.alerting import Alerter
-from bot.commands import CommandContext
-from bot.delivery import Dispatcher
-from bot.http_server import build_web_app, start_http
-from bot.poller import Poller
-from bot.replay import default_rules
-from bot.settings import Settings
-from bot.slack import ALERT_EVENT_TYPE, SlackService
-from sources.aider import EDIT_URL, POLYGLOT_URL, AiderSource
-from sources.http import Fetcher
-from sources.identity import Identity, load_groups
-from sources.registry import all_boards, all_sources
-from storage import outbox
-from storage.db import open_db
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.chat.slack import ALERT_EVENT_TYPE, SlackService
+from leaderwatch.bot.commands import CommandContext
+from leaderwatch.bot.pipeline.alerter import Alerter
+from leaderwatch.bot.pipeline.delivery import Dispatcher
+from leaderwatch.bot.pipeline.poller import Poller
+from leaderwatch.bot.runtime.http_server import build_web_app, start_http
+from leaderwatch.bot.settings import Settings
+from leaderwatch.sources.aider import EDIT_URL, POLYGLOT_URL, AiderSource
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.identity import Identity, load_groups
+from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.storage import outbox
+from leaderwatch.storage.db import open_db
 from tests.bot.fake_slack import (
     APP_TOKEN,
     BOT_TOKEN,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from sources.aider import (
+from leaderwatch.sources.aider import (
     EDIT,
     EDIT_URL,
     FAMILY_EDIT,
@@ -19,9 +19,9 @@ from sources.aider import (
     AiderSource,
     parse_leaderboard,
 )
-from sources.base import MIXED, SourceError
-from sources.http import Fetcher
-from sources.identity import Identity
+from leaderwatch.sources.base import MIXED, SourceError
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.identity import Identity
 
 AS_OF = datetime(2024, 6, 17, tzinfo=UTC)
 

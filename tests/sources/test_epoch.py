@@ -10,15 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sources.base import SourceError
-from sources.epoch import (
+from leaderwatch.sources.base import SourceError
+from leaderwatch.sources.epoch import (
     ZIP_URL,
     EpochSource,
     parse_benchmark_csv,
     parse_benchmark_zip,
     parse_hub_runs,
 )
-from sources.http import Fetcher
+from leaderwatch.sources.http import Fetcher
 
 AS_OF = datetime(2026, 4, 19, tzinfo=UTC)
 

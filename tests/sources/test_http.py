@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sources.base import SourceError
-from sources.http import USER_AGENT, Fetcher, new_client, retry_after_seconds
+from leaderwatch.sources.base import SourceError
+from leaderwatch.sources.http import USER_AGENT, Fetcher, new_client, retry_after_seconds
 
 URL = "https://example.org/board.json"
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sources.base import MIXED
-from sources.identity import (
+from leaderwatch.sources.base import MIXED
+from leaderwatch.sources.identity import (
     Group,
     Identity,
     canonical_key,
@@ -22,7 +22,7 @@ from sources.identity import (
     split_components,
 )
 
-DATA = Path(str(resources.files("sources").joinpath("data")))
+DATA = Path(str(resources.files("leaderwatch.sources").joinpath("data")))
 
 
 def rows(name: str) -> list[dict[str, str]]:

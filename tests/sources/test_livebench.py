@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sources.base import SourceError
-from sources.http import Fetcher
-from sources.livebench import (
+from leaderwatch.sources.base import SourceError
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.livebench import (
     CATEGORIES_URL,
     TABLE_URL,
     LiveBenchSource,

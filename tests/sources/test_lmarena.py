@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sources import lmarena
-from sources.base import SourceError
-from sources.http import Fetcher
-from sources.identity import Identity
-from sources.lmarena import (
+from leaderwatch.sources import lmarena
+from leaderwatch.sources.base import SourceError
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.lmarena import (
     BOARDS,
     FAMILY_CATALOG,
     FAMILY_HISTORY,

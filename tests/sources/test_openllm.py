@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from sources.base import SourceError
-from sources.http import Fetcher
-from sources.identity import Identity
-from sources.openllm import (
+from leaderwatch.sources.base import SourceError
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.openllm import (
     BOARD_V1,
     BOARD_V2,
     V1_LAYOUT,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sources.base import MIXED
-from sources.identity import Identity
-from sources.registry import all_sources
+from leaderwatch.sources.base import MIXED
+from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.registry import all_sources
 
 
 def test_every_top_50_organization_is_mapped(recordings: Path, identity: Identity) -> None:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from sources.base import MIXED, SourceError
-from sources.http import Fetcher
-from sources.identity import Identity
-from sources.swebench import (
+from leaderwatch.sources.base import MIXED, SourceError
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.swebench import (
     BASH_ONLY,
     FAMILY_LEADERBOARDS,
     FAMILY_TEMPLATE,

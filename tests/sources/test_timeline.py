@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sources.base import Recording
-from sources.timeline import board_timeline, build_timelines, selected
+from leaderwatch.sources.base import Recording
+from leaderwatch.sources.timeline import board_timeline, build_timelines, selected
 
 
 def rec(family: str, priority: int, day: str, boards: tuple[str, ...] = ("x/text",)) -> Recording:

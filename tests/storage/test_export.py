@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from sources.base import Entry
-from storage import snapshots as store
-from storage.db import StorageError, open_db
-from storage.export import (
+import leaderwatch.storage.export
+from leaderwatch.sources.base import Entry
+from leaderwatch.storage import snapshots as store
+from leaderwatch.storage.db import StorageError, open_db
+from leaderwatch.storage.export import (
     COLUMNS,
     TargetError,
     backup_database,
@@ -226,12 +227,11 @@ def test_backup_refuses_unusable_targets(db: Database, tmp_path: Path, where: st
 
 def test_a_failed_backup_leaves_nothing_behind(db: Database, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import storage.export
 
     def broken(path: str | Path) -> Database:
         raise StorageError(f"cannot open the database {path}: disk I/O error")
 
-    monkeypatch.setattr(storage.export, "open_db", broken)
+    monkeypatch.setattr(leaderwatch.storage.export, "open_db", broken)
     (tmp_path / "out").mkdir()
     with pytest.raises(StorageError, match="disk I/O error"):
         backup_database(db, tmp_path / "out" / "copy.db")

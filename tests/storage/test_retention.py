@@ -14,18 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlite_utils import Database
 
-from alerts.models import Event
-from bot.alerting import Alerter
-from bot.importer import find_recordings
-from bot.ingest import store_all
-from bot.replay import default_rules
-from sources.base import Recording, Snapshot, Source
-from sources.identity import Identity, default_groups
-from sources.registry import all_sources
-from storage import snapshots as store
-from storage.db import from_text, open_db
-from storage.events import events_of_snapshot
-from storage.retention import (
+from leaderwatch.alerts.models import Event
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.pipeline.alerter import Alerter
+from leaderwatch.bot.pipeline.importer import find_recordings
+from leaderwatch.bot.pipeline.store import store_all
+from leaderwatch.sources.base import Recording, Snapshot, Source
+from leaderwatch.sources.identity import Identity, default_groups
+from leaderwatch.sources.registry import all_sources
+from leaderwatch.storage import snapshots as store
+from leaderwatch.storage.db import from_text, open_db
+from leaderwatch.storage.events import events_of_snapshot
+from leaderwatch.storage.retention import (
     EventRef,
     RetentionPolicy,
     RetentionReport,
@@ -37,7 +37,7 @@ from storage.retention import (
     snapshots_to_remove,
     vacuum,
 )
-from storage.rule_states import names_listed_before
+from leaderwatch.storage.rule_states import names_listed_before
 
 # --- the policy, as a table of cases ---------------------------------------------------------------
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from sources.base import Board, Entry, make_snapshot
-from sources.identity import Identity
-from storage import snapshots as store
-from storage.db import open_db
+from leaderwatch.sources.base import Board, Entry, make_snapshot
+from leaderwatch.sources.identity import Identity
+from leaderwatch.storage import snapshots as store
+from leaderwatch.storage.db import open_db
 
 BOARD = Board("test/text", "Test board", "score", True, True, "https://example.org/board")
 T0 = datetime(2025, 1, 24, tzinfo=UTC)

@@ -1,155 +1,50 @@
-"""Question commands, for anyone: help, boards, top, race, model, gap, events, why, chart."""
+"""Question commands, for anyone: help, boards, top, race, gap, model, events, why."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 
-from alerts.explain import explain, fired, held_back
-from alerts.formatting import Field, Reply
-from alerts.matching import board_matches
-from alerts.models import KINDS, Event, Rule, RuleError
-from alerts.ruleset import KIND_HELP, params_of, parse_rule
-from bot import charts
-from bot.commands import (
+from leaderwatch.alerts.explain import explain, fired, held_back
+from leaderwatch.alerts.formatting import Field, Reply, day, num, plural, signed
+from leaderwatch.alerts.models import KINDS, Event, Rule, RuleError
+from leaderwatch.alerts.ruleset import KIND_HELP, params_of, parse_rule
+from leaderwatch.bot.commands.channel import (
+    MAX_TOP,
+    channel_groups,
+    channel_rules,
+    channel_top,
+    followed_boards,
+)
+from leaderwatch.bot.commands.messages import country, standing
+from leaderwatch.bot.commands.names import (
+    board_ids,
+    did_you_mean,
+    latest,
+    parse_days,
+    resolve_board,
+    resolve_group,
+    resolve_model,
+    whole_number,
+)
+from leaderwatch.bot.commands.registry import (
     COMMANDS,
     CommandContext,
     Invocation,
     UserError,
-    close_matches,
     command,
-    did_you_mean,
     usage_error,
 )
-from bot.messages import BOARDS_HINT, NO_DATA, code, country, day, num, plural, signed, standing
-from sources.base import Entry, Snapshot
-from storage import snapshots as store
-from storage.events import recent_events
-from storage.standings import boards_with_data, current_models, standings
-from storage.subscriptions import channel_settings, channel_subscriptions
+from leaderwatch.sources.base import Entry, Snapshot
+from leaderwatch.storage import snapshots as store
+from leaderwatch.storage.events import recent_events
+from leaderwatch.storage.standings import boards_with_data, current_models, standings
 
-DEFAULT_GROUPS = ("china", "west")
-"""The groups `race` compares when the channel has not chosen (`set groups ...`)."""
-DEFAULT_TOP = 10
-MAX_TOP = 50
 MODEL_DAYS = 30
 """`model` shows moves over this many days."""
 GAP_DAYS = 30
 EVENTS_DAYS = 7
 EVENTS_SHOWN = 25
-MAX_DAYS = 3650
-
-
-# --- names -----------------------------------------------------------------------------------------
-
-def board_ids(ctx: CommandContext) -> list[str]:
-    """Every board id leaderwatch knows: the sources' boards and any stored one."""
-    return sorted(set(ctx.boards) | {b.id for b in store.boards(ctx.db)})
-
-
-def match_board(name: str, ids: Sequence[str]) -> str | list[str]:
-    """The board `name` means (an exact id, a unique prefix, a unique board name: `text` ->
-    lmarena/text), else the boards it is a prefix of (several, or none), for the caller's error."""
-    wanted = name.strip().lower()
-    if wanted in ids:
-        return wanted
-    prefixed = [b for b in ids if b.startswith(wanted)] if wanted else []
-    if len(prefixed) == 1:
-        return prefixed[0]
-    named = [b for b in ids if b.partition("/")[2] == wanted]
-    return named[0] if len(named) == 1 else prefixed
-
-
-def resolve_board(ctx: CommandContext, name: str) -> str:
-    """A board id from an exact id, a unique prefix, or a unique board name (`text` -> lmarena/text)."""
-    ids = board_ids(ctx)
-    found = match_board(name, ids)
-    if isinstance(found, str):
-        return found
-    if found:
-        raise UserError(f"`{name}` matches several boards: {code(found[:8])}"
-                        f"{', ...' if len(found) > 8 else ''}. Type more of the name.")
-    raise UserError(f"{did_you_mean(name.strip().lower(), ids, 'board')} {BOARDS_HINT}")
-
-
-def resolve_group(ctx: CommandContext, name: str) -> str:
-    """A group name, exact or a unique prefix (`chi` -> china)."""
-    wanted = name.strip().lower()
-    if wanted in ctx.groups:
-        return wanted
-    prefixed = [g for g in sorted(ctx.groups) if wanted and g.startswith(wanted)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    raise UserError(f"{did_you_mean(wanted, sorted(ctx.groups), 'group')} "
-                    f"Groups: {', '.join(sorted(ctx.groups))}.")
-
-
-def whole_number(word: str) -> int | None:
-    """The number a word spells in ASCII digits (`12`), else None (`²` and `1e9` are no numbers here)."""
-    return int(word) if word.isascii() and word.isdigit() and len(word) <= 6 else None
-
-
-def parse_days(name: str, word: str) -> int:
-    """`30` or `30d` as a number of days, 1 to 3650."""
-    days = whole_number(word.lower().removesuffix("d"))
-    if days is None or not 1 <= days <= MAX_DAYS:
-        raise usage_error(name, f"DAYS must be a whole number of days from 1 to {MAX_DAYS}, not `{word}`.")
-    return days
-
-
-def latest(ctx: CommandContext, board_id: str) -> Snapshot:
-    """The board's newest snapshot, or a UserError when nothing is stored yet."""
-    snap = ctx.snapshots.latest(ctx.db, board_id)
-    if snap is None:
-        raise UserError(NO_DATA.format(board=board_id))
-    return snap
-
-
-# --- channel settings ------------------------------------------------------------------------------
-
-def default_groups(ctx: CommandContext) -> list[str]:
-    """china and west, or the first two configured groups when the config dropped them."""
-    if all(g in ctx.groups for g in DEFAULT_GROUPS):
-        return list(DEFAULT_GROUPS)
-    return sorted(ctx.groups)[:2]
-
-
-def channel_groups(ctx: CommandContext, inv: Invocation) -> list[str]:
-    """The groups this channel compares in `race` (setting `groups`), known ones only."""
-    return groups_of_channel(ctx, inv.platform, inv.channel_id)
-
-
-def groups_of_channel(ctx: CommandContext, platform: str, channel_id: str) -> list[str]:
-    """`channel_groups` for a channel named by platform and id (alerts have no Invocation)."""
-    chosen = channel_settings(ctx.db, platform, channel_id).get("groups")
-    names = [g for g in (chosen or "").split(",") if g in ctx.groups]
-    return names if len(names) >= 2 else default_groups(ctx)
-
-
-def channel_top(ctx: CommandContext, inv: Invocation) -> int:
-    """The default N of `top` for this channel (setting `top`)."""
-    value = whole_number(channel_settings(ctx.db, inv.platform, inv.channel_id).get("top", ""))
-    return value if value is not None and 1 <= value <= MAX_TOP else DEFAULT_TOP
-
-
-def channel_patterns(ctx: CommandContext, inv: Invocation) -> list[str]:
-    """The board patterns this channel follows (active subscriptions)."""
-    rows = channel_subscriptions(ctx.db, inv.platform, inv.channel_id)
-    return sorted({str(r["board_pattern"]) for r in rows})
-
-
-def followed_boards(ctx: CommandContext, inv: Invocation, ids: Sequence[str]) -> list[str]:
-    """Those of `ids` this channel follows."""
-    patterns = channel_patterns(ctx, inv)
-    return [b for b in ids if any(board_matches(p, b) for p in patterns)]
-
-
-def channel_rules(ctx: CommandContext, inv: Invocation, board_id: str) -> list[str]:
-    """The names of the rules this channel follows on a board, in a stable order."""
-    rows = channel_subscriptions(ctx.db, inv.platform, inv.channel_id)
-    return sorted({str(r["rule"]) for r in rows if board_matches(str(r["board_pattern"]), board_id)})
 
 
 # --- help, boards, top -----------------------------------------------------------------------------
@@ -260,6 +155,7 @@ async def top_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
         text += f"; no {group} model on the board" if group else "; the board is empty"
     return Reply(title=title, text=text, table=tuple(rows) if entries else (),
                  url=snap.board.url or None, group=group)
+
 
 
 # --- race, gap ---------------------------------------------------------------------------------------
@@ -399,24 +295,8 @@ async def gap_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
                  url=snap.board.url or None)
 
 
+
 # --- model ---------------------------------------------------------------------------------------------
-
-def resolve_model(ctx: CommandContext, name: str, names: Mapping[str, str]) -> str:
-    """A model key from a name, alias, key or unique prefix of one, among `names` (key -> name)."""
-    key = ctx.identity.key(name)
-    if key in names:
-        return key
-    wanted = name.strip().lower()
-    hits = sorted({k for k, n in names.items()
-                   if (key and k.startswith(key)) or (wanted and n.lower().startswith(wanted))})
-    if len(hits) == 1:
-        return hits[0]
-    if hits:
-        shown = ", ".join(f"`{k}`" for k in hits[:8]) + (", ..." if len(hits) > 8 else "")
-        raise UserError(f"`{name}` matches several models: {shown}. Type more of the name.")
-    hint = close_matches(key or wanted, list(names))
-    raise UserError(f"No model `{name}` on any board's current table.{hint}")
-
 
 def rank_move(before: int, after: int) -> str:
     """`up 2`, `down 1`, `same rank`."""
@@ -459,6 +339,7 @@ async def model_command(ctx: CommandContext, inv: Invocation, args: list[str]) -
     return Reply(title=f"{first.name} on {plural(len(now), 'board')}",
                  text=f"{origin}. Each board's last snapshot; moves since {day(since)}.",
                  table=tuple(rows))
+
 
 
 # --- events, why -------------------------------------------------------------------------------------
@@ -540,143 +421,3 @@ async def why_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
                       f"{plural(len(names), 'rule')} this channel follows there:",
                  fields=tuple(fields), url=snap.board.url or None)
 
-
-# --- chart, chart model, and the charts under alerts -------------------------------------------------
-
-CHART_DAYS = 180
-"""`chart` and `chart model` draw this many days back unless told otherwise."""
-ALERT_CHART_DAYS = 90
-CHARTED_KINDS = frozenset({"overtake", "new_leader"})
-"""Alerts that carry a chart of their board (unless the channel's `charts` setting is off)."""
-ALERT_CHARTS_KEPT = 16
-
-
-def parse_chart_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> tuple[str, list[str], int]:
-    """`BOARD [GROUP ...] [DAYS]`: groups may also be written `china,west`; DAYS anywhere after BOARD."""
-    if not args:
-        raise usage_error("chart", "Which board?")
-    board = resolve_board(ctx, args[0])
-    groups: list[str] = []
-    days: int | None = None
-    for word in (w for arg in args[1:] for w in arg.split(",") if w):
-        if whole_number(word.lower().removesuffix("d")) is not None:
-            if days is not None:
-                raise usage_error("chart", "Give DAYS once.")
-            days = parse_days("chart", word)
-            continue
-        group = resolve_group(ctx, word)
-        if group in groups:
-            raise usage_error("chart", f"`{group}` is given twice.")
-        groups.append(group)
-    if len(groups) > charts.MAX_SERIES:
-        raise usage_error("chart", f"One chart shows at most {charts.MAX_SERIES} groups.")
-    return board, groups or channel_groups(ctx, inv)[:charts.MAX_SERIES], days or CHART_DAYS
-
-
-def no_history(ctx: CommandContext, board_id: str, days: int) -> UserError:
-    """Nothing stored in the period asked: say what the board's history covers and how to reach it."""
-    snap = latest(ctx, board_id)  # NO_DATA when nothing at all is stored
-    first = next(iter(store.snapshots_between(ctx.db, board_id)), snap)
-    needed = min(MAX_DAYS, (ctx.clock() - first.as_of).days + 1)
-    return UserError(f"{board_id} has no snapshot in the last {plural(days, 'day')}: its history runs from "
-                     f"{day(first.as_of)} to {day(snap.as_of)}. Ask for more days, e.g. "
-                     f"`/leaderwatch chart {board_id} {needed}`.")
-
-
-def latest_bests(chart: charts.Chart) -> str:
-    """`best china GLM-4.5 (1434), best west Gemini-2.5-Pro (1470)`, from each line's newest point."""
-    parts = []
-    for series in chart.series:
-        last = series.last()
-        parts.append(f"best {series.label} {last[2]} ({num(last[1])})" if last
-                     else f"no {series.label} model")
-    return ", ".join(parts)
-
-
-@command("chart", "chart BOARD [GROUP ...] [DAYS]")
-async def chart_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """Draw each group's best score on a board over time, with the board's events marked.
-
-    Without GROUP: the channel's groups (as `race`); without DAYS: the last 180 days.
-    `/leaderwatch chart lmarena/text china us 90`. `chart model` draws a model's ranks instead.
-    """
-    board_id, groups, days = parse_chart_args(ctx, inv, args)
-    end = ctx.clock()
-    chart = charts.board_chart(ctx.db, board_id, {g: ctx.groups[g] for g in groups},
-                               end - timedelta(days=days), end)
-    if chart is None:
-        raise no_history(ctx, board_id, days)
-    if chart.is_empty:
-        return Reply(text=f"No {' or '.join(groups)} model on {board_id} from {day(chart.start)} to "
-                          f"{day(chart.end)}: nothing to draw.")
-    board = store.board(ctx.db, board_id)
-    snapshots = len(chart.series[0].dates)
-    return Reply(title=chart.title,
-                 text=f"{plural(snapshots, 'snapshot')}, {plural(len(chart.markers), 'event')} marked. "
-                      f"Latest: {latest_bests(chart)}.",
-                 url=board.url if board and board.url else None,
-                 group=groups[0] if len(groups) == 1 else None, image=await charts.draw(chart))
-
-
-@command("chart model", "chart model NAME [DAYS]")
-async def chart_model_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """Draw a model's rank over time on every board that lists it (default: the last 180 days).
-
-    `/leaderwatch chart model o3-2025-04-16 90`; quote names with spaces:
-    `/leaderwatch chart model "GLM 4.5"`.
-    """
-    days = CHART_DAYS
-    if len(args) > 1 and whole_number(args[-1].lower().removesuffix("d")) is not None:
-        days, args = parse_days("chart model", args[-1]), args[:-1]
-    if not args:
-        raise usage_error("chart model", "Which model?")
-    names = ctx.snapshots.derived(ctx.db, "current_models", lambda: current_models(ctx.db))
-    if not names:
-        raise UserError("No board has been fetched yet. The first polls run a few seconds after start-up.")
-    key = resolve_model(ctx, " ".join(args), names)
-    listed = sorted(standings(ctx.db, key), key=lambda s: (s.entry.rank, s.board_id))
-    shown = sorted(s.board_id for s in listed[:charts.MAX_SERIES])
-    name = listed[0].entry.name
-    end = ctx.clock()
-    chart = charts.model_chart(ctx.db, key, name, shown, end - timedelta(days=days), end)
-    if chart is None:
-        raise UserError(f"{name} is on no board's table in the last {plural(days, 'day')}; its boards "
-                        f"were last updated earlier. Ask for more days, e.g. "
-                        f"`/leaderwatch chart model {key} 365`.")
-    ranks = ", ".join(f"{s.label} #{last[1]:.0f}" for s in chart.series if (last := s.last()))
-    more = (f" Its {charts.MAX_SERIES} best boards of {len(listed)} are drawn."
-            if len(listed) > charts.MAX_SERIES else "")
-    return Reply(title=chart.title, text=f"Latest: {ranks}.{more}", image=await charts.draw(chart))
-
-
-def chart_alerts(ctx: CommandContext) -> Callable[[str, str, Event, Reply], Awaitable[Reply]]:
-    """The Dispatcher's `decorate` hook: overtake and new #1 alerts get a small chart of their board.
-
-    The last 90 days up to the event, for the overtake's two groups or the channel's groups; not
-    for channels whose `charts` setting is off. The history up to an event does not change, so a
-    chart is drawn once for all the channels an alert goes to (the last few are kept).
-    """
-    drawn: OrderedDict[tuple[str, datetime, tuple[str, ...]], bytes | None] = OrderedDict()
-
-    async def decorate(platform: str, channel_id: str, event: Event, reply: Reply) -> Reply:
-        if event.kind not in CHARTED_KINDS:
-            return reply
-        if channel_settings(ctx.db, platform, channel_id).get("charts") == "off":
-            return reply
-        groups = [g for g in event.groups if g in ctx.groups] if event.kind == "overtake" else []
-        if len(groups) != 2:
-            groups = groups_of_channel(ctx, platform, channel_id)[:charts.MAX_SERIES]
-        key = (event.board, event.at, tuple(groups))
-        if key not in drawn:
-            chart = charts.board_chart(ctx.db, event.board, {g: ctx.groups[g] for g in groups},
-                                       event.at - timedelta(days=ALERT_CHART_DAYS), event.at)
-            if chart is None or chart.is_empty:
-                drawn[key] = None
-            else:
-                drawn[key] = await charts.draw(chart, charts.ALERT_SIZE)
-            while len(drawn) > ALERT_CHARTS_KEPT:
-                drawn.popitem(last=False)
-        png = drawn.get(key)
-        return reply if png is None else replace(reply, image=png)
-
-    return decorate

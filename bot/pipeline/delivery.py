@@ -24,15 +24,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlite_utils import Database
-
-from alerts.formatting import Reply, digest_reply, event_reply
-from alerts.models import Event
-from bot.metrics import Metrics
-from storage import outbox
-from storage.events import event_by_key
-from storage.outbox import OutboxItem
-from storage.subscriptions import disable_channel, record_audit
+from leaderwatch.alerts.formatting import Reply, digest_reply, event_reply
+from leaderwatch.alerts.models import Event
+from leaderwatch.bot.runtime.metrics import Metrics
+from leaderwatch.storage import outbox
+from leaderwatch.storage.db import Database
+from leaderwatch.storage.events import event_by_key
+from leaderwatch.storage.outbox import OutboxItem
+from leaderwatch.storage.subscriptions import disable_channel, record_audit
 
 logger = logging.getLogger(__name__)
 

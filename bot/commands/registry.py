@@ -1,4 +1,4 @@
-"""The one command layer behind `/leaderwatch` on Slack, Discord and the console.
+"""The command registry and `dispatch`, the one entry of the command layer.
 
 An adapter turns a platform payload into an `Invocation`, awaits `dispatch(ctx, invocation)` and
 renders the returned `Reply`. Commands register in one table through `@command`, which refuses a
@@ -9,7 +9,6 @@ Configuration commands run in one transaction: a command that fails changes noth
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 import secrets
@@ -19,15 +18,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlite_utils import Database
-
-from alerts.formatting import Reply
-from alerts.models import Rule
-from bot.messages import INTERNAL_ERROR, WHO_MANAGES
-from bot.metrics import UNKNOWN_COMMAND, Metrics
-from sources.base import Board
-from sources.identity import Group, Identity
-from storage.snapshots import SnapshotCache
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.models import Rule
+from leaderwatch.bot.commands.messages import INTERNAL_ERROR, WHO_MANAGES, close_matches
+from leaderwatch.bot.runtime.metrics import UNKNOWN_COMMAND, Metrics
+from leaderwatch.sources.base import Board
+from leaderwatch.sources.identity import Group, Identity
+from leaderwatch.storage.db import Database
+from leaderwatch.storage.snapshots import SnapshotCache
 
 logger = logging.getLogger(__name__)
 
@@ -111,17 +109,6 @@ def usage_error(name: str, problem: str) -> UserError:
     return UserError(f"{problem}\nUsage: `/leaderwatch {COMMANDS[name].usage}`")
 
 
-def close_matches(word: str, choices: Sequence[str]) -> str:
-    """` Did you mean `y` or `z`?`, or "" when nothing is close."""
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
-    return f" Did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
-
-
-def did_you_mean(word: str, choices: Sequence[str], what: str) -> UserError:
-    """`Unknown board `x`. Did you mean `y`?`"""
-    return UserError(f"Unknown {what} `{word}`.{close_matches(word, choices)}")
-
-
 def split_words(text: str) -> list[str]:
     """The words of a command line, quotes respected (`model "GPT-4o (2024-05-13)"`)."""
     try:
@@ -153,7 +140,7 @@ async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
         name, args = parse_line(inv.text)
         cmd = COMMANDS.get(name)
         if cmd is None:
-            raise UserError(f"{did_you_mean(name, sorted(COMMANDS), 'command')} "
+            raise UserError(f"Unknown command `{name}`.{close_matches(name, sorted(COMMANDS))} "
                             "`/leaderwatch help` lists the commands.")
         label = cmd.name
         if cmd.configures and not inv.can_configure:
@@ -192,7 +179,3 @@ def _observe(ctx: CommandContext, inv: Invocation, name: str, outcome: str, seco
                                                 "outcome": outcome, "seconds": round(seconds, 4)})
     if ctx.metrics is not None:
         ctx.metrics.command(name, inv.platform, seconds, outcome)
-
-
-# The commands themselves register on import.
-from bot import configuration, questions  # noqa: E402,F401

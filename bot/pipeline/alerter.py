@@ -11,20 +11,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlite_utils import Database
-
-from alerts.matching import Subscription, hold_for, match, rules_for_board
-from alerts.models import BoardState, Event, Rule, RuleError
-from alerts.rules import base_key_of, evaluate
-from alerts.ruleset import parse_rule
-from bot.ingest import Stored
-from bot.metrics import Metrics
-from sources.identity import Group
-from storage import outbox
-from storage import snapshots as store
-from storage.events import save_events
-from storage.rule_states import load_rule_states, names_listed_before, save_rule_states
-from storage.subscriptions import active_subscriptions, channel_settings
+from leaderwatch.alerts.matching import Subscription, hold_for, match, rules_for_board
+from leaderwatch.alerts.models import BoardState, Event, Rule, RuleError
+from leaderwatch.alerts.rules import base_key_of, evaluate
+from leaderwatch.alerts.ruleset import parse_rule
+from leaderwatch.bot.pipeline.store import Stored
+from leaderwatch.bot.runtime.metrics import Metrics
+from leaderwatch.sources.identity import Group
+from leaderwatch.storage import outbox
+from leaderwatch.storage import snapshots as store
+from leaderwatch.storage.db import Database
+from leaderwatch.storage.events import save_events
+from leaderwatch.storage.rule_states import load_rule_states, names_listed_before, save_rule_states
+from leaderwatch.storage.subscriptions import active_subscriptions, channel_settings
 
 logger = logging.getLogger(__name__)
 

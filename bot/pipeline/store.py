@@ -6,10 +6,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlite_utils import Database
-
-from sources.base import Snapshot, check_not_shrunk
-from storage import snapshots as store
+from leaderwatch.sources.base import Snapshot, check_not_shrunk
+from leaderwatch.storage import snapshots as store
+from leaderwatch.storage.db import Database
 
 logger = logging.getLogger(__name__)
 

@@ -7,32 +7,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 
-from alerts.models import BoardState, Event, Rule, RuleState
-from alerts.rules import evaluate
-from alerts.ruleset import rules_from_tables, rules_from_toml
-from bot.importer import find_recordings
-from sources.base import Snapshot, Source
-from sources.identity import Group
-from sources.timeline import build_timelines, selected
-
-
-def default_rules(known_groups: Sequence[str]) -> list[Rule]:
-    """The rule set shipped with the package (`alerts/default_rules.toml`)."""
-    text = resources.files("alerts").joinpath("default_rules.toml").read_text(encoding="utf-8")
-    return rules_from_toml(text, "default rules", known_groups)
-
-
-def load_rules(path: Path | None, config_tables: Sequence[Mapping[str, object]],
-               known_groups: Sequence[str]) -> list[Rule]:
-    """`--rules FILE`, else the config's `[[rules]]`, else the shipped defaults (RuleError if bad)."""
-    if path is not None:
-        return rules_from_toml(path.read_text(encoding="utf-8"), str(path), known_groups)
-    if config_tables:
-        return rules_from_tables(list(config_tables), "config [[rules]]", known_groups)
-    return default_rules(known_groups)
+from leaderwatch.alerts.models import BoardState, Event, Rule, RuleState
+from leaderwatch.alerts.rules import evaluate
+from leaderwatch.bot.pipeline.importer import find_recordings
+from leaderwatch.sources.base import Snapshot, Source
+from leaderwatch.sources.identity import Group
+from leaderwatch.sources.timeline import build_timelines, selected
 
 
 @dataclass

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlite_utils import Database
-
-from bot.ingest import store_all
-from sources.base import Recording, Source, SourceError
-from sources.timeline import Timeline, build_timelines, selected
-from storage import status
+from leaderwatch.bot.pipeline.store import store_all
+from leaderwatch.sources.base import Recording, Source, SourceError
+from leaderwatch.sources.timeline import Timeline, build_timelines, selected
+from leaderwatch.storage import status
+from leaderwatch.storage.db import Database
 
 logger = logging.getLogger(__name__)
 

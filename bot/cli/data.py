@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from bot.app import App
-from storage import snapshots
-from storage.db import StorageError
-from storage.export import (
+from leaderwatch.bot.app import App
+from leaderwatch.bot.cli.common import board_of
+from leaderwatch.bot.commands import UserError
+from leaderwatch.bot.commands.names import parse_date
+from leaderwatch.storage.db import StorageError
+from leaderwatch.storage.export import (
     WRITERS,
     HistoryRow,
     HistorySpan,
@@ -52,12 +54,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--force", action="store_true", help="replace PATH if it already exists")
 
 
-def _fail(message: str) -> int:
-    # The same words and status as `bot.cli.main` gives a UserError.
-    print(f"leaderwatch: {message}", file=sys.stderr)
-    return 2
-
-
 def _day(span: HistorySpan) -> str:
     if span.first is None or span.last is None:
         return "nothing yet"
@@ -82,21 +78,15 @@ def with_progress(rows: Iterable[HistoryRow], total: int, label: str, stream: Te
 
 def cmd_export(app: App, args: argparse.Namespace) -> int:
     """Write a board's stored history as CSV, a JSON array or JSON lines."""
-    # bot.cli registers this module, so its helpers are imported when the command runs.
-    from bot.cli import UserError, parse_date, resolve_board
-
-    try:
-        board_id = resolve_board(args.board, [b.id for b in snapshots.boards(app.db)])
-        start = parse_date(args.start, end_of_day=False) if args.start else None
-        end = parse_date(args.end) if args.end else None
-        if start is not None and end is not None and start > end:
-            raise UserError(f"--from {args.start} is after --to {args.end}; swap them")
-        if args.output and not Path(args.output).parent.is_dir():
-            raise UserError(f"--output {args.output}: folder {Path(args.output).parent} does not exist")
-        if args.output and Path(args.output).is_dir():
-            raise UserError(f"--output {args.output} is a folder; give a file name")
-    except UserError as exc:
-        return _fail(str(exc))
+    board_id = board_of(app, args.board)
+    start = parse_date(args.start, end_of_day=False) if args.start else None
+    end = parse_date(args.end) if args.end else None
+    if start is not None and end is not None and start > end:
+        raise UserError(f"--from {args.start} is after --to {args.end}; swap them")
+    if args.output and not Path(args.output).parent.is_dir():
+        raise UserError(f"--output {args.output}: folder {Path(args.output).parent} does not exist")
+    if args.output and Path(args.output).is_dir():
+        raise UserError(f"--output {args.output} is a folder; give a file name")
     span = history_span(app.db, board_id, start, end)
     if span.snapshots == 0:
         whole = history_span(app.db, board_id)
@@ -156,7 +146,7 @@ def cmd_backup(app: App, args: argparse.Namespace) -> int:
     try:
         result = backup_database(app.db, args.path, overwrite=args.force)
     except TargetError as exc:
-        return _fail(str(exc))
+        raise UserError(str(exc)) from None
     except StorageError as exc:
         print(f"leaderwatch: {exc}", file=sys.stderr)
         return 1
@@ -166,4 +156,4 @@ def cmd_backup(app: App, args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[App, argparse.Namespace], int]] = {"export": cmd_export, "backup": cmd_backup}
-"""The commands `add_parsers` adds, by name (for `bot.cli.COMMANDS`)."""
+"""The commands `add_parsers` adds, by name (for `leaderwatch.bot.cli.main.COMMANDS`)."""

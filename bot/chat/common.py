@@ -17,14 +17,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from alerts.formatting import Reply
-from alerts.models import KINDS
-from alerts.ruleset import params_of
-from bot.commands import COMMANDS, Command, CommandContext
-from bot.configuration import SETTINGS
-from bot.questions import board_ids
-from storage.standings import current_models
-from storage.subscriptions import channel_subscriptions
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.models import KINDS
+from leaderwatch.alerts.ruleset import params_of
+from leaderwatch.bot.commands import COMMANDS, Command, CommandContext
+from leaderwatch.bot.commands.configuration import SETTINGS
+from leaderwatch.bot.commands.names import board_ids
+from leaderwatch.storage.standings import current_models
+from leaderwatch.storage.subscriptions import channel_subscriptions
 
 NUMBER_PLACEHOLDERS = frozenset({"N", "DAYS"})
 """Placeholders that take a whole number (typed as integers where the platform has types)."""

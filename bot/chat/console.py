@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from alerts.formatting import Reply
-from alerts.models import Event
-from bot.chat import image_filename
-from bot.ingest import Stored
-from sources.base import Entry, Snapshot
-from storage.snapshots import BoardSummary
-from storage.status import SourceStatus
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.models import Event
+from leaderwatch.bot.chat.common import image_filename
+from leaderwatch.bot.pipeline.store import Stored
+from leaderwatch.sources.base import Entry, Snapshot
+from leaderwatch.storage.snapshots import BoardSummary
+from leaderwatch.storage.status import SourceStatus
 
 
 def _fmt_score(value: float) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from bot.settings import Settings
+from leaderwatch.bot.settings import Settings
 
 REDACTED = "[redacted]"
 SECRET_SETTINGS = ("slack_bot_token", "slack_app_token", "slack_signing_secret", "discord_token")

@@ -38,8 +38,8 @@ from typing import Any
 import aiohttp
 import yarl
 
-from alerts.formatting import Reply
-from bot.chat import (
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.bot.chat.common import (
     Names,
     Option,
     admin_commands,
@@ -50,10 +50,10 @@ from bot.chat import (
     split_text,
     table_lines,
 )
-from bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
-from bot.delivery import DeliveryError
-from bot.messages import INTERNAL_ERROR
-from bot.settings import ConfigError, Settings
+from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
+from leaderwatch.bot.commands.messages import INTERNAL_ERROR
+from leaderwatch.bot.pipeline.delivery import DeliveryError
+from leaderwatch.bot.settings import ConfigError, Settings
 
 with warnings.catch_warnings():
     # discord.py imports audioop for voice (unused here), which Python 3.11 deprecates: keep that

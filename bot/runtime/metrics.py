@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlite_utils import Database
 
-from storage import outbox, status
+from leaderwatch.storage import outbox, status
+from leaderwatch.storage.db import Database
 
 logger = logging.getLogger(__name__)
 

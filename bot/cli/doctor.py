@@ -17,19 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlite_utils import Database
 
-from bot.app import App
-from bot.logs import Redactor, secrets_of
-from bot.settings import ConfigError, Settings, load_settings
-from sources import aider, epoch, lmarena, openllm, swebench
-from sources import livebench as livebench_source
-from sources.base import Source
-from sources.http import new_client
-from sources.identity import Identity
-from sources.registry import all_sources, source_names
-from storage.db import StorageError, open_db
-from storage.db import is_writable as database_writable
+from leaderwatch.bot.app import App
+from leaderwatch.bot.runtime.logs import Redactor, secrets_of
+from leaderwatch.bot.settings import ConfigError, Settings, load_settings
+from leaderwatch.sources import aider, epoch, lmarena, openllm, swebench
+from leaderwatch.sources import livebench as livebench_source
+from leaderwatch.sources.base import Source
+from leaderwatch.sources.http import new_client
+from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.registry import all_sources, source_names
+from leaderwatch.storage.db import Database, StorageError, open_db
+from leaderwatch.storage.db import is_writable as database_writable
 
 OK, FAIL, SKIP = "ok", "FAIL", "skip"
 SLACK_API = "https://slack.com/api/"

@@ -4,60 +4,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import getpass
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerts.models import Rule, RuleError
-from bot import console, data_commands, doctor
-from bot.app import App, build_app, command_context, run, utcnow
-from bot.commands import Invocation, dispatch
-from bot.importer import coverage_lines, import_recordings
-from bot.logs import configure_logging
-from bot.questions import match_board
-from bot.replay import BoardReplay, backtest, backtest_lines, in_range, load_rules, replay
-from bot.settings import ConfigError, load_settings
-from sources.registry import source_names
-from storage import snapshots, status
-from storage.db import StorageError
+from leaderwatch.alerts.models import Rule, RuleError
+from leaderwatch.bot.app import App, build_app, command_context, load_rules, run, utcnow
+from leaderwatch.bot.chat import console
+from leaderwatch.bot.cli import data, doctor
+from leaderwatch.bot.cli.common import NO_BOARD_STORED, board_of
+from leaderwatch.bot.cli.history import BoardReplay, backtest, backtest_lines, in_range, replay
+from leaderwatch.bot.commands import Invocation, UserError, dispatch
+from leaderwatch.bot.commands.names import did_you_mean, parse_date
+from leaderwatch.bot.pipeline.importer import coverage_lines, import_recordings
+from leaderwatch.bot.runtime.logs import configure_logging
+from leaderwatch.bot.settings import ConfigError, load_settings
+from leaderwatch.sources.registry import source_names
+from leaderwatch.storage import snapshots, status
+from leaderwatch.storage.db import StorageError
 
 logger = logging.getLogger(__name__)
-
-
-class UserError(Exception):
-    """Bad input from the person at the terminal; the message is shown as is."""
-
-
-def resolve_board(name: str, board_ids: Sequence[str]) -> str:
-    """A board id as chat resolves it (`bot.questions.match_board`); otherwise a "did you mean" error."""
-    found = match_board(name, board_ids)
-    if isinstance(found, str):
-        return found
-    if found:
-        raise UserError(f"`{name}` matches several boards: {', '.join(found[:8])}. Type more of the name.")
-    close = difflib.get_close_matches(name, board_ids, n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
-    listing = "" if board_ids else " No board is stored yet: run `leaderwatch import` or `leaderwatch poll`."
-    raise UserError(f"unknown board `{name}`.{hint}{listing} `leaderwatch boards` lists them.")
-
-
-def parse_date(text: str, end_of_day: bool = True) -> datetime:
-    """`YYYY-MM-DD` (the end of that day, UTC, or its start) or a full ISO 8601 time."""
-    try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
-            return day + timedelta(days=1, seconds=-1) if end_of_day else day
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UserError(f"{text!r}: expected a date like 2025-01-24 or 2025-01-24T12:00Z") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def cmd_run(app: App, args: argparse.Namespace) -> int:
@@ -71,9 +41,8 @@ def cmd_poll(app: App, args: argparse.Namespace) -> int:
     names = {s.name for s in app.sources}
     for n in args.sources:
         if n not in names:
-            close = difflib.get_close_matches(n, sorted(names), n=1)
-            hint = f" Did you mean `{close[0]}`?" if close else ""
-            raise UserError(f"unknown source `{n}`.{hint} Sources: {', '.join(sorted(names))}")
+            raise UserError(f"{did_you_mean(n, sorted(names), 'source')} "
+                            f"Sources: {', '.join(sorted(names))}.")
     chosen = [s for s in app.sources if s.name in args.sources] if args.sources else app.enabled_sources()
 
     async def go() -> int:
@@ -107,7 +76,7 @@ def cmd_boards(app: App, args: argparse.Namespace) -> int:
     """List stored boards."""
     summaries = snapshots.board_summaries(app.db)
     if not summaries:
-        print("No board is stored yet: run `leaderwatch import --recordings DIR` or `leaderwatch poll`.")
+        print(NO_BOARD_STORED)
         return 0
     print(console.boards_table(summaries, status.all_statuses(app.db)))
     return 0
@@ -117,7 +86,7 @@ def cmd_top(app: App, args: argparse.Namespace) -> int:
     """Show a board's top N, optionally as of a past date and within a group."""
     if args.n < 1:
         raise UserError("-n must be at least 1")
-    board_id = resolve_board(args.board, [b.id for b in snapshots.boards(app.db)])
+    board_id = board_of(app, args.board)
     at = parse_date(args.at) if args.at else None
     snap = snapshots.snapshot_at(app.db, board_id, at)
     if snap is None:
@@ -202,7 +171,7 @@ def cmd_query(app: App, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "import": cmd_import, "boards": cmd_boards, "top": cmd_top,
-            "replay": cmd_replay, "backtest": cmd_backtest, "query": cmd_query, **data_commands.COMMANDS}
+            "replay": cmd_replay, "backtest": cmd_backtest, "query": cmd_query, **data.COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the channel whose subscriptions and settings to use (default: console)")
     p.add_argument("--output", metavar="DIR",
                    help="folder for the PNG of a `chart` answer (default: the current directory)")
-    data_commands.add_parsers(sub)
+    data.add_parsers(sub)
     doctor.add_parser(sub)
     for name, helptext in (("replay", "replay recorded history through the rules and print every event"),
                            ("backtest", "alerts per rule, board and week the rules would have sent")):
@@ -253,8 +222,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def fail(message: str, status: int = 2) -> int:
+    """Print `leaderwatch: MESSAGE` on stderr; the exit status (2: bad input or configuration)."""
+    print(f"leaderwatch: {message}", file=sys.stderr)
+    return status
+
+
+def execute(app: App, args: argparse.Namespace) -> int:
+    """Run one parsed command on a built app: its exit status, errors said in one line (never a traceback).
+
+    A UserError is shown as it is; a configuration or storage error names the setting to fix.
+    """
+    try:
+        return COMMANDS[args.command](app, args)
+    except ConfigError as exc:  # a bad config group or rule, or a chat setting `run` needs
+        return fail(f"configuration error: {exc}")
+    except StorageError as exc:
+        return fail(f"{exc}. Set LEADERWATCH_DB to a writable path.")
+    except UserError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `leaderwatch` console script."""
+    """Entry point of the `leaderwatch` console script (and `python -m leaderwatch`)."""
     args = build_parser().parse_args(argv)
     environ = dict(os.environ)
     if args.db:
@@ -264,27 +256,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(environ, known_sources=source_names())
     except ConfigError as exc:
-        print(f"leaderwatch: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"configuration error: {exc}")
     configure_logging(settings, args.verbose)
-    app: App | None = None
     try:
         app = build_app(settings, clock=utcnow)
-        return COMMANDS[args.command](app, args)
-    except ConfigError as exc:  # a bad config group or rule, or a chat setting `run` needs
-        print(f"leaderwatch: configuration error: {exc}", file=sys.stderr)
-        return 2
+    except ConfigError as exc:  # a bad config group or rule
+        return fail(f"configuration error: {exc}")
     except StorageError as exc:
-        print(f"leaderwatch: {exc}. Set LEADERWATCH_DB to a writable path.", file=sys.stderr)
-        return 2
-    except UserError as exc:
-        print(f"leaderwatch: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"{exc}. Set LEADERWATCH_DB to a writable path.")
     except KeyboardInterrupt:
         return 130
+    try:
+        return execute(app, args)
     finally:
-        if app is not None:
-            asyncio.run(app.aclose())
+        asyncio.run(app.aclose())
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -36,12 +36,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from alerts.formatting import Reply
-from bot.chat import clip, image_filename, split_text, table_lines
-from bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
-from bot.delivery import DeliveryError
-from bot.messages import INTERNAL_ERROR
-from bot.settings import ConfigError, Settings
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.bot.chat.common import clip, image_filename, split_text, table_lines
+from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
+from leaderwatch.bot.commands.messages import INTERNAL_ERROR
+from leaderwatch.bot.pipeline.delivery import DeliveryError
+from leaderwatch.bot.settings import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -369,8 +369,10 @@ def build_slack_app(settings: Settings, ctx: CommandContext, *, budget: float = 
                           "App Credentials > Signing Secret)")
     client = web_client(settings, retry_rate_limits=True)
     # The signing secret is passed even when empty so Bolt never falls back to the environment.
-    app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "", name="leaderwatch",
-                   ignoring_self_events_enabled=True)
+    # Not named "leaderwatch": Bolt sets the level of the logger named after the app (ours is the root
+    # of every leaderwatch logger).
+    app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "",
+                   name="leaderwatch-slack", ignoring_self_events_enabled=True)
     admins = AdminCheck(client, frozenset(settings.slack_admins), admin_cache_seconds, monotonic)
     app.middleware(drop_bot_events)
     app.command(COMMAND)(SlashCommand(ctx, admins, budget))

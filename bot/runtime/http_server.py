@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
-from sqlite_utils import Database
 
-from bot.metrics import Metrics
-from storage.db import is_writable as database_writable
-from storage.db import to_text
-from storage.status import SourceStatus, all_statuses
+from leaderwatch.bot.runtime.metrics import Metrics
+from leaderwatch.storage.db import Database, to_text
+from leaderwatch.storage.db import is_writable as database_writable
+from leaderwatch.storage.status import SourceStatus, all_statuses
 
 logger = logging.getLogger(__name__)
 

@@ -8,13 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlite_utils import Database
-
-from bot.ingest import Stored, store_all
-from bot.metrics import Metrics
-from sources.base import Source, SourceError
-from sources.http import Fetcher
-from storage import status
+from leaderwatch.bot.pipeline.store import Stored, store_all
+from leaderwatch.bot.runtime.metrics import Metrics
+from leaderwatch.sources.base import Source, SourceError
+from leaderwatch.sources.http import Fetcher
+from leaderwatch.storage import status
+from leaderwatch.storage.db import Database
 
 logger = logging.getLogger(__name__)
 

@@ -11,32 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from alerts.formatting import Field, Reply
-from alerts.matching import DIGEST_HOUR, board_matches, hold_for
-from alerts.models import KINDS, Rule, RuleError
-from alerts.ruleset import KIND_HELP, make_rule, params_of, parse_rule
-from bot.commands import (
-    CommandContext,
-    Invocation,
-    UserError,
-    close_matches,
-    command,
-    did_you_mean,
-    usage_error,
-)
-from bot.messages import BOARDS_HINT, code, day, moment, plural
-from bot.questions import (
-    DEFAULT_TOP,
-    MAX_TOP,
-    board_ids,
-    default_groups,
-    resolve_board,
-    resolve_group,
-    whole_number,
-)
-from storage import outbox
-from storage.db import to_text
-from storage.subscriptions import (
+from leaderwatch.alerts.formatting import Field, Reply, day, moment, plural
+from leaderwatch.alerts.matching import DIGEST_HOUR, board_matches, hold_for
+from leaderwatch.alerts.models import KINDS, Rule, RuleError
+from leaderwatch.alerts.ruleset import KIND_HELP, make_rule, params_of, parse_rule
+from leaderwatch.bot.commands.channel import DEFAULT_TOP, MAX_TOP, default_groups
+from leaderwatch.bot.commands.messages import BOARDS_HINT, close_matches, code
+from leaderwatch.bot.commands.names import board_ids, did_you_mean, resolve_board, resolve_group, whole_number
+from leaderwatch.bot.commands.registry import CommandContext, Invocation, UserError, command, usage_error
+from leaderwatch.storage import outbox
+from leaderwatch.storage.db import to_text
+from leaderwatch.storage.subscriptions import (
     add_subscription,
     audit_trail,
     channel_settings,

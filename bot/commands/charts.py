@@ -1,0 +1,124 @@
+"""Chart commands, for anyone: `chart BOARD` (groups' best scores), `chart model NAME` (a model's ranks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from leaderwatch.alerts.formatting import Reply, day, num, plural
+from leaderwatch.bot import charts
+from leaderwatch.bot.commands.channel import channel_groups
+from leaderwatch.bot.commands.names import (
+    MAX_DAYS,
+    latest,
+    parse_days,
+    resolve_board,
+    resolve_group,
+    resolve_model,
+    whole_number,
+)
+from leaderwatch.bot.commands.registry import CommandContext, Invocation, UserError, command, usage_error
+from leaderwatch.storage import snapshots as store
+from leaderwatch.storage.standings import current_models, standings
+
+CHART_DAYS = 180
+"""`chart` and `chart model` draw this many days back unless told otherwise."""
+
+
+def parse_chart_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> tuple[str, list[str], int]:
+    """`BOARD [GROUP ...] [DAYS]`: groups may also be written `china,west`; DAYS anywhere after BOARD."""
+    if not args:
+        raise usage_error("chart", "Which board?")
+    board = resolve_board(ctx, args[0])
+    groups: list[str] = []
+    days: int | None = None
+    for word in (w for arg in args[1:] for w in arg.split(",") if w):
+        if whole_number(word.lower().removesuffix("d")) is not None:
+            if days is not None:
+                raise usage_error("chart", "Give DAYS once.")
+            days = parse_days("chart", word)
+            continue
+        group = resolve_group(ctx, word)
+        if group in groups:
+            raise usage_error("chart", f"`{group}` is given twice.")
+        groups.append(group)
+    if len(groups) > charts.MAX_SERIES:
+        raise usage_error("chart", f"One chart shows at most {charts.MAX_SERIES} groups.")
+    return board, groups or channel_groups(ctx, inv)[:charts.MAX_SERIES], days or CHART_DAYS
+
+
+def no_history(ctx: CommandContext, board_id: str, days: int) -> UserError:
+    """Nothing stored in the period asked: say what the board's history covers and how to reach it."""
+    snap = latest(ctx, board_id)  # NO_DATA when nothing at all is stored
+    first = next(iter(store.snapshots_between(ctx.db, board_id)), snap)
+    needed = min(MAX_DAYS, (ctx.clock() - first.as_of).days + 1)
+    return UserError(f"{board_id} has no snapshot in the last {plural(days, 'day')}: its history runs from "
+                     f"{day(first.as_of)} to {day(snap.as_of)}. Ask for more days, e.g. "
+                     f"`/leaderwatch chart {board_id} {needed}`.")
+
+
+def latest_bests(chart: charts.Chart) -> str:
+    """`best china GLM-4.5 (1434), best west Gemini-2.5-Pro (1470)`, from each line's newest point."""
+    parts = []
+    for series in chart.series:
+        last = series.last()
+        parts.append(f"best {series.label} {last[2]} ({num(last[1])})" if last
+                     else f"no {series.label} model")
+    return ", ".join(parts)
+
+
+@command("chart", "chart BOARD [GROUP ...] [DAYS]")
+async def chart_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Draw each group's best score on a board over time, with the board's events marked.
+
+    Without GROUP: the channel's groups (as `race`); without DAYS: the last 180 days.
+    `/leaderwatch chart lmarena/text china us 90`. `chart model` draws a model's ranks instead.
+    """
+    board_id, groups, days = parse_chart_args(ctx, inv, args)
+    end = ctx.clock()
+    chart = charts.board_chart(ctx.db, board_id, {g: ctx.groups[g] for g in groups},
+                               end - timedelta(days=days), end)
+    if chart is None:
+        raise no_history(ctx, board_id, days)
+    if chart.is_empty:
+        return Reply(text=f"No {' or '.join(groups)} model on {board_id} from {day(chart.start)} to "
+                          f"{day(chart.end)}: nothing to draw.")
+    board = store.board(ctx.db, board_id)
+    snapshots = len(chart.series[0].dates)
+    return Reply(title=chart.title,
+                 text=f"{plural(snapshots, 'snapshot')}, {plural(len(chart.markers), 'event')} marked. "
+                      f"Latest: {latest_bests(chart)}.",
+                 url=board.url if board and board.url else None,
+                 group=groups[0] if len(groups) == 1 else None, image=await charts.draw(chart))
+
+
+@command("chart model", "chart model NAME [DAYS]")
+async def chart_model_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Draw a model's rank over time on every board that lists it (default: the last 180 days).
+
+    `/leaderwatch chart model o3-2025-04-16 90`; quote names with spaces:
+    `/leaderwatch chart model "GLM 4.5"`.
+    """
+    days = CHART_DAYS
+    if len(args) > 1 and whole_number(args[-1].lower().removesuffix("d")) is not None:
+        days, args = parse_days("chart model", args[-1]), args[:-1]
+    if not args:
+        raise usage_error("chart model", "Which model?")
+    names = ctx.snapshots.derived(ctx.db, "current_models", lambda: current_models(ctx.db))
+    if not names:
+        raise UserError("No board has been fetched yet. The first polls run a few seconds after start-up.")
+    key = resolve_model(ctx, " ".join(args), names)
+    listed = sorted(standings(ctx.db, key), key=lambda s: (s.entry.rank, s.board_id))
+    shown = sorted(s.board_id for s in listed[:charts.MAX_SERIES])
+    name = listed[0].entry.name
+    end = ctx.clock()
+    chart = charts.model_chart(ctx.db, key, name, shown, end - timedelta(days=days), end)
+    if chart is None:
+        raise UserError(f"{name} is on no board's table in the last {plural(days, 'day')}; its boards "
+                        f"were last updated earlier. Ask for more days, e.g. "
+                        f"`/leaderwatch chart model {key} 365`.")
+    ranks = ", ".join(f"{s.label} #{last[1]:.0f}" for s in chart.series if (last := s.last()))
+    more = (f" Its {charts.MAX_SERIES} best boards of {len(listed)} are drawn."
+            if len(listed) > charts.MAX_SERIES else "")
+    return Reply(title=chart.title, text=f"Latest: {ranks}.{more}", image=await charts.draw(chart))
+
+
