@@ -20,22 +20,43 @@ USER_AGENT = "leaderwatch/0.1 (+https://github.com/leaderwatch/leaderwatch; lead
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:
-    """Seconds asked for by a Retry-After header (delta seconds or an HTTP date), or None."""
-    value = response.headers.get("retry-after")
-    if not value:
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """The seconds a Retry-After header value asks for: delta seconds (`120`, `1.5`) or an HTTP date
+    (`Wed, 21 Oct 2015 07:28:00 GMT`, counted from `now`); None when absent or unreadable.
+
+    The one reader of Retry-After, for the sources, Slack and Discord alike.
+    """
+    if value is None or not str(value).strip():
         return None
+    text = str(value).strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:  # "-0000" (RFC 5322: UTC, origin unknown) parses to a naive datetime
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:
+    """Seconds asked for by a response's Retry-After header, or None."""
+    return parse_retry_after(response.headers.get("retry-after"), now)
+
+
+def backoff(attempt: int, base: float, cap: float, factor: float = 1.0) -> float:
+    """The wait before retrying after the `attempt`-th failure in a row: `base` doubled for each attempt
+    after the first, times `factor` (jitter), never more than `cap` (attempt 0 counts as 1).
+
+    The one exponential backoff, for fetches, polls and deliveries; each caller keeps its own numbers.
+    """
+    exponent = min(max(attempt, 1) - 1, 60)
+    return min(cap, base * 2.0 ** exponent * factor)
 
 
 @dataclass
@@ -94,8 +115,7 @@ class Fetcher:
             headers["If-Modified-Since"] = cached.last_modified
         reason = "no attempt made"
         for attempt in range(1, self.attempts + 1):
-            delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-            delay *= 0.5 + random.random() / 2  # noqa: S311 - jitter, not crypto
+            delay = backoff(attempt, self.base_delay, self.max_delay, 0.5 + random.random() / 2)  # noqa: S311
             try:
                 response = await self.client.get(url, params=params, headers=headers)
             except httpx.TransportError as exc:

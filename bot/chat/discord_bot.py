@@ -54,6 +54,7 @@ from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocati
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 from leaderwatch.bot.pipeline.delivery import DeliveryError
 from leaderwatch.bot.settings import ConfigError, Settings
+from leaderwatch.sources.http import parse_retry_after
 
 with warnings.catch_warnings():
     # discord.py imports audioop for voice (unused here), which Python 3.11 deprecates: keep that
@@ -477,10 +478,8 @@ def nonce_of(delivery_key: str, part: int) -> str:
 
 def _retry_after(exc: discord.HTTPException) -> float:
     headers = getattr(exc.response, "headers", None) or {}
-    try:
-        return max(0.0, float(headers.get("Retry-After", "")))
-    except ValueError:
-        return CLOUDFLARE_RETRY_SECONDS
+    asked = parse_retry_after(headers.get("Retry-After"))
+    return CLOUDFLARE_RETRY_SECONDS if asked is None else asked
 
 
 def to_delivery_error(exc: discord.HTTPException, action: str, channel_id: str) -> DeliveryError:

@@ -42,6 +42,7 @@ from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, dispa
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 from leaderwatch.bot.pipeline.delivery import DeliveryError
 from leaderwatch.bot.settings import ConfigError, Settings
+from leaderwatch.sources.http import parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -398,10 +399,7 @@ def _retry_after(exc: SlackApiError) -> float | None:
     value = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
     if isinstance(value, list):
         value = value[0] if value else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+    return parse_retry_after(value)
 
 
 def to_delivery_error(exc: SlackApiError, method: str, channel_id: str) -> DeliveryError:

@@ -27,6 +27,7 @@ from typing import Protocol
 from leaderwatch.alerts.formatting import Reply, digest_reply, event_reply
 from leaderwatch.alerts.models import Event
 from leaderwatch.bot.runtime.metrics import Metrics
+from leaderwatch.sources.http import backoff
 from leaderwatch.storage import outbox
 from leaderwatch.storage.db import Database
 from leaderwatch.storage.events import event_by_key
@@ -98,8 +99,7 @@ def retry_delay(attempts: int, retry_after: float | None, jitter: float) -> floa
     """
     if retry_after is not None:
         return max(0.0, retry_after) + RETRY_AFTER_JITTER * jitter
-    exponent = min(max(attempts, 1) - 1, 30)
-    return min(MAX_DELAY, BASE_DELAY * float(2 ** exponent) * (1 + JITTER * jitter))
+    return backoff(attempts, BASE_DELAY, MAX_DELAY, 1 + JITTER * jitter)
 
 
 def digest_key(delivery_keys: Sequence[str]) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 from leaderwatch.bot.pipeline.store import Stored, store_all
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.base import Source, SourceError
-from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.http import Fetcher, backoff
 from leaderwatch.storage import status
 from leaderwatch.storage.db import Database
 
@@ -43,7 +43,7 @@ class PollResult:
 
 def retry_delay(failures: int, interval: int) -> int:
     """Back-off before the next attempt after `failures` failures in a row, capped at the interval."""
-    return int(min(interval, FIRST_RETRY_SECONDS * 2 ** max(0, failures - 1)))
+    return int(backoff(failures, FIRST_RETRY_SECONDS, interval))
 
 
 class Poller:
