@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from leaderwatch.alerts.durations import GRAMMAR, DurationError, parse_duration
+
 DEFAULT_DB = "leaderwatch.db"
 DEFAULT_CONFIG = "leaderwatch.toml"
 DEFAULT_STALE_AFTER = 3.0
+
+
+HOW_TO_GET = {
+    "SLACK_BOT_TOKEN": "Slack app > OAuth & Permissions > Bot User OAuth Token, xoxb-...",
+    "SLACK_APP_TOKEN": "Slack app > Basic Information > App-Level Tokens, scope connections:write, xapp-...",
+    "SLACK_SIGNING_SECRET": "Slack app > Basic Information > App Credentials > Signing Secret",
+    "DISCORD_TOKEN": "Discord Developer Portal > Applications > your application > Bot > Reset Token",
+}
+"""Where each chat secret is found, for every message that asks for one (settings, adapters, doctor)."""
 
 
 class ConfigError(Exception):
@@ -59,22 +71,19 @@ class Settings:
         return bool(self.slack_bot_token or self.discord_token)
 
 
-def _parse_duration(value: Any, where: str) -> int:
-    """Seconds from 3600, "90s", "15m", "1h" or "1d"."""
-    bad = ConfigError(f"{where}: expected a duration like 3600, \"15m\" or \"1h\", got {value!r}")
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int | float):
-            seconds = int(value)
-        elif isinstance(value, str) and value.strip():
-            text = value.strip().lower()
-            seconds = int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
-        else:
-            raise bad
-    except (ValueError, OverflowError):  # "soon", TOML nan / inf, "1e400s"
-        raise bad from None
+def _parse_interval(value: Any, where: str) -> int:
+    """Seconds between polls: a TOML number of seconds (3600) or a duration ("90s", "15m", "1.5h", "2w")."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{where}: expected a number of seconds or a duration, {GRAMMAR}; got {value!r}")
+    if isinstance(value, str):
+        try:
+            seconds = int(parse_duration(value).total_seconds())
+        except DurationError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    elif not math.isfinite(value):  # TOML nan, inf
+        raise ConfigError(f"{where}: expected a number of seconds or a duration, {GRAMMAR}; got {value!r}")
+    else:
+        seconds = int(value)
     if seconds < 60:
         raise ConfigError(f"{where}: {seconds}s is too often to poll a public site; use at least 60s")
     return seconds
@@ -189,7 +198,7 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
             raise ConfigError(f"{where} enabled: expected true or false, got {enabled!r}")
         interval = table.get("interval")
         sources[name] = SourceSettings(
-            enabled, _parse_duration(interval, f"{where} interval") if interval is not None else None)
+            enabled, _parse_interval(interval, f"{where} interval") if interval is not None else None)
 
     aliases = config.get("aliases", {})
     if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
@@ -222,8 +231,8 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
 
     slack_bot_token = env("SLACK_BOT_TOKEN")
     if slack_bot_token and not str(slack_bot_token).startswith("xoxb-"):
-        raise ConfigError("SLACK_BOT_TOKEN: expected a bot token starting with xoxb- (Slack app > OAuth & "
-                          "Permissions > Bot User OAuth Token)")
+        raise ConfigError(f"SLACK_BOT_TOKEN: expected a bot token starting with xoxb- "
+                          f"({HOW_TO_GET['SLACK_BOT_TOKEN']})")
 
     return Settings(
         db_path=str(setting("LEADERWATCH_DB", "db") or DEFAULT_DB),

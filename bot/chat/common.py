@@ -10,7 +10,6 @@ commands resolve names against. `clip`, `split_text` and `table_lines` cut text 
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
 import time
@@ -22,6 +21,7 @@ from leaderwatch.alerts.models import KINDS
 from leaderwatch.alerts.ruleset import params_of
 from leaderwatch.bot.commands import COMMANDS, Command, CommandContext
 from leaderwatch.bot.commands.configuration import SETTINGS
+from leaderwatch.bot.commands.messages import similar
 from leaderwatch.bot.commands.names import board_ids
 from leaderwatch.storage.standings import current_models
 from leaderwatch.storage.subscriptions import channel_subscriptions
@@ -181,7 +181,7 @@ def rank(typed: str, candidates: Iterable[str], limit: int) -> list[str]:
     lowered: dict[str, str] = {}
     for c in unique:
         lowered.setdefault(c.lower(), c)
-    return [lowered[c] for c in difflib.get_close_matches(wanted, list(lowered), n=limit, cutoff=0.5)]
+    return [lowered[c] for c in similar(wanted, lowered, n=limit)]
 
 
 class Names:

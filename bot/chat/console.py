@@ -7,31 +7,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.formatting import Reply, num
 from leaderwatch.alerts.models import Event
 from leaderwatch.bot.chat.common import image_filename
+from leaderwatch.bot.commands.messages import country
 from leaderwatch.bot.pipeline.store import Stored
 from leaderwatch.sources.base import Entry, Snapshot
 from leaderwatch.storage.snapshots import BoardSummary
 from leaderwatch.storage.status import SourceStatus
 
 
-def _fmt_score(value: float) -> str:
-    """1357 -> "1357", 42.4912 -> "42.49", 8.0 -> "8"."""
-    return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
 def _ci(entry: Entry) -> str:
     if entry.ci_lower is None or entry.ci_upper is None:
         return ""
-    return f"+{_fmt_score(entry.ci_upper - entry.score)}/-{_fmt_score(entry.score - entry.ci_lower)}"
-
-
-def country_label(entry: Entry) -> str:
-    """`CN`, `mixed (CN, US)` or `?` when unknown."""
-    if entry.mixed:
-        return "mixed" + (f" ({', '.join(entry.countries)})" if entry.countries else "")
-    return entry.countries[0] if entry.countries else "?"
+    return f"+{num(entry.ci_upper - entry.score)}/-{num(entry.score - entry.ci_lower)}"
 
 
 def table(snapshot: Snapshot, entries: Sequence[Entry], title_note: str = "") -> str:
@@ -50,7 +39,7 @@ def table(snapshot: Snapshot, entries: Sequence[Entry], title_note: str = "") ->
     rows = []
     for e in entries:
         licence = "open" if e.open_weights else "proprietary" if e.open_weights is False else "?"
-        row = [str(e.rank), e.name, _fmt_score(e.score), e.organization or "?", country_label(e), licence]
+        row = [str(e.rank), e.name, num(e.score), e.organization or "?", country(e, detailed=True), licence]
         if has_ci:
             row.insert(3, _ci(e))
         if has_votes:
@@ -87,7 +76,7 @@ def print_change(stored: Stored) -> None:
     """What `run` prints when a board changes and no chat platform is configured."""
     snap = stored.snapshot
     leader = snap.entries[0] if snap.entries else None
-    lead = f"; #1 {leader.name} ({_fmt_score(leader.score)})" if leader else ""
+    lead = f"; #1 {leader.name} ({num(leader.score)})" if leader else ""
     print(f"[{snap.board.id}] new standings as of {snap.as_of:%Y-%m-%d %H:%M} UTC: "
           f"{len(snap.entries)} rows{lead}", file=sys.stdout, flush=True)
 

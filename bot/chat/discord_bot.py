@@ -53,7 +53,7 @@ from leaderwatch.bot.chat.common import (
 from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 from leaderwatch.bot.pipeline.delivery import DeliveryError
-from leaderwatch.bot.settings import ConfigError, Settings
+from leaderwatch.bot.settings import HOW_TO_GET, ConfigError, Settings
 from leaderwatch.sources.http import parse_retry_after
 
 with warnings.catch_warnings():
@@ -613,8 +613,7 @@ class DiscordService:
                  ready_timeout: float = READY_TIMEOUT_SECONDS, guild_ready_timeout: float = 2.0,
                  reconnect: bool = True, names: Names | None = None) -> None:
         if not settings.discord_token:
-            raise ConfigError("DISCORD_TOKEN: required for Discord (Discord Developer Portal > "
-                              "Applications > your application > Bot > Reset Token)")
+            raise ConfigError(f"DISCORD_TOKEN: required for Discord ({HOW_TO_GET['DISCORD_TOKEN']})")
         self.settings, self.ready_timeout, self.reconnect = settings, ready_timeout, reconnect
         # leaderwatch has no voice: spare the operator discord.py's "voice will NOT be supported" lines.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -636,8 +635,7 @@ class DiscordService:
             await self.client.login(self.settings.discord_token or "")
         except discord.LoginFailure:
             logger.error("Discord: DISCORD_TOKEN was rejected (401 Unauthorized); Discord stays off until "
-                         "the token is fixed (Discord Developer Portal > Applications > your application > "
-                         "Bot > Reset Token)")
+                         "the token is fixed (%s)", HOW_TO_GET["DISCORD_TOKEN"])
             await self.client.close()
             return False
         except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -41,7 +41,7 @@ from leaderwatch.bot.chat.common import clip, image_filename, split_text, table_
 from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 from leaderwatch.bot.pipeline.delivery import DeliveryError
-from leaderwatch.bot.settings import ConfigError, Settings
+from leaderwatch.bot.settings import HOW_TO_GET, ConfigError, Settings
 from leaderwatch.sources.http import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -363,11 +363,10 @@ def build_slack_app(settings: Settings, ctx: CommandContext, *, budget: float = 
                     monotonic: Callable[[], float] = time.monotonic) -> AsyncApp:
     """The Bolt app answering `/leaderwatch` (signature verification on in HTTP mode)."""
     if not settings.slack_bot_token:
-        raise ConfigError("SLACK_BOT_TOKEN: required for Slack (Slack app > OAuth & Permissions > Bot User "
-                          "OAuth Token, xoxb-...)")
+        raise ConfigError(f"SLACK_BOT_TOKEN: required for Slack ({HOW_TO_GET['SLACK_BOT_TOKEN']})")
     if settings.slack_mode == "http" and not settings.slack_signing_secret:
-        raise ConfigError("SLACK_SIGNING_SECRET: required in HTTP mode (Slack app > Basic Information > "
-                          "App Credentials > Signing Secret)")
+        raise ConfigError(f"SLACK_SIGNING_SECRET: required in HTTP mode "
+                          f"({HOW_TO_GET['SLACK_SIGNING_SECRET']})")
     client = web_client(settings, retry_rate_limits=True)
     # The signing secret is passed even when empty so Bolt never falls back to the environment.
     # Not named "leaderwatch": Bolt sets the level of the logger named after the app (ours is the root
@@ -527,9 +526,8 @@ class SlackService:
                  min_post_interval: float = MIN_POST_INTERVAL_SECONDS,
                  connect_timeout: float = 10.0) -> None:
         if settings.slack_mode == "socket" and not settings.slack_app_token:
-            raise ConfigError("SLACK_APP_TOKEN: required in Socket Mode (Slack app > Basic Information > "
-                              "App-Level Tokens, scope connections:write, xapp-...); or set "
-                              "LEADERWATCH_SLACK_MODE=http")
+            raise ConfigError(f"SLACK_APP_TOKEN: required in Socket Mode ({HOW_TO_GET['SLACK_APP_TOKEN']}); "
+                              "or set LEADERWATCH_SLACK_MODE=http")
         if settings.slack_mode == "http" and settings.http_port is None:
             raise ConfigError("LEADERWATCH_HTTP_PORT: required when LEADERWATCH_SLACK_MODE=http (Slack posts "
                               "to /slack/events on that port)")
@@ -552,8 +550,8 @@ class SlackService:
             auth = await self.app.client.auth_test()
         except SlackApiError as exc:
             logger.error("Slack: SLACK_BOT_TOKEN was rejected by auth.test (%s); Slack stays off until the "
-                         "token is fixed (Slack app > OAuth & Permissions > Bot User OAuth Token)",
-                         _error_code(exc) or f"HTTP {exc.response.status_code}")
+                         "token is fixed (%s)", _error_code(exc) or f"HTTP {exc.response.status_code}",
+                         HOW_TO_GET["SLACK_BOT_TOKEN"])
             return False
         except (aiohttp.ClientError, TimeoutError) as exc:
             logger.error("Slack: cannot reach the Slack Web API to check SLACK_BOT_TOKEN (%r); Slack stays "
@@ -570,8 +568,8 @@ class SlackService:
         except SlackApiError as exc:
             await handler.close_async()  # type: ignore[no-untyped-call]
             logger.error("Slack: SLACK_APP_TOKEN was rejected by apps.connections.open (%s); Slack stays off "
-                         "(Slack app > Basic Information > App-Level Tokens, scope connections:write)",
-                         _error_code(exc) or f"HTTP {exc.response.status_code}")
+                         "(%s)", _error_code(exc) or f"HTTP {exc.response.status_code}",
+                         HOW_TO_GET["SLACK_APP_TOKEN"])
             return False
         except (aiohttp.ClientError, TimeoutError) as exc:
             await handler.close_async()  # type: ignore[no-untyped-call]

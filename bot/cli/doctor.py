@@ -20,7 +20,7 @@ import httpx
 
 from leaderwatch.bot.app import App
 from leaderwatch.bot.runtime.logs import Redactor, secrets_of
-from leaderwatch.bot.settings import ConfigError, Settings, load_settings
+from leaderwatch.bot.settings import HOW_TO_GET, ConfigError, Settings, load_settings
 from leaderwatch.sources import aider, epoch, lmarena, openllm, swebench
 from leaderwatch.sources import livebench as livebench_source
 from leaderwatch.sources.base import Source
@@ -36,9 +36,8 @@ DISCORD_API = "https://discord.com/api/v10"
 TIMEOUT = 10.0
 """Seconds each network check may take."""
 
-SLACK_BOT_TOKEN_HELP = "Slack app > OAuth & Permissions > Bot User OAuth Token (xoxb-...)"
-SLACK_APP_TOKEN_HELP = "Slack app > Basic Information > App-Level Tokens, scope connections:write (xapp-...)"
-DISCORD_TOKEN_HELP = "Discord Developer Portal > Applications > your application > Bot > Reset Token"
+SLACK_BOT_TOKEN_HELP, SLACK_APP_TOKEN_HELP, DISCORD_TOKEN_HELP = (
+    HOW_TO_GET["SLACK_BOT_TOKEN"], HOW_TO_GET["SLACK_APP_TOKEN"], HOW_TO_GET["DISCORD_TOKEN"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +199,7 @@ async def check_slack(client: httpx.AsyncClient, settings: Settings, timeout: fl
         code = body.get("error", "no error code")
         checks.append(Check(FAIL, "slack bot token",
                             f"SLACK_BOT_TOKEN was rejected by auth.test ({code}); set it to the token at "
-                            f"{SLACK_BOT_TOKEN_HELP}, and reinstall the app to the "
+                            f"{SLACK_BOT_TOKEN_HELP} and reinstall the app to the "
                             "workspace if it was revoked"))
     else:
         who = f"{body.get('user', '?')} ({body.get('user_id', '?')}) in {body.get('team', '?')}"
@@ -226,8 +225,8 @@ async def check_slack(client: httpx.AsyncClient, settings: Settings, timeout: fl
     else:
         if not settings.slack_signing_secret:
             checks.append(Check(FAIL, "slack signing secret",
-                                "SLACK_SIGNING_SECRET: required in HTTP mode (Slack app > Basic Information "
-                                "> App Credentials > Signing Secret)"))
+                                f"SLACK_SIGNING_SECRET: required in HTTP mode "
+                                f"({HOW_TO_GET['SLACK_SIGNING_SECRET']})"))
         else:
             checks.append(Check(OK, "slack signing secret", "set (Slack's signed requests will prove it)"))
         if settings.http_port is None:

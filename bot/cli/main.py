@@ -19,7 +19,8 @@ from leaderwatch.bot.cli import data, doctor
 from leaderwatch.bot.cli.common import NO_BOARD_STORED, board_of
 from leaderwatch.bot.cli.history import BoardReplay, backtest, backtest_lines, in_range, replay
 from leaderwatch.bot.commands import Invocation, UserError, dispatch
-from leaderwatch.bot.commands.names import did_you_mean, parse_date
+from leaderwatch.bot.commands.names import did_you_mean, parse_date, resolve_group
+from leaderwatch.bot.commands.questions import top_entries
 from leaderwatch.bot.pipeline.importer import coverage_lines, import_recordings
 from leaderwatch.bot.runtime.logs import configure_logging
 from leaderwatch.bot.settings import ConfigError, load_settings
@@ -93,20 +94,9 @@ def cmd_top(app: App, args: argparse.Namespace) -> int:
         first = next(iter(snapshots.snapshots_between(app.db, board_id)), None)
         since = f" Its history starts on {first.as_of:%Y-%m-%d}." if first else ""
         raise UserError(f"{board_id} has no snapshot as of {args.at}.{since}")
-    entries = list(snap.entries)
-    note = ""
-    if args.group:
-        groups = app.groups
-        if args.group not in groups:
-            raise UserError(f"unknown group `{args.group}`. Groups: {', '.join(sorted(groups))}")
-        entries = [e for e in entries if groups[args.group].contains(e)]
-        note = f", group {args.group}"
-    if args.group:
-        top = entries[: args.n]  # the group's first N, whatever their board ranks
-    else:
-        # Top N by published rank, ties included: LMArena's ranks 1, 1, 2, 3, 3, 3, 5 make a top 5 of 7.
-        top = [e for e in entries if e.rank <= args.n] or entries[: args.n]
-    print(console.table(snap, top, note))
+    group = resolve_group(app.groups, args.group) if args.group else None
+    top = top_entries(snap, args.n, app.groups[group] if group else None)
+    print(console.table(snap, top, f", group {group}" if group else ""))
     return 0
 
 

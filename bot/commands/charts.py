@@ -7,6 +7,7 @@ from datetime import timedelta
 from leaderwatch.alerts.formatting import Reply, day, num, plural
 from leaderwatch.bot import charts
 from leaderwatch.bot.commands.channel import channel_groups
+from leaderwatch.bot.commands.messages import NO_BOARDS
 from leaderwatch.bot.commands.names import (
     MAX_DAYS,
     latest,
@@ -37,7 +38,7 @@ def parse_chart_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> t
                 raise usage_error("chart", "Give DAYS once.")
             days = parse_days("chart", word)
             continue
-        group = resolve_group(ctx, word)
+        group = resolve_group(ctx.groups, word)
         if group in groups:
             raise usage_error("chart", f"`{group}` is given twice.")
         groups.append(group)
@@ -105,7 +106,7 @@ async def chart_model_command(ctx: CommandContext, inv: Invocation, args: list[s
         raise usage_error("chart model", "Which model?")
     names = ctx.snapshots.derived(ctx.db, "current_models", lambda: current_models(ctx.db))
     if not names:
-        raise UserError("No board has been fetched yet. The first polls run a few seconds after start-up.")
+        raise UserError(NO_BOARDS)
     key = resolve_model(ctx, " ".join(args), names)
     listed = sorted(standings(ctx.db, key), key=lambda s: (s.entry.rank, s.board_id))
     shown = sorted(s.board_id for s in listed[:charts.MAX_SERIES])

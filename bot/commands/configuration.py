@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from leaderwatch.alerts.durations import DurationError, parse_duration
 from leaderwatch.alerts.formatting import Field, Reply, day, moment, plural
 from leaderwatch.alerts.matching import DIGEST_HOUR, board_matches, hold_for
 from leaderwatch.alerts.models import KINDS, Rule, RuleError
@@ -34,8 +35,6 @@ from leaderwatch.storage.subscriptions import (
 GLOB = re.compile(r"[*?\[]")
 MAX_PATTERN = 100
 MAX_MUTE = timedelta(days=30)
-DURATION = re.compile(r"(\d{1,5})([mhdw])")
-UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 
 def audit(ctx: CommandContext, inv: Invocation, action: str, detail: str) -> None:
@@ -249,7 +248,7 @@ class Setting:
 
 
 def _groups(ctx: CommandContext, value: str) -> str:
-    names = [resolve_group(ctx, w) for w in re.split(r"[,\s]+", value) if w]
+    names = [resolve_group(ctx.groups, w) for w in re.split(r"[,\s]+", value) if w]
     if len(set(names)) < 2 or len(set(names)) != len(names):
         raise usage_error("set", f"`groups` takes two or more different groups, e.g. `china,west` "
                                  f"(groups: {', '.join(sorted(ctx.groups))}).")
@@ -312,19 +311,16 @@ async def set_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
 
 
 def parse_mute(word: str) -> timedelta:
-    """`30m`, `2h`, `1d`, `1w`: from one minute to 30 days."""
-    found = DURATION.fullmatch(word.strip().lower())
-    if not found:
-        raise usage_error("mute", f"`{word}` is not a duration; use e.g. 30m, 2h or 1d.")
-    length = int(found.group(1)) * UNITS[found.group(2)]
-    if not timedelta(minutes=1) <= length <= MAX_MUTE:
-        raise usage_error("mute", f"A mute lasts from 1m to 30d, not {word}.")
-    return length
+    """`90s`, `30m`, `1.5h`, `2d`, `1w` (the one duration grammar): more than nothing, at most 30 days."""
+    try:
+        return parse_duration(word, maximum=MAX_MUTE)
+    except DurationError as exc:
+        raise usage_error("mute", f"{str(exc)[0].upper()}{str(exc)[1:]}.") from None
 
 
 @command("mute", "mute DURATION", configures=True)
 async def mute_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """Hold this channel's alerts for a while (30m, 2h, 1d; at most 30d); they arrive when it ends."""
+    """Hold this channel's alerts a while (90s, 30m, 1.5h, 2d, 1w; at most 30d); they arrive when it ends."""
     if len(args) != 1:
         raise usage_error("mute", "Give how long, e.g. 2h.")
     now = ctx.clock()

@@ -19,10 +19,10 @@ def code(names: Iterable[str]) -> str:
     return ", ".join(f"`{n}`" for n in names)
 
 
-def country(entry: Entry) -> str:
-    """`CN`, `mixed` or `?`."""
+def country(entry: Entry, detailed: bool = False) -> str:
+    """`CN`, `mixed` (`detailed`: `mixed (CN, US)`) or `?` when unknown."""
     if entry.mixed:
-        return "mixed"
+        return "mixed" + (f" ({', '.join(entry.countries)})" if detailed and entry.countries else "")
     return entry.countries[0] if entry.countries else "?"
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from leaderwatch.bot.commands.messages import BOARDS_HINT, NO_DATA, close_matches, code
 from leaderwatch.bot.commands.registry import CommandContext, UserError, usage_error
 from leaderwatch.sources.base import Snapshot
+from leaderwatch.sources.identity import Group
 from leaderwatch.storage import snapshots as store
 
 MAX_DAYS = 3650
@@ -58,16 +59,15 @@ def resolve_board(ctx: CommandContext, name: str) -> str:
     return find_board(name, board_ids(ctx))
 
 
-def resolve_group(ctx: CommandContext, name: str) -> str:
-    """A group name, exact or a unique prefix (`chi` -> china)."""
+def resolve_group(groups: Mapping[str, Group], name: str) -> str:
+    """A group name, exact or a unique prefix (`chi` -> china), any case; UserError with the groups else."""
     wanted = name.strip().lower()
-    if wanted in ctx.groups:
+    if wanted in groups:
         return wanted
-    prefixed = [g for g in sorted(ctx.groups) if wanted and g.startswith(wanted)]
+    prefixed = [g for g in sorted(groups) if wanted and g.startswith(wanted)]
     if len(prefixed) == 1:
         return prefixed[0]
-    raise UserError(f"{did_you_mean(wanted, sorted(ctx.groups), 'group')} "
-                    f"Groups: {', '.join(sorted(ctx.groups))}.")
+    raise UserError(f"{did_you_mean(wanted, sorted(groups), 'group')} Groups: {', '.join(sorted(groups))}.")
 
 
 def whole_number(word: str) -> int | None:

@@ -16,7 +16,7 @@ from leaderwatch.bot.commands.channel import (
     channel_top,
     followed_boards,
 )
-from leaderwatch.bot.commands.messages import country, standing
+from leaderwatch.bot.commands.messages import NO_BOARDS, country, standing
 from leaderwatch.bot.commands.names import (
     board_ids,
     did_you_mean,
@@ -36,6 +36,7 @@ from leaderwatch.bot.commands.registry import (
     usage_error,
 )
 from leaderwatch.sources.base import Entry, Snapshot
+from leaderwatch.sources.identity import Group
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.events import recent_events
 from leaderwatch.storage.standings import boards_with_data, current_models, standings
@@ -106,7 +107,7 @@ async def boards_command(ctx: CommandContext, inv: Invocation, args: list[str]) 
         raise usage_error("boards", "`boards` takes no arguments.")
     summaries = store.board_summaries(ctx.db)
     if not summaries:
-        return Reply(text="No board has been fetched yet. The first polls run a few seconds after start-up.")
+        return Reply(text=NO_BOARDS)
     rows = [("board", "updated", "models")]
     rows += [(s.board.id + (" (archived)" if s.board.archived else ""),
               day(s.last_as_of) if s.last_as_of else "-", str(s.entries)) for s in summaries]
@@ -135,6 +136,21 @@ def parse_top_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> tup
     return board, n, group
 
 
+def top_entries(snap: Snapshot, n: int, group: Group | None = None) -> list[Entry]:
+    """A board's top N as published, or a group's first N, ties at the cut kept: the one `top` of chat
+    and the CLI.
+
+    On the board a top N is ranks 1 to N as published (LMArena's 1, 1, 2, 3, 3, 3, 5 make a top 5 of
+    7); a group's ranks are the board's, so its top N is its first N and any tied with the N-th (a
+    group top 2 whose models rank #4, #9, #9, #12 lists three).
+    """
+    entries = [e for e in snap.entries if group is None or group.contains(e)]
+    if len(entries) <= n:
+        return entries
+    cut = entries[n - 1].rank if group is not None else max(n, entries[n - 1].rank)
+    return entries[:n] + [e for e in entries[n:] if e.rank <= cut]
+
+
 @command("top", "top BOARD [N] [GROUP]")
 async def top_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
     """Show a board's top N (default 10, or the channel's `top` setting), optionally one group's models.
@@ -143,7 +159,7 @@ async def top_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
     """
     board_id, n, group = parse_top_args(ctx, inv, args)
     snap = latest(ctx, board_id)
-    entries = [e for e in snap.entries if group is None or ctx.groups[group].contains(e)][:n]
+    entries = top_entries(snap, n, ctx.groups[group] if group else None)
     rows = [("#", "model", "score", "org", "country")]
     for e in entries:
         rows.append((str(e.rank), e.name, num(e.score), e.organization or "?", country(e)))
@@ -195,8 +211,7 @@ async def race_command(ctx: CommandContext, inv: Invocation, args: list[str]) ->
         ids, chosen = race_boards(ctx, inv)
         snaps = [s for b in ids if (s := ctx.snapshots.latest(ctx.db, b)) is not None]
         if not snaps:
-            return Reply(text="No board has been fetched yet. The first polls run a few seconds after "
-                              "start-up.")
+            return Reply(text=NO_BOARDS)
     rows: list[tuple[str, ...]] = [("board", "leads", *groups, "gap")]
     sentences, wins = [], dict.fromkeys(groups, 0)
     for snap in snaps:
@@ -255,7 +270,7 @@ async def gap_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
     if not 3 <= len(args) <= 4:
         raise usage_error("gap", "Give a board and two groups.")
     board_id = resolve_board(ctx, args[0])
-    a, b = resolve_group(ctx, args[1]), resolve_group(ctx, args[2])
+    a, b = resolve_group(ctx.groups, args[1]), resolve_group(ctx.groups, args[2])
     if a == b:
         raise usage_error("gap", f"Give two different groups, not `{a}` twice.")
     days = parse_days("gap", args[3]) if len(args) == 4 else GAP_DAYS
@@ -317,7 +332,7 @@ async def model_command(ctx: CommandContext, inv: Invocation, args: list[str]) -
     name = " ".join(args)
     names = ctx.snapshots.derived(ctx.db, "current_models", lambda: current_models(ctx.db))
     if not names:
-        raise UserError("No board has been fetched yet. The first polls run a few seconds after start-up.")
+        raise UserError(NO_BOARDS)
     key = resolve_model(ctx, name, names)
     since = ctx.clock() - timedelta(days=MODEL_DAYS)
     now = standings(ctx.db, key)

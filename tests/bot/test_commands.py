@@ -622,12 +622,27 @@ async def test_mute_holds_alerts_and_unmute_releases_them(ctx: CommandContext) -
         ("mute", "until 2025-08-26T14:00:00+00:00"), ("unmute", "1 held alert released")]
 
 
+GRAMMAR_UNITS = "s, m, h, d or w, e.g. 90s, 30m, 1.5h, 2d, 2w"
+
+
+@pytest.mark.parametrize(("text", "until"), [
+    ("mute 90s", "2025-08-26T12:01:30+00:00"), ("mute 1.5h", "2025-08-26T13:30:00+00:00"),
+    ("mute 2w", None), ("mute 30d", "2025-09-25T12:00:00+00:00"),
+])
+async def test_mute_takes_the_one_duration_grammar(ctx: CommandContext, text: str, until: str | None) -> None:
+    """The same grammar as rule cooldowns and source intervals; a mute lasts at most 30 days."""
+    reply = await ask(ctx, text, manager=True)
+    assert not reply.error, reply.text
+    expected = until or to_text(NOW + timedelta(weeks=2))
+    assert channel_settings(ctx.db, "slack", "C1") == {"mute_until": expected}
+
+
 @pytest.mark.parametrize(("text", "answer"), [
     ("mute", "Give how long, e.g. 2h."),
-    ("mute soon", "`soon` is not a duration; use e.g. 30m, 2h or 1d."),
-    ("mute 90", "`90` is not a duration; use e.g. 30m, 2h or 1d."),
-    ("mute 45d", "A mute lasts from 1m to 30d, not 45d."),
-    ("mute 0m", "A mute lasts from 1m to 30d, not 0m."),
+    ("mute soon", f"`soon` is not a duration; write a number and a unit: {GRAMMAR_UNITS}."),
+    ("mute 90", f"`90` is not a duration; write a number and a unit: {GRAMMAR_UNITS}."),
+    ("mute 45d", "`45d` is too long: at most 30d."),
+    ("mute 0s", f"`0s` is too short: at least 1s (a number and a unit: {GRAMMAR_UNITS})."),
 ])
 async def test_mute_errors(ctx: CommandContext, text: str, answer: str) -> None:
     reply = await ask(ctx, text, manager=True)

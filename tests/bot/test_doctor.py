@@ -124,7 +124,7 @@ def test_a_bad_slack_token_names_the_setting_and_exits_1(tmp_path: Path, capsys:
     status, lines = doctor(make_app(tmp_path, Internet(slack_tokens={SLACK_APP})), capsys)
     assert status == 1
     assert ("FAIL  slack bot token: SLACK_BOT_TOKEN was rejected by auth.test (invalid_auth); set it to "
-            "the token at Slack app > OAuth & Permissions > Bot User OAuth Token (xoxb-...), and reinstall "
+            "the token at Slack app > OAuth & Permissions > Bot User OAuth Token, xoxb-... and reinstall "
             "the app to the workspace if it was revoked") in lines
     assert lines[-1] == "1 check(s) failed"
 
@@ -142,7 +142,7 @@ def test_a_missing_app_token_in_socket_mode_names_the_setting(tmp_path: Path,
     status, lines = doctor(make_app(tmp_path, Internet(), slack_app_token=None), capsys)
     assert status == 1
     assert ("FAIL  slack app token: SLACK_APP_TOKEN: required in Socket Mode (Slack app > Basic "
-            "Information > App-Level Tokens, scope connections:write (xapp-...)), or set "
+            "Information > App-Level Tokens, scope connections:write, xapp-...), or set "
             "LEADERWATCH_SLACK_MODE=http") in lines
 
 
@@ -173,7 +173,7 @@ def test_an_app_token_without_the_bot_token_names_the_missing_one(tmp_path: Path
     assert status == 1
     assert [line for line in lines if line.startswith(FAIL)] == [
         "FAIL  slack bot token: SLACK_BOT_TOKEN is not set, but other Slack settings are: set it (Slack "
-        "app > OAuth & Permissions > Bot User OAuth Token (xoxb-...)) or unset SLACK_APP_TOKEN and "
+        "app > OAuth & Permissions > Bot User OAuth Token, xoxb-...) or unset SLACK_APP_TOKEN and "
         "SLACK_SIGNING_SECRET"]
 
 

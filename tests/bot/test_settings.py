@@ -196,7 +196,7 @@ def test_bad_tables_name_the_section(tmp_path, body, pattern):
 
 @pytest.mark.parametrize(("value", "seconds"), [
     ('"15m"', 900), ('"1h"', 3600), ("3600", 3600), ('"90s"', 90), ('"1d"', 86400), ('"1.5h"', 5400),
-    ('"600"', 600), ('" 2H "', 7200), ("60", 60), ("120.7", 120),
+    ('" 2H "', 7200), ("60", 60), ("120.7", 120), ('"2w"', 14 * 86400), ('"1w"', 7 * 86400),
 ])
 def test_durations(tmp_path, value, seconds):
     s = with_config(tmp_path, f"[sources.lmarena]\ninterval = {value}\n")
@@ -204,16 +204,25 @@ def test_durations(tmp_path, value, seconds):
     assert s.sources["lmarena"].enabled
 
 
-@pytest.mark.parametrize("value", ['"30s"', "59", '"0m"', '"-1h"', "0"])
+@pytest.mark.parametrize("value", ['"30s"', "59", "0", "-5"])
 def test_too_short_interval_names_the_setting(tmp_path, value):
     with pytest.raises(ConfigError, match=r"\[sources\.lmarena\] interval: .*at least 60s"):
         with_config(tmp_path, f"[sources.lmarena]\ninterval = {value}\n")
 
 
-@pytest.mark.parametrize("value", ['"soon"', '"15 minutes"', '"m"', '""', "true", "[1]", '"1w"', "inf", "nan",
-                                  '"infm"', '"nanh"', '"1e400s"'])
-def test_bad_duration_names_the_setting(tmp_path, value):
-    with pytest.raises(ConfigError, match=r"\[sources\.lmarena\] interval: expected a duration"):
+@pytest.mark.parametrize("value", ['"soon"', '"15 minutes"', '"m"', '""', '"600"', '"-1h"', '"infm"',
+                                  '"nanh"', '"1e400s"'])
+def test_bad_duration_names_the_setting_and_the_grammar(tmp_path, value):
+    pattern = (r"\[sources\.lmarena\] interval: `.*` is not a duration; write a number and a unit: s, m, h, "
+               r"d or w, e\.g\. 90s, 30m, 1\.5h, 2d, 2w")
+    with pytest.raises(ConfigError, match=pattern):
+        with_config(tmp_path, f"[sources.lmarena]\ninterval = {value}\n")
+
+
+@pytest.mark.parametrize("value", ["true", "[1]", "inf", "nan"])
+def test_a_value_that_is_no_number_nor_text_names_the_setting(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"\[sources\.lmarena\] interval: expected a number of seconds or a "
+                                          r"duration, a number and a unit"):
         with_config(tmp_path, f"[sources.lmarena]\ninterval = {value}\n")
 
 

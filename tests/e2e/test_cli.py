@@ -133,7 +133,23 @@ def test_config_group_is_usable_in_top(imported: tuple[str, str], tmp_path: Path
                              "--group", "google")
     assert code == 0, err
     rows = [ln for ln in out.splitlines()[4:] if ln.strip()]
-    assert [r.split()[1] for r in rows] == ["Gemini-2.0-Flash-Thinking-Exp-01-21", "Gemini-Exp-1206"]
+    # The group's first two (both published #1); Gemini-Exp-1121 (#2) is not tied with the second.
+    assert [r.split()[:2] for r in rows] == [["1", "Gemini-2.0-Flash-Thinking-Exp-01-21"],
+                                             ["1", "Gemini-Exp-1206"]]
+
+
+def test_top_in_the_cli_and_in_chat_lists_the_same_rows_ties_kept(imported: tuple[str, str]) -> None:
+    """One `top`: o3 (high) ties at #5 on aider/polyglot, so both list six rows."""
+    db, _ = imported
+    code, cli_out, err = run_cli("--db", db, "top", "aider/polyglot", "-n", "5")
+    assert code == 0, err
+    code, chat_out, err = run_cli("--db", db, "query", "top aider/polyglot 5")
+    assert code == 0, err
+    cli_rows = [ln.split()[:2] for ln in cli_out.splitlines()[4:] if ln.strip()]
+    chat_rows = [ln.split()[:2] for ln in chat_out.splitlines()[3:] if ln.strip()[:1].isdigit()]
+    assert len(cli_rows) == 6 and cli_rows == chat_rows
+    assert [r[0] for r in cli_rows] == ["1", "2", "3", "4", "5", "5"]
+    assert any(ln.split()[1:3] == ["o3", "(high)"] for ln in cli_out.splitlines()[4:] if ln.strip())
 
 
 def test_query_runs_the_chat_command_layer_in_the_terminal(imported: tuple[str, str]) -> None:
