@@ -6,17 +6,9 @@ from datetime import timedelta
 
 from leaderwatch.alerts.formatting import Reply, day, num, plural
 from leaderwatch.bot import charts
+from leaderwatch.bot.commands import names
 from leaderwatch.bot.commands.channel import channel_groups
 from leaderwatch.bot.commands.messages import NO_BOARDS
-from leaderwatch.bot.commands.names import (
-    MAX_DAYS,
-    latest,
-    parse_days,
-    resolve_board,
-    resolve_group,
-    resolve_model,
-    whole_number,
-)
 from leaderwatch.bot.commands.registry import CommandContext, Invocation, UserError, command, usage_error
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.standings import current_models, standings
@@ -29,16 +21,16 @@ def parse_chart_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> t
     """`BOARD [GROUP ...] [DAYS]`: groups may also be written `china,west`; DAYS anywhere after BOARD."""
     if not args:
         raise usage_error("chart", "Which board?")
-    board = resolve_board(ctx, args[0])
+    board = names.resolve_board(ctx, args[0])
     groups: list[str] = []
     days: int | None = None
     for word in (w for arg in args[1:] for w in arg.split(",") if w):
-        if whole_number(word.lower().removesuffix("d")) is not None:
+        if names.whole_number(word.lower().removesuffix("d")) is not None:
             if days is not None:
                 raise usage_error("chart", "Give DAYS once.")
-            days = parse_days("chart", word)
+            days = names.parse_days("chart", word)
             continue
-        group = resolve_group(ctx.groups, word)
+        group = names.resolve_group(ctx.groups, word)
         if group in groups:
             raise usage_error("chart", f"`{group}` is given twice.")
         groups.append(group)
@@ -49,9 +41,9 @@ def parse_chart_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> t
 
 def no_history(ctx: CommandContext, board_id: str, days: int) -> UserError:
     """Nothing stored in the period asked: say what the board's history covers and how to reach it."""
-    snap = latest(ctx, board_id)  # NO_DATA when nothing at all is stored
+    snap = names.latest(ctx, board_id)  # NO_DATA when nothing at all is stored
     first = next(iter(store.snapshots_between(ctx.db, board_id)), snap)
-    needed = min(MAX_DAYS, (ctx.clock() - first.as_of).days + 1)
+    needed = min(names.MAX_DAYS, (ctx.clock() - first.as_of).days + 1)
     return UserError(f"{board_id} has no snapshot in the last {plural(days, 'day')}: its history runs from "
                      f"{day(first.as_of)} to {day(snap.as_of)}. Ask for more days, e.g. "
                      f"`/leaderwatch chart {board_id} {needed}`.")
@@ -100,14 +92,14 @@ async def chart_model_command(ctx: CommandContext, inv: Invocation, args: list[s
     `/leaderwatch chart model "GLM 4.5"`.
     """
     days = CHART_DAYS
-    if len(args) > 1 and whole_number(args[-1].lower().removesuffix("d")) is not None:
-        days, args = parse_days("chart model", args[-1]), args[:-1]
+    if len(args) > 1 and names.whole_number(args[-1].lower().removesuffix("d")) is not None:
+        days, args = names.parse_days("chart model", args[-1]), args[:-1]
     if not args:
         raise usage_error("chart model", "Which model?")
-    names = ctx.snapshots.derived(ctx.db, "current_models", lambda: current_models(ctx.db))
-    if not names:
+    models = ctx.snapshots.derived(ctx.db, "current_models", lambda: current_models(ctx.db))
+    if not models:
         raise UserError(NO_BOARDS)
-    key = resolve_model(ctx, " ".join(args), names)
+    key = names.resolve_model(ctx, " ".join(args), models)
     listed = sorted(standings(ctx.db, key), key=lambda s: (s.entry.rank, s.board_id))
     shown = sorted(s.board_id for s in listed[:charts.MAX_SERIES])
     name = listed[0].entry.name
