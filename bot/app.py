@@ -101,7 +101,8 @@ def load_rules(path: Path | None, config_tables: Sequence[Mapping[str, object]],
 def command_context(app: App) -> CommandContext:
     """What the command layer needs, from the running app."""
     return CommandContext(db=app.db, identity=app.identity, groups=app.groups, default_rules=app.rules,
-                          boards=all_boards(app.sources), clock=app.clock, metrics=app.metrics)
+                          boards=all_boards(app.sources), clock=app.clock, metrics=app.metrics,
+                          intervals={s.name: app.interval(s) for s in app.enabled_sources()})
 
 
 def build_identity(settings: Settings) -> Identity:

@@ -42,9 +42,12 @@ def event_by_key(db: Database, key: str) -> Event | None:
 
 
 def recent_events(db: Database, since: datetime, board_ids: Iterable[str] | None = None,
-                  limit: int = 50) -> list[Event]:
-    """Events at or after `since`, newest first, optionally only on some boards."""
+                  limit: int = 50, until: datetime | None = None) -> list[Event]:
+    """Events at or after `since` (and at or before `until`), newest first, optionally only on some boards."""
     where, params = "at >= ?", [to_text(since)]
+    if until is not None:
+        where += " AND at <= ?"
+        params.append(to_text(until))
     if board_ids is not None:
         ids = list(board_ids)
         if not ids:

@@ -179,6 +179,19 @@ def snapshots_between(db: Database, board_id: str, start: datetime | None = None
         yield _snapshot_from_row(db, b, row)
 
 
+def first_as_of(db: Database, board_id: str) -> datetime | None:
+    """When the board's stored history starts."""
+    row = db.execute("SELECT min(as_of) FROM snapshots WHERE board_id = ?", [board_id]).fetchone()
+    return from_text(row[0]) if row and row[0] else None
+
+
+def last_seen(db: Database, board_id: str) -> datetime | None:
+    """The last time a poll or a recording showed the board's current table (None: nothing stored)."""
+    row = db.execute("SELECT last_seen_at FROM snapshots WHERE board_id = ? ORDER BY as_of DESC, id DESC "
+                     "LIMIT 1", [board_id]).fetchone()
+    return from_text(row[0]) if row and row[0] else None
+
+
 def entry_count(db: Database, board_id: str) -> int | None:
     """Rows in the board's latest snapshot (for the shrink check), None when nothing is stored."""
     row = db.execute("SELECT entry_count FROM snapshots WHERE board_id = ? "

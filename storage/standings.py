@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,10 +17,14 @@ _ENTRY = ("e.name, e.model_key, e.organization, e.countries, e.mixed, e.open_wei
 
 
 def _in_force(at: datetime | None) -> tuple[str, list[str]]:
-    """A query of each board's snapshot in force at `at` (the latest when None), and its parameters."""
-    where, params = ("WHERE as_of <= ?", [to_text(at)]) if at is not None else ("", [])
-    return (f"SELECT id, board_id, as_of, ROW_NUMBER() OVER (PARTITION BY board_id ORDER BY as_of DESC, "
-            f"id DESC) AS n FROM snapshots {where}", params)
+    """A query of each board's snapshot in force at `at` (the latest when None), and its parameters.
+
+    One indexed lookup per board (snapshots by board and date): the cost follows the number of boards,
+    not the length of their histories.
+    """
+    where, params = ("AND as_of <= ?", [to_text(at)]) if at is not None else ("", [])
+    return (f"SELECT b.id AS board_id, (SELECT id FROM snapshots WHERE board_id = b.id {where} "
+            f"ORDER BY as_of DESC, id DESC LIMIT 1) AS id FROM boards b", params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +40,7 @@ def current_models(db: Database) -> dict[str, str]:
     """Every model key on some board's latest table, with a name it is listed under."""
     sql, params = _in_force(None)
     rows = db.execute(f"WITH s AS ({sql}) SELECT e.model_key, e.name FROM s JOIN entries e "
-                      "ON e.snapshot_id = s.id WHERE s.n = 1 ORDER BY s.board_id, e.position", params)
+                      "ON e.snapshot_id = s.id ORDER BY s.board_id, e.position", params)
     names: dict[str, str] = {}
     for key, name in rows.fetchall():
         names.setdefault(key, name)
@@ -45,9 +50,10 @@ def current_models(db: Database) -> dict[str, str]:
 def standings(db: Database, model_key: str, at: datetime | None = None) -> list[Standing]:
     """A model's best entry on each board, as the boards stood at `at` (now when None), by board id."""
     sql, params = _in_force(at)
-    rows = db.execute(f"WITH s AS ({sql}) SELECT s.board_id, s.as_of, {_ENTRY} FROM s JOIN entries e "
-                      "ON e.snapshot_id = s.id WHERE s.n = 1 AND e.model_key = ? "
-                      "ORDER BY s.board_id, e.position", [*params, model_key]).fetchall()
+    rows = db.execute(f"WITH s AS ({sql}) SELECT s.board_id, sn.as_of, {_ENTRY} FROM s "
+                      "JOIN snapshots sn ON sn.id = s.id JOIN entries e ON e.snapshot_id = s.id "
+                      "WHERE e.model_key = ? ORDER BY s.board_id, e.position",
+                      [*params, model_key]).fetchall()
     found: dict[str, Standing] = {}
     for row in rows:
         if row[0] not in found:  # entries are in rank order: the first is the model's best run
@@ -55,7 +61,17 @@ def standings(db: Database, model_key: str, at: datetime | None = None) -> list[
     return list(found.values())
 
 
-def boards_with_data(db: Database, at: datetime) -> set[str]:
-    """The boards that had a snapshot at or before `at`."""
-    rows = db.execute("SELECT DISTINCT board_id FROM snapshots WHERE as_of <= ?", [to_text(at)]).fetchall()
-    return {str(r[0]) for r in rows}
+def standings_before(db: Database, model_key: str, cutoffs: Mapping[str, datetime]
+                     ) -> dict[str, tuple[datetime, Entry | None]]:
+    """For each board, its table in force at the board's cutoff: when it was published, and the model's best
+    entry in it (None: not listed). Boards with no table by their cutoff are left out."""
+    out: dict[str, tuple[datetime, Entry | None]] = {}
+    for board_id, cutoff in cutoffs.items():
+        row = db.execute("SELECT id, as_of FROM snapshots WHERE board_id = ? AND as_of <= ? "
+                         "ORDER BY as_of DESC, id DESC LIMIT 1", [board_id, to_text(cutoff)]).fetchone()
+        if row is None:
+            continue
+        entry = db.execute(f"SELECT {_ENTRY} FROM entries e WHERE e.snapshot_id = ? AND e.model_key = ? "
+                           "ORDER BY e.position LIMIT 1", [row[0], model_key]).fetchone()
+        out[board_id] = (from_text(row[1]), to_entry(entry) if entry else None)
+    return out

@@ -42,7 +42,8 @@ PLACEHOLDER_HELP = {
     "RULE": "a rule kind, e.g. overtake",
     "KEY": "a channel setting",
     "VALUE": "the new value, or default",
-    "DURATION": "how long: 30m, 2h, 1d, 1w",
+    "DURATION": "how long: 90s, 30m, 1.5h, 2d, 1w",
+    "DATE": "a date, YYYY-MM-DD: as things stood at the end of that day (UTC)",
     "KEY=VALUE": "rule parameters, e.g. top=5 groups=china,west",
 }
 """How each usage-line placeholder is described next to a typed option (kept short: Discord allows 100)."""
@@ -57,10 +58,12 @@ _PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_=]*")
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """One argument of a usage line: `BOARD`, `[N]`, `[RULE ...]`, `off|daily|weekly`, `BOARD_PATTERN|all`.
+    """One argument of a usage line: `BOARD`, `[N]`, `[RULE ...]`, `off|daily|weekly`, `BOARD_PATTERN|all`,
+    `[at DATE]`.
 
     `placeholders` are the upper-case words (what the user fills in), `literals` the lower-case
-    words taken as they are; an option with literals only is a closed choice.
+    words taken as they are; an option with literals only is a closed choice. `keyword` is the word
+    typed before the value (`at` of `[at DATE]`), or "".
     """
 
     name: str
@@ -68,6 +71,7 @@ class Option:
     literals: tuple[str, ...]
     required: bool
     repeated: bool
+    keyword: str = ""
 
     @property
     def is_number(self) -> bool:
@@ -116,6 +120,11 @@ def options_of(usage: str, name: str | None = None) -> list[Option]:
         inner = token if required else token[1:-1].strip()
         repeated = inner.endswith("...")
         inner = inner.removesuffix("...").strip()
+        keyword = ""
+        if not required and " " in inner and not repeated:  # `[at DATE]`: a word, then the value
+            keyword, _, inner = inner.partition(" ")
+            if not keyword.isalpha() or keyword != keyword.lower() or " " in inner:
+                raise ValueError(f"cannot read the usage line {usage!r} at {token!r}")
         if not inner or " " in inner or "[" in inner or "]" in inner:
             raise ValueError(f"cannot read the usage line {usage!r} at {token!r}")
         words = inner.split("|")
@@ -123,13 +132,13 @@ def options_of(usage: str, name: str | None = None) -> list[Option]:
         literals = tuple(w for w in words if w not in placeholders)
         if any(not w or w != w.lower() for w in literals):
             raise ValueError(f"cannot read the usage line {usage!r} at {token!r}")
-        name = "_or_".join(_slug(p) for p in placeholders) + ("s" if repeated else "") if placeholders \
-            else "choice"
+        name = keyword or ("_or_".join(_slug(p) for p in placeholders) + ("s" if repeated else "")
+                           if placeholders else "choice")
         taken = {o.name for o in options}
         unique, n = name, 2
         while unique in taken:
             unique, n = f"{name}_{n}", n + 1
-        options.append(Option(unique, placeholders, literals, required, repeated))
+        options.append(Option(unique, placeholders, literals, required, repeated, keyword))
     return options
 
 
@@ -143,7 +152,9 @@ def command_line(name: str, options: Sequence[Option], values: Mapping[str, obje
     for option in options:
         value = values.get(option.name)
         text = "" if value is None else str(value).strip()
-        if text:
+        if text and option.keyword:
+            words += [option.keyword, shlex.quote(text)]
+        elif text:
             words.append(text if option.repeated else shlex.quote(text))
     return " ".join(words)
 

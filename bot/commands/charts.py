@@ -8,7 +8,8 @@ from leaderwatch.alerts.formatting import Reply, day, num, plural
 from leaderwatch.bot import charts
 from leaderwatch.bot.commands import names
 from leaderwatch.bot.commands.channel import channel_groups
-from leaderwatch.bot.commands.messages import NO_BOARDS
+from leaderwatch.bot.commands.history import snapshot_as_of
+from leaderwatch.bot.commands.messages import NO_BOARDS, NO_DATA
 from leaderwatch.bot.commands.registry import CommandContext, Invocation, UserError, command, usage_error
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.standings import current_models, standings
@@ -39,16 +40,6 @@ def parse_chart_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> t
     return board, groups or channel_groups(ctx, inv)[:charts.MAX_SERIES], days or CHART_DAYS
 
 
-def no_history(ctx: CommandContext, board_id: str, days: int) -> UserError:
-    """Nothing stored in the period asked: say what the board's history covers and how to reach it."""
-    snap = names.latest(ctx, board_id)  # NO_DATA when nothing at all is stored
-    first = next(iter(store.snapshots_between(ctx.db, board_id)), snap)
-    needed = min(names.MAX_DAYS, (ctx.clock() - first.as_of).days + 1)
-    return UserError(f"{board_id} has no snapshot in the last {plural(days, 'day')}: its history runs from "
-                     f"{day(first.as_of)} to {day(snap.as_of)}. Ask for more days, e.g. "
-                     f"`/leaderwatch chart {board_id} {needed}`.")
-
-
 def latest_bests(chart: charts.Chart) -> str:
     """`best china GLM-4.5 (1434), best west Gemini-2.5-Pro (1470)`, from each line's newest point."""
     parts = []
@@ -59,19 +50,21 @@ def latest_bests(chart: charts.Chart) -> str:
     return ", ".join(parts)
 
 
-@command("chart", "chart BOARD [GROUP ...] [DAYS]")
+@command("chart", "chart BOARD [GROUP ...] [DAYS] [at DATE]")
 async def chart_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
     """Draw each group's best score on a board over time, with the board's events marked.
 
-    Without GROUP: the channel's groups (as `race`); without DAYS: the last 180 days.
-    `/leaderwatch chart lmarena/text china us 90`. `chart model` draws a model's ranks instead.
+    Without GROUP: the channel's groups (as `race`); without DAYS: the 180 days up to the board's last
+    table (or its table as of DATE). `/leaderwatch chart lmarena/text china us 90`;
+    `/leaderwatch chart lmarena/text 365 at 2025-08-04`. `chart model` draws a model's ranks instead.
     """
+    args, at = names.split_at("chart", args)
     board_id, groups, days = parse_chart_args(ctx, inv, args)
-    end = ctx.clock()
+    end = snapshot_as_of(ctx, board_id, at).as_of
     chart = charts.board_chart(ctx.db, board_id, {g: ctx.groups[g] for g in groups},
                                end - timedelta(days=days), end)
-    if chart is None:
-        raise no_history(ctx, board_id, days)
+    if chart is None:  # the board's table at `end` is in the window: only a race with retention
+        raise UserError(NO_DATA.format(board=board_id))
     if chart.is_empty:
         return Reply(text=f"No {' or '.join(groups)} model on {board_id} from {day(chart.start)} to "
                           f"{day(chart.end)}: nothing to draw.")
@@ -84,13 +77,15 @@ async def chart_command(ctx: CommandContext, inv: Invocation, args: list[str]) -
                  group=groups[0] if len(groups) == 1 else None, image=await charts.draw(chart))
 
 
-@command("chart model", "chart model NAME [DAYS]")
+@command("chart model", "chart model NAME [DAYS] [at DATE]")
 async def chart_model_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """Draw a model's rank over time on every board that lists it (default: the last 180 days).
+    """Draw a model's rank over time on every board that lists it (default: the 180 days up to its
+    boards' last tables, or up to DATE).
 
     `/leaderwatch chart model o3-2025-04-16 90`; quote names with spaces:
     `/leaderwatch chart model "GLM 4.5"`.
     """
+    args, at = names.split_at("chart model", args)
     days = CHART_DAYS
     if len(args) > 1 and names.whole_number(args[-1].lower().removesuffix("d")) is not None:
         days, args = names.parse_days("chart model", args[-1]), args[:-1]
@@ -100,15 +95,15 @@ async def chart_model_command(ctx: CommandContext, inv: Invocation, args: list[s
     if not models:
         raise UserError(NO_BOARDS)
     key = names.resolve_model(ctx, " ".join(args), models)
-    listed = sorted(standings(ctx.db, key), key=lambda s: (s.entry.rank, s.board_id))
+    listed = sorted(standings(ctx.db, key, at), key=lambda s: (s.entry.rank, s.board_id))
+    if not listed:
+        raise UserError(f"{models[key]} was on no board's table as of {day(at or ctx.clock())}.")
     shown = sorted(s.board_id for s in listed[:charts.MAX_SERIES])
     name = listed[0].entry.name
-    end = ctx.clock()
+    end = max(s.as_of for s in listed)
     chart = charts.model_chart(ctx.db, key, name, shown, end - timedelta(days=days), end)
-    if chart is None:
-        raise UserError(f"{name} is on no board's table in the last {plural(days, 'day')}; its boards "
-                        f"were last updated earlier. Ask for more days, e.g. "
-                        f"`/leaderwatch chart model {key} 365`.")
+    if chart is None:  # its boards' tables at `end` are in the window: only a race with retention
+        raise UserError(f"{name}: nothing to draw from {day(end - timedelta(days=days))} to {day(end)}.")
     ranks = ", ".join(f"{s.label} #{last[1]:.0f}" for s in chart.series if (last := s.last()))
     more = (f" Its {charts.MAX_SERIES} best boards of {len(listed)} are drawn."
             if len(listed) > charts.MAX_SERIES else "")

@@ -95,6 +95,18 @@ def parse_date(text: str, end_of_day: bool = True) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def split_at(name: str, args: list[str]) -> tuple[list[str], datetime | None]:
+    """`... at YYYY-MM-DD` as a command's last words: its other words, and the end of that day (UTC)."""
+    if len(args) >= 2 and args[-2].lower() == "at":
+        try:
+            return args[:-2], parse_date(args[-1])
+        except UserError as exc:
+            raise usage_error(name, str(exc)) from None
+    if args and args[-1].lower() == "at":
+        raise usage_error(name, "`at` needs a date, e.g. `at 2025-01-24`.")
+    return args, None
+
+
 def latest(ctx: CommandContext, board_id: str) -> Snapshot:
     """The board's newest snapshot, or a UserError when nothing is stored yet."""
     snap = ctx.snapshots.latest(ctx.db, board_id)

@@ -11,20 +11,20 @@ from leaderwatch.alerts.models import KINDS, Event, Rule, RuleError
 from leaderwatch.alerts.ruleset import KIND_HELP, params_of, parse_rule
 from leaderwatch.bot.commands.channel import (
     MAX_TOP,
-    channel_groups,
     channel_rules,
     channel_top,
     followed_boards,
 )
-from leaderwatch.bot.commands.messages import NO_BOARDS, country, standing
+from leaderwatch.bot.commands.history import snapshot_as_of, staleness
+from leaderwatch.bot.commands.messages import NO_BOARDS, country
 from leaderwatch.bot.commands.names import (
     board_ids,
     did_you_mean,
     latest,
     parse_days,
     resolve_board,
-    resolve_group,
     resolve_model,
+    split_at,
     whole_number,
 )
 from leaderwatch.bot.commands.registry import (
@@ -39,7 +39,7 @@ from leaderwatch.sources.base import Entry, Snapshot
 from leaderwatch.sources.identity import Group
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.events import recent_events
-from leaderwatch.storage.standings import boards_with_data, current_models, standings
+from leaderwatch.storage.standings import current_models, standings, standings_before
 
 MODEL_DAYS = 30
 """`model` shows moves over this many days."""
@@ -151,163 +151,26 @@ def top_entries(snap: Snapshot, n: int, group: Group | None = None) -> list[Entr
     return entries[:n] + [e for e in entries[n:] if e.rank <= cut]
 
 
-@command("top", "top BOARD [N] [GROUP]")
+@command("top", "top BOARD [N] [GROUP] [at DATE]")
 async def top_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
     """Show a board's top N (default 10, or the channel's `top` setting), optionally one group's models.
 
-    `/leaderwatch top lmarena/text 5 china`
+    Ties at #N are all shown. `/leaderwatch top lmarena/text 5 china`; `at DATE` shows the table as
+    it stood then: `/leaderwatch top lmarena/text 5 at 2025-08-01`.
     """
+    args, at = split_at("top", args)
     board_id, n, group = parse_top_args(ctx, inv, args)
-    snap = latest(ctx, board_id)
+    snap = snapshot_as_of(ctx, board_id, at)
     entries = top_entries(snap, n, ctx.groups[group] if group else None)
     rows = [("#", "model", "score", "org", "country")]
     for e in entries:
         rows.append((str(e.rank), e.name, num(e.score), e.organization or "?", country(e)))
-    age = ctx.clock() - snap.fetched_at
-    stale = " (stale: last fetched over a day ago)" if age > timedelta(days=1) else ""
     title = f"Top {n} on {board_id}" + (f", {group} only" if group else "")
-    text = f"as of {day(snap.as_of)}{stale}"
+    text = f"as of {day(snap.as_of)}{staleness(ctx, snap) if at is None else ''}"
     if not entries:
         text += f"; no {group} model on the board" if group else "; the board is empty"
     return Reply(title=title, text=text, table=tuple(rows) if entries else (),
                  url=snap.board.url or None, group=group)
-
-
-
-# --- race, gap ---------------------------------------------------------------------------------------
-
-def best_of(ctx: CommandContext, snap: Snapshot, group: str) -> Entry | None:
-    """The best-ranked entry of a group (never a mixed entry for a country group)."""
-    g = ctx.groups[group]
-    return next((e for e in snap.entries if g.contains(e)), None)
-
-
-def race_boards(ctx: CommandContext, inv: Invocation) -> tuple[list[str], str]:
-    """The boards `race` shows without a BOARD, and how they were chosen."""
-    stored = [b.id for b in store.boards(ctx.db) if not b.archived]
-    followed = followed_boards(ctx, inv, stored)
-    if followed:
-        return followed, "the boards this channel follows"
-    arena = [b for b in stored if b.startswith("lmarena/")]
-    if arena:
-        return arena, "the LMArena boards (this channel follows none; `/leaderwatch subscribe` chooses)"
-    return stored, "every board"
-
-
-@command("race", "race [BOARD]")
-async def race_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """Who leads the race: per board, the best model of each of the channel's groups, ranks and gap.
-
-    Without BOARD: the boards this channel follows (else the LMArena boards). The groups are
-    china and west unless a manager chose others (`/leaderwatch set groups china,us,europe`).
-    """
-    if len(args) > 1:
-        raise usage_error("race", "`race` takes one board at most.")
-    groups = channel_groups(ctx, inv)
-    if args:
-        ids, chosen = [resolve_board(ctx, args[0])], ""
-        snaps = [latest(ctx, ids[0])]
-    else:
-        ids, chosen = race_boards(ctx, inv)
-        snaps = [s for b in ids if (s := ctx.snapshots.latest(ctx.db, b)) is not None]
-        if not snaps:
-            return Reply(text=NO_BOARDS)
-    rows: list[tuple[str, ...]] = [("board", "leads", *groups, "gap")]
-    sentences, wins = [], dict.fromkeys(groups, 0)
-    for snap in snaps:
-        bests = {g: best_of(ctx, snap, g) for g in groups}
-        ranked = sorted(((e.rank, g, e) for g, e in bests.items() if e is not None), key=lambda t: t[0])
-        lead, gap = "-", "-"
-        if len(ranked) >= 2:
-            (r1, g1, e1), (r2, g2, e2) = ranked[0], ranked[1]
-            gap = num(abs(e1.score - e2.score))
-            if r1 == r2:
-                lead = "tied"
-                sentences.append(f"{snap.board.id}: best {g1} {e1.name} and best {g2} {e2.name} are tied "
-                                 f"at #{r1}.")
-            else:
-                lead = g1
-                wins[g1] += 1
-                sentences.append(f"{snap.board.id}: {g1} leads: best {g1} {e1.name} #{r1} ({num(e1.score)}) "
-                                 f"vs best {g2} {e2.name} #{r2} ({num(e2.score)}), a gap of {gap} "
-                                 f"({snap.board.metric}).")
-        else:
-            missing = [g for g in groups if bests[g] is None]
-            sentences.append(f"{snap.board.id}: no {' or '.join(missing)} model on the board.")
-        rows.append((snap.board.id, lead, *(standing(bests[g]) for g in groups), gap))
-    if len(snaps) == 1:
-        text = f"As of {day(snaps[0].as_of)}. {sentences[0].partition(': ')[2]}"
-        title = f"Race on {snaps[0].board.id}: {', '.join(groups)}"
-    else:
-        tally = ", ".join(f"{g} on {wins[g]}" for g in groups)
-        text = f"{plural(len(snaps), 'board')}, {chosen}, as of each one's last snapshot. Leads: {tally}."
-        title = f"Race: {', '.join(groups)}"
-    return Reply(title=title, text=text, table=tuple(rows))
-
-
-def margin(snap: Snapshot, a: Entry | None, b: Entry | None) -> float | None:
-    """How far group A's best is ahead of group B's (negative: behind), in the board's metric."""
-    if a is None or b is None:
-        return None
-    return a.score - b.score if snap.board.higher_is_better else b.score - a.score
-
-
-def lead_phrase(m: float | None, a: str, b: str, now: bool) -> str:
-    """`west leads by 36`, `china led by 2`, `china and west are level`."""
-    if m is None:
-        return "-"
-    if m == 0:
-        return f"{a} and {b} {'are' if now else 'were'} level"
-    return f"{a if m > 0 else b} {'leads' if now else 'led'} by {num(abs(m))}"
-
-
-@command("gap", "gap BOARD GROUP_A GROUP_B [DAYS]")
-async def gap_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """The gap between two groups' best scores on a board, now and DAYS ago (default 30).
-
-    `/leaderwatch gap lmarena/text china west 90`
-    """
-    if not 3 <= len(args) <= 4:
-        raise usage_error("gap", "Give a board and two groups.")
-    board_id = resolve_board(ctx, args[0])
-    a, b = resolve_group(ctx.groups, args[1]), resolve_group(ctx.groups, args[2])
-    if a == b:
-        raise usage_error("gap", f"Give two different groups, not `{a}` twice.")
-    days = parse_days("gap", args[3]) if len(args) == 4 else GAP_DAYS
-    snap = latest(ctx, board_id)
-    old = ctx.snapshots.at(ctx.db, board_id, ctx.clock() - timedelta(days=days))
-    now_a, now_b = best_of(ctx, snap, a), best_of(ctx, snap, b)
-    m_now = margin(snap, now_a, now_b)
-    rows: list[tuple[str, ...]] = [("", "as of", f"best {a}", f"best {b}", "gap"),
-                                   ("now", day(snap.as_of), standing(now_a), standing(now_b),
-                                    lead_phrase(m_now, a, b, True))]
-    if m_now is None:
-        missing = a if now_a is None else b
-        text = f"No {missing} model on {board_id} now."
-    else:
-        text = f"Now {lead_phrase(m_now, a, b, True)} ({snap.board.metric})."
-    ago = f"{plural(days, 'day')} ago"
-    if old is None:
-        first = next(iter(store.snapshots_between(ctx.db, board_id)), snap)
-        text += f" No data from {ago}: the board's history starts {day(first.as_of)}."
-    else:
-        then_a, then_b = best_of(ctx, old, a), best_of(ctx, old, b)
-        m_then = margin(old, then_a, then_b)
-        rows.append((ago, day(old.as_of), standing(then_a), standing(then_b),
-                     lead_phrase(m_then, a, b, False)))
-        if m_then is None:
-            text += f" {ago.capitalize()} there was no {a if then_a is None else b} model on the board."
-        elif m_now is not None:
-            text += f" {ago.capitalize()} {lead_phrase(m_then, a, b, False)}: "
-            if m_now * m_then < 0:
-                text += "the lead changed hands."
-            elif abs(m_now) == abs(m_then):
-                text += "the gap did not move."
-            else:
-                word = "widened" if abs(m_now) > abs(m_then) else "narrowed"
-                text += f"the gap {word} by {num(abs(abs(m_now) - abs(m_then)))}."
-    return Reply(title=f"Gap {a} vs {b} on {board_id}", text=text, table=tuple(rows),
-                 url=snap.board.url or None)
 
 
 
@@ -320,13 +183,14 @@ def rank_move(before: int, after: int) -> str:
     return f"up {before - after}" if after < before else f"down {after - before}"
 
 
-@command("model", "model NAME")
+@command("model", "model NAME [at DATE]")
 async def model_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """Where a model stands on every board, with its rank and score moves over the last 30 days.
+    """Where a model stands on every board, and how it moved over the 30 days before each board's table.
 
     Names accept aliases and unique prefixes: `/leaderwatch model glm-4.5`. Quote names with
-    spaces: `/leaderwatch model "GLM 4.5"`.
+    spaces: `/leaderwatch model "GLM 4.5"`. `at DATE` reads the boards as they stood then.
     """
+    args, at = split_at("model", args)
     if not args:
         raise usage_error("model", "Which model?")
     name = " ".join(args)
@@ -334,37 +198,39 @@ async def model_command(ctx: CommandContext, inv: Invocation, args: list[str]) -
     if not names:
         raise UserError(NO_BOARDS)
     key = resolve_model(ctx, name, names)
-    since = ctx.clock() - timedelta(days=MODEL_DAYS)
-    now = standings(ctx.db, key)
-    then = {s.board_id: s.entry for s in standings(ctx.db, key, since)}
-    had_data = boards_with_data(ctx.db, since)
-    rows: list[tuple[str, ...]] = [("board", "#", "score", f"{MODEL_DAYS} days ago", "move")]
+    now = standings(ctx.db, key, at)
+    if not now:
+        raise UserError(f"{names[key]} was on no board's table as of {day(at or ctx.clock())}.")
+    then = standings_before(ctx.db, key, {s.board_id: s.as_of - timedelta(days=MODEL_DAYS) for s in now})
+    rows: list[tuple[str, ...]] = [("board", "table of", "#", "score", f"{MODEL_DAYS} days before", "move")]
     for s in now:
-        e, old = s.entry, then.get(s.board_id)
-        if s.board_id not in had_data:
-            was, move = "no data", "-"
+        e, (old_as_of, old) = s.entry, then.get(s.board_id, (None, None))
+        if old_as_of is None:
+            was, move = "no table yet", "-"
         elif old is None:
-            was, move = "not listed", "new"
+            was, move = f"not listed ({day(old_as_of)})", "new"
         else:
-            was = f"#{old.rank} ({num(old.score)})"
+            was = f"#{old.rank} ({num(old.score)}) on {day(old_as_of)}"
             move = f"{rank_move(old.rank, e.rank)}, {signed(e.score - old.score)}"
-        rows.append((s.board_id, str(e.rank), num(e.score), was, move))
-    first = now[0].entry  # resolve_model only finds keys listed on some current table
+        rows.append((s.board_id, day(s.as_of), str(e.rank), num(e.score), was, move))
+    first = now[0].entry
     origin = ", ".join(x for x in (first.organization, country(first)) if x and x != "?") or "origin unknown"
+    when = f"as of {day(at)}" if at else "at its last update"
     return Reply(title=f"{first.name} on {plural(len(now), 'board')}",
-                 text=f"{origin}. Each board's last snapshot; moves since {day(since)}.",
+                 text=f"{origin}. Each board's table {when}, against its table {MODEL_DAYS} days before.",
                  table=tuple(rows))
-
 
 
 # --- events, why -------------------------------------------------------------------------------------
 
-@command("events", "events [BOARD] [DAYS]")
+@command("events", "events [BOARD] [DAYS] [at DATE]")
 async def events_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
     """What the rules found lately, newest first (default: the last 7 days).
 
-    Without BOARD: the boards this channel follows, else every board. `/leaderwatch events text 30`
+    Without BOARD: the boards this channel follows, else every board. `/leaderwatch events text 30`;
+    `at DATE` looks at the DAYS up to that date: `/leaderwatch events text 30 at 2025-08-04`.
     """
+    args, at = split_at("events", args)
     if len(args) > 2:
         raise usage_error("events", "Too many words.")
     days, board = EVENTS_DAYS, None
@@ -381,8 +247,9 @@ async def events_command(ctx: CommandContext, inv: Invocation, args: list[str]) 
     else:
         followed = followed_boards(ctx, inv, board_ids(ctx))
         ids, scope = (followed, "this channel's boards") if followed else (None, "all boards")
-    found = recent_events(ctx.db, ctx.clock() - timedelta(days=days), ids, limit=EVENTS_SHOWN)
-    period = f"the last {plural(days, 'day')}"
+    end = at or ctx.clock()
+    found = recent_events(ctx.db, end - timedelta(days=days), ids, limit=EVENTS_SHOWN, until=at)
+    period = (f"the {plural(days, 'day')} up to {day(at)}" if at else f"the last {plural(days, 'day')}")
     if not found:
         return Reply(text=f"No events on {scope} in {period}.")
     lines = [f"• {day(e.at)} {e.message}" for e in found]

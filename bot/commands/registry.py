@@ -64,6 +64,8 @@ class CommandContext:
     on_config_change: Callable[[], None] = field(default=lambda: None)
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
     metrics: Metrics | None = None
+    intervals: Mapping[str, int] = field(default_factory=dict)
+    """Seconds between polls of each polled source, by source name (to tell a stale board)."""
 
 
 Handler = Callable[[CommandContext, Invocation, list[str]], Awaitable[Reply]]

@@ -265,24 +265,35 @@ async def test_chart_defaults_to_the_channels_groups(ctx: CommandContext) -> Non
 
 
 @pytest.mark.parametrize(("text", "answer"), [
-    ("chart", "Which board?\nUsage: `/leaderwatch chart BOARD [GROUP ...] [DAYS]`"),
+    ("chart", "Which board?\nUsage: `/leaderwatch chart BOARD [GROUP ...] [DAYS] [at DATE]`"),
     ("chart lmarena/txet", "Unknown board `lmarena/txet`. Did you mean `lmarena/text` or `lmarena/webdev` or "
                            "`lmarena/vision`? `/leaderwatch boards` lists them."),
     ("chart text mars", "Unknown group `mars`. Groups: alibaba, china, deepseek, europe, open-weights, "
                         "proprietary, us, west, zai."),
-    ("chart text 30 90", "Give DAYS once.\nUsage: `/leaderwatch chart BOARD [GROUP ...] [DAYS]`"),
+    ("chart text 30 90", "Give DAYS once.\nUsage: `/leaderwatch chart BOARD [GROUP ...] [DAYS] [at DATE]`"),
     ("chart text china china",
-     "`china` is given twice.\nUsage: `/leaderwatch chart BOARD [GROUP ...] [DAYS]`"),
+     "`china` is given twice.\nUsage: `/leaderwatch chart BOARD [GROUP ...] [DAYS] [at DATE]`"),
     ("chart text 0", "DAYS must be a whole number of days from 1 to 3650, not `0`.\n"
-                     "Usage: `/leaderwatch chart BOARD [GROUP ...] [DAYS]`"),
-    ("chart text 1", "lmarena/text has no snapshot in the last 1 day: its history runs from 2025-07-27 to "
-                     "2025-08-04. Ask for more days, e.g. `/leaderwatch chart lmarena/text 10`."),
-    ("chart model", "Which model?\nUsage: `/leaderwatch chart model NAME [DAYS]`"),
+                     "Usage: `/leaderwatch chart BOARD [GROUP ...] [DAYS] [at DATE]`"),
+    ("chart text at 2025-07-01", "lmarena/text has no snapshot as of 2025-07-01: its history starts "
+                                 "2025-07-27."),
+    ("chart model", "Which model?\nUsage: `/leaderwatch chart model NAME [DAYS] [at DATE]`"),
     ("chart model nosuchmodel", "No model `nosuchmodel` on any board's current table."),
 ])
 async def test_chart_errors_say_what_to_do(ctx: CommandContext, text: str, answer: str) -> None:
     reply = await ask(ctx, text)
     assert (reply.text, reply.error, reply.image) == (answer, True, None)
+
+
+async def test_a_chart_ends_at_the_boards_last_table_or_at_a_date(ctx: CommandContext) -> None:
+    """A window counts back from the board's table in force (2025-08-04 here, before the clock's
+    2025-08-05), or in force at the date asked (2025-07-28's on 2025-07-30)."""
+    one_day = await ask(ctx, "chart text 1")
+    assert one_day.title == "lmarena/text: best Arena score of china and west, 2025-08-04 to 2025-08-04"
+    assert one_day.text.startswith("1 snapshot,")
+    then = await ask(ctx, "chart text 30 at 2025-07-30")
+    assert then.title == "lmarena/text: best Arena score of china and west, 2025-07-27 to 2025-07-28"
+    assert then.text.startswith("2 snapshots,")
 
 
 async def test_chart_model_draws_the_ranks(ctx: CommandContext) -> None:
@@ -295,8 +306,9 @@ async def test_chart_model_draws_the_ranks(ctx: CommandContext) -> None:
 async def test_both_chart_commands_are_registered_with_help(ctx: CommandContext) -> None:
     assert {"chart", "chart model"} <= set(COMMANDS)
     listed = {f.name for f in (await ask(ctx, "help")).fields}
-    assert {"/leaderwatch chart BOARD [GROUP ...] [DAYS]", "/leaderwatch chart model NAME [DAYS]"} <= listed
-    assert (await ask(ctx, "help chart model")).title == "/leaderwatch chart model NAME [DAYS]"
+    assert {"/leaderwatch chart BOARD [GROUP ...] [DAYS] [at DATE]",
+            "/leaderwatch chart model NAME [DAYS] [at DATE]"} <= listed
+    assert (await ask(ctx, "help chart model")).title == "/leaderwatch chart model NAME [DAYS] [at DATE]"
     assert "each group's best score" in (await ask(ctx, "help chart")).text
     # A command line names a two-word command like any other, whatever the case.
     assert parse_line("/leaderwatch Chart Model o3-2025-04-16 30") == ("chart model", ["o3-2025-04-16", "30"])
@@ -486,13 +498,14 @@ async def test_both_chart_subcommands_are_generated_with_sensible_options(bot: D
     options = {o["name"]: o for o in questions["options"]}
     shape = [(o["name"], o["type"], o["required"], o.get("autocomplete", False))
              for o in options["chart"]["options"]]
-    assert shape == [("board", 3, True, True), ("groups", 3, False, True), ("days", 4, False, False)]
+    assert shape == [("board", 3, True, True), ("groups", 3, False, True), ("days", 4, False, False),
+                     ("at", 3, False, False)]
     assert options["chart"]["options"][1]["description"] == (
         "A group of models, e.g. china (several, separated by spaces)")
     assert options["chart"]["options"][2]["min_value"] == 1
     shape = [(o["name"], o["type"], o["required"], o.get("autocomplete", False))
              for o in options["chart-model"]["options"]]
-    assert shape == [("name", 3, True, True), ("days", 4, False, False)]
+    assert shape == [("name", 3, True, True), ("days", 4, False, False), ("at", 3, False, False)]
 
 
 async def test_discord_answers_a_chart_with_the_png_attached_and_shown_in_the_embed(

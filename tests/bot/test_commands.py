@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -137,8 +138,9 @@ def test_a_command_name_cannot_be_registered_twice() -> None:
 async def test_help_lists_questions_then_configuration(ctx: CommandContext) -> None:
     reply = await ask(ctx, "help")
     assert (reply.title, reply.ephemeral) == ("leaderwatch commands", True)
-    assert reply.fields[2] == Field("/leaderwatch top BOARD [N] [GROUP]", "Show a board's top N (default 10, "
-                                    "or the channel's `top` setting), optionally one group's models.", False)
+    assert reply.fields[2] == Field("/leaderwatch top BOARD [N] [GROUP] [at DATE]", "Show a board's top N "
+                                    "(default 10, or the channel's `top` setting), optionally one group's "
+                                    "models.", False)
     assert reply.fields[10] == Field("/leaderwatch subscribe BOARD_PATTERN [RULE ...] [KEY=VALUE ...]",
                                     "Post alerts from the boards matching a pattern to this channel, by the "
                                     "rules given. (channel managers)", False)
@@ -149,9 +151,11 @@ async def test_help_lists_questions_then_configuration(ctx: CommandContext) -> N
 
 async def test_help_for_a_command_and_for_a_rule(ctx: CommandContext) -> None:
     reply = await ask(ctx, "help top")
-    assert reply.plain() == ("*/leaderwatch top BOARD [N] [GROUP]*\nShow a board's top N (default 10, or the "
-                             "channel's `top` setting), optionally one group's models.\n\n"
-                             "`/leaderwatch top lmarena/text 5 china`")
+    assert reply.plain() == ("*/leaderwatch top BOARD [N] [GROUP] [at DATE]*\nShow a board's top N (default "
+                             "10, or the channel's `top` setting), optionally one group's models.\n\n"
+                             "Ties at #N are all shown. `/leaderwatch top lmarena/text 5 china`; `at DATE` "
+                             "shows the table as\nit stood then: `/leaderwatch top lmarena/text 5 at "
+                             "2025-08-01`.")
     assert (await ask(ctx, "help mute")).text.endswith("\n(channel managers only)")
     rule = await ask(ctx, "help OVERTAKE")
     assert rule.plain() == (
@@ -219,7 +223,7 @@ async def test_top_with_a_board_name_a_number_and_a_group(ctx: CommandContext) -
     reply = await ask(ctx, "top text 3 china")
     assert reply.plain() == (
         "*Top 3 on lmarena/text, china only*\n"
-        "as of 2025-08-04 (stale: last fetched over a day ago)\n"
+        "as of 2025-08-04\n"
         "#  model                          score  org       country\n"
         "3  GLM-4.5                        1434   Z.ai      CN\n"
         "7  Qwen3-235B-A22B-Instruct-2507  1427   Alibaba   CN\n"
@@ -236,11 +240,12 @@ async def test_top_names_and_arguments(ctx: CommandContext) -> None:
         "`aider` matches several boards: `aider/edit`, `aider/polyglot`. Type more of the name.")
     assert (await ask(ctx, "top aider/poly 2")).title == "Top 2 on aider/polyglot"
     assert (await ask(ctx, "top lmarena/text 0")).text == (
-        "N must be between 1 and 50, not 0.\nUsage: `/leaderwatch top BOARD [N] [GROUP]`")
+        "N must be between 1 and 50, not 0.\nUsage: `/leaderwatch top BOARD [N] [GROUP] [at DATE]`")
     assert (await ask(ctx, "top lmarena/text martians")).text == (
         "`martians` is neither a number nor a group (china, europe, open-weights, proprietary, us, west)."
-        "\nUsage: `/leaderwatch top BOARD [N] [GROUP]`")
-    assert (await ask(ctx, "top")).text == "Which board?\nUsage: `/leaderwatch top BOARD [N] [GROUP]`"
+        "\nUsage: `/leaderwatch top BOARD [N] [GROUP] [at DATE]`")
+    assert (await ask(ctx, "top")).text == ("Which board?\nUsage: `/leaderwatch top BOARD [N] [GROUP] "
+                                          "[at DATE]`")
     assert (await ask(ctx, "top lmarena/webdev")).text == (
         "`lmarena/webdev` has no data yet; try again after its next poll.")
 
@@ -281,19 +286,23 @@ async def test_race_defaults_to_lmarena_then_to_the_channels_boards_and_groups(c
                           "china on 0, us on 2, europe on 0.")
 
 
-async def test_model_with_its_moves_over_30_days(ctx: CommandContext) -> None:
-    reply = await ask(ctx, "model gemini-2.5-pro")
-    assert reply.plain() == (
-        "*Gemini-2.5-Pro on 2 boards*\n"
-        "Google, US. Each board's last snapshot; moves since 2025-07-27.\n"
-        "board           #  score  30 days ago  move\n"
-        "lmarena/text    1  1470   #1 (1472)    same rank, -2\n"
-        "lmarena/vision  1  1317   no data      -")
-    new = await ask(ctx, 'model "GLM 4.5"')
-    assert new.table[1] == ("lmarena/text", "3", "1434", "not listed", "new")
+async def test_model_with_its_moves_over_the_30_days_before_each_table(ctx: CommandContext) -> None:
+    """Each board's last table against the one 30 days before it: aider/polyglot's of 2025-08-25 against
+    2025-07-18's; the LMArena history (from 2025-07-27) holds no table 30 days before 2025-08-04."""
     moved = await ask(ctx, "model deepseek-r1-0528")
-    assert moved.table[1:] == (("aider/polyglot", "15", "71.4", "#12 (71.4)", "down 3, 0"),
-                               ("lmarena/text", "8", "1427", "#6 (1424)", "down 2, +3"))
+    assert moved.plain() == (
+        "*DeepSeek R1 (0528) on 2 boards*\n"
+        "DeepSeek, CN. Each board's table at its last update, against its table 30 days before.\n"
+        "board           table of    #   score  30 days before            move\n"
+        "aider/polyglot  2025-08-25  15  71.4   #12 (71.4) on 2025-07-18  down 3, 0\n"
+        "lmarena/text    2025-08-04  8   1427   no table yet              -")
+    new = await ask(ctx, "model openai/gpt-5")
+    assert new.table[1] == ("aider/polyglot", "2025-08-25", "1", "88", "not listed (2025-07-18)", "new")
+    then = await ask(ctx, "model gemini-2.5-pro at 2025-08-01")
+    assert then.text == "Google, US. Each board's table as of 2025-08-01, against its table 30 days before."
+    assert then.table[1:] == (("lmarena/text", "2025-07-27", "1", "1472", "no table yet", "-"),)
+    assert (await ask(ctx, "model gemini-2.5-pro at 2025-07-01")).text == (
+        "Gemini-2.5-Pro was on no board's table as of 2025-07-01.")
 
 
 async def test_model_names_prefixes_and_did_you_mean(ctx: CommandContext) -> None:
@@ -304,26 +313,31 @@ async def test_model_names_prefixes_and_did_you_mean(ctx: CommandContext) -> Non
     assert (await ask(ctx, "model glm-4.6")).text == (
         "No model `glm-4.6` on any board's current table. Did you mean `glm-4-5` or `glm-4-0116` or "
         "`glm-4-plus`?")
-    assert (await ask(ctx, "model")).text == "Which model?\nUsage: `/leaderwatch model NAME`"
+    assert (await ask(ctx, "model")).text == "Which model?\nUsage: `/leaderwatch model NAME [at DATE]`"
 
 
-async def test_gap_now_and_days_ago(ctx: CommandContext) -> None:
-    reply = await ask(ctx, "gap text china west")
+async def test_gap_now_and_days_before_the_table_it_starts_from(ctx: CommandContext) -> None:
+    """DAYS count back from the board's last table (2025-08-04), not from the clock (2025-08-26)."""
+    reply = await ask(ctx, "gap text china west 8")
     assert reply.plain() == (
         "*Gap china vs west on lmarena/text*\n"
-        "Now west leads by 36 (Arena score). 30 days ago west led by 48: the gap narrowed by 12.\n"
-        "             as of       best china                  best west                 gap\n"
-        "now          2025-08-04  #3 GLM-4.5 (1434)           #1 Gemini-2.5-Pro (1470)  west leads by 36\n"
-        "30 days ago  2025-07-27  #6 DeepSeek-R1-0528 (1424)  #1 Gemini-2.5-Pro (1472)  west led by 48\n"
+        "In the table of 2025-08-04, west leads by 36 (Arena score). 8 days before, in the table of "
+        "2025-07-27, west led by 48: the gap narrowed by 12.\n"
+        "               table of    best china                  best west                 gap\n"
+        "start          2025-08-04  #3 GLM-4.5 (1434)           #1 Gemini-2.5-Pro (1470)  west leads by 36\n"
+        "8 days before  2025-07-27  #6 DeepSeek-R1-0528 (1424)  #1 Gemini-2.5-Pro (1472)  west led by 48\n"
         "https://arena.ai/leaderboard/text")
-    assert (await ask(ctx, "gap text china west 60")).text == (
-        "Now west leads by 36 (Arena score). No data from 60 days ago: the board's history starts "
-        "2025-07-27.")
+    assert (await ask(ctx, "gap text china west")).text == (
+        "In the table of 2025-08-04, west leads by 36 (Arena score). No table 30 days before it: the "
+        "board's history starts 2025-07-27.")
     assert (await ask(ctx, "gap text chi eu 30d")).title == "Gap china vs europe on lmarena/text"
+    at = await ask(ctx, "gap text china west 7 at 2025-08-01")
+    assert at.table[1][:2] == ("start", "2025-07-27") and len(at.table) == 2
+    assert at.text.startswith("In the table of 2025-07-27, west leads by 48 (Arena score). No table 7 days")
 
 
 async def test_gap_arguments(ctx: CommandContext) -> None:
-    usage = "\nUsage: `/leaderwatch gap BOARD GROUP_A GROUP_B [DAYS]`"
+    usage = "\nUsage: `/leaderwatch gap BOARD GROUP_A GROUP_B [DAYS] [at DATE]`"
     assert (await ask(ctx, "gap text china")).text == "Give a board and two groups." + usage
     assert (await ask(ctx, "gap text china china")).text == (
         "Give two different groups, not `china` twice." + usage)
@@ -332,6 +346,38 @@ async def test_gap_arguments(ctx: CommandContext) -> None:
         "west.")
     assert (await ask(ctx, "gap text china west 0")).text == (
         "DAYS must be a whole number of days from 1 to 3650, not `0`." + usage)
+
+
+async def test_any_date_and_stale_boards(ctx: CommandContext) -> None:
+    """`at DATE` reads a board as it stood then; a board not updated for twice its poll interval says so."""
+    then = await ask(ctx, "top text 2 at 2025-07-30")
+    assert then.text == "as of 2025-07-27" and then.table[1][:2] == ("1", "Gemini-2.5-Pro")
+    assert (await ask(ctx, "top text at 2025-07-01")).text == (
+        "lmarena/text has no snapshot as of 2025-07-01: its history starts 2025-07-27.")
+    assert (await ask(ctx, "top text at 2025-31-01")).text == (
+        "`2025-31-01` is not a date: give one like 2025-01-24 (or 2025-01-24T12:00Z)\n"
+        "Usage: `/leaderwatch top BOARD [N] [GROUP] [at DATE]`")
+    assert (await ask(ctx, "race text at")).text == (
+        "`at` needs a date, e.g. `at 2025-01-24`.\nUsage: `/leaderwatch race [BOARD] [at DATE]`")
+    assert (await ask(ctx, "race text at 2025-07-28")).text.startswith("As of 2025-07-27. west leads")
+    # Polled hourly, lmarena's table last seen on 2025-08-04 is stale on 2025-08-26; polled every 30
+    # days, aider's table of 2025-08-25 is not.
+    hourly = dataclasses.replace(ctx, intervals={"lmarena": 3600, "aider": 30 * 86400})
+    assert (await ask(hourly, "top text 1")).text == "as of 2025-08-04 (stale: last updated 2025-08-04)"
+    assert (await ask(hourly, "top aider/polyglot 1")).text == "as of 2025-08-25"
+    assert "(stale" not in (await ask(hourly, "top text 1 at 2025-08-04")).text
+    assert (await ask(hourly, "race text")).text.startswith(
+        "As of 2025-08-04 (stale: last updated 2025-08-04).")
+
+
+async def test_events_up_to_a_date(ctx: CommandContext) -> None:
+    assert (await ask(ctx, "events aider/polyglot 3 at 2025-08-25")).plain() == (
+        "*Events on aider/polyglot in the 3 days up to 2025-08-25*\n"
+        "• 2025-08-25 aider/polyglot: new #1: openai/gpt-5 (OpenAI, US) with 88, taking it from o3-pro "
+        "(high) (OpenAI, US)\n"
+        "• 2025-08-25 aider/polyglot: openai/gpt-5 (OpenAI, US) entered the top 5 at #1, new on the board")
+    assert (await ask(ctx, "events aider/polyglot 3 at 2025-08-24")).text == (
+        "No events on aider/polyglot in the 3 days up to 2025-08-24.")
 
 
 async def test_events_newest_first_by_board_and_days(ctx: CommandContext) -> None:
@@ -351,7 +397,7 @@ async def test_events_newest_first_by_board_and_days(ctx: CommandContext) -> Non
     assert (await ask(ctx, "events 1")).text == "No events on this channel's boards in the last 1 day."
     assert (await ask(ctx, "events 30")).title == "Events on this channel's boards in the last 30 days"
     assert (await ask(ctx, "events text vision")).text == (
-        "Give one board at most.\nUsage: `/leaderwatch events [BOARD] [DAYS]`")
+        "Give one board at most.\nUsage: `/leaderwatch events [BOARD] [DAYS] [at DATE]`")
 
 
 async def test_why_says_which_rule_fired_and_why_the_others_did_not(ctx: CommandContext) -> None:

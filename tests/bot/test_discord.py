@@ -143,8 +143,9 @@ async def test_commands_are_synced_with_the_admin_group_behind_manage_channels(
     assert [o["name"] for o in admin["options"]] == [c.name for c in COMMANDS.values() if c.configures]
     top = next(o for o in questions["options"] if o["name"] == "top")
     assert [(o["name"], o["type"], o["required"], o.get("autocomplete", False)) for o in top["options"]] == [
-        ("board", 3, True, True), ("n", 4, False, False), ("group", 3, False, True)]
+        ("board", 3, True, True), ("n", 4, False, False), ("group", 3, False, True), ("at", 3, False, False)]
     assert top["options"][1]["min_value"] == 1
+    assert top["options"][3]["description"].startswith("A date, YYYY-MM-DD")
     subscribe = next(o for o in admin["options"] if o["name"] == "subscribe")
     assert [(o["name"], o["required"]) for o in subscribe["options"]] == [
         ("board_pattern", True), ("rules", False), ("key_values", False)]
@@ -172,8 +173,9 @@ CASES: list[tuple[str, str, Options, bool, list[tuple[str, Options]], bool, list
     (GROUP, "top", {"board": "lmarena/text", "n": 3}, False, [], False,
      ["Top 3 on lmarena/text", "gemini-3-pro", "grok-4.1-thinking", "as of 2025-12-11"]),
     (GROUP, "race", {"board": "text"}, False, [], False, ["Race on lmarena/text: china, west"]),
-    (GROUP, "gap", {"board": "lmarena/text", "group_a": "china", "group_b": "west", "days": 40}, False, [],
-     False, ["Gap china vs west on lmarena/text", "40 days ago", "2025-11-06"]),
+    (GROUP, "gap", {"board": "lmarena/text", "group_a": "china", "group_b": "west", "days": 35,
+                    "at": "2025-12-31"}, False, [], False,
+     ["Gap china vs west on lmarena/text", "35 days before", "2025-11-06", "2025-12-11"]),
     (GROUP, "model", {"name": "gemini-3-pro"}, False, [], False,
      ["gemini-3-pro on 2 boards", "lmarena/vision"]),
     (GROUP, "events", {"days": 30}, False, [], False, ["No events on all boards in the last 30 days."]),
@@ -468,6 +470,13 @@ def test_usage_lines_become_options_and_options_the_same_command_line() -> None:
         "subscribe 'lmarena/*' overtake top_n top=5"
     with pytest.raises(ValueError):
         options_of("broken [N [GROUP]]")
+    gap = options_of("gap BOARD GROUP_A GROUP_B [DAYS] [at DATE]")
+    assert [(o.name, o.keyword, o.required) for o in gap[3:]] == [("days", "", False), ("at", "at", False)]
+    assert command_line("gap", gap, {"board": "text", "group_a": "china", "group_b": "west",
+                                     "at": "2025-01-24"}) == "gap text china west at 2025-01-24"
+    for broken in ("top BOARD [AT DATE]", "top BOARD [at DATE EXTRA]", "top BOARD [at DATE ...]"):
+        with pytest.raises(ValueError):
+            options_of(broken)
 
 
 def test_rank_puts_exact_then_prefix_then_words_then_substrings_then_close_spellings() -> None:
