@@ -14,8 +14,11 @@ from leaderwatch.alerts.models import Event
 
 
 def num(value: float | None, missing: str = "-") -> str:
-    """1470.0 -> `1470`, 83.14 -> `83.14`, 8.005 -> `8.01` (two decimals at most); None -> `missing`."""
-    return missing if value is None else f"{value:.2f}".rstrip("0").rstrip(".")
+    """1470.0 -> `1470`, 83.14 -> `83.14`, -0.004 -> `0` (two decimals at most); None -> `missing`."""
+    if value is None:
+        return missing
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def signed(value: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -177,6 +177,24 @@ def snapshots_between(db: Database, board_id: str, start: datetime | None = None
     sql = f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE {where}"
     for row in db.execute(sql + " ORDER BY as_of, id", params).fetchall():
         yield _snapshot_from_row(db, b, row)
+
+
+def in_force(db: Database, board_id: str, at: datetime | None = None) -> tuple[int, datetime] | None:
+    """The id and date of the board's table in force at `at` (its newest when None), by index."""
+    sql, params = "SELECT id, as_of FROM snapshots WHERE board_id = ?", [board_id]
+    if at is not None:
+        sql += " AND as_of <= ?"
+        params.append(to_text(at))
+    row = db.execute(sql + " ORDER BY as_of DESC, id DESC LIMIT 1", params).fetchone()
+    return (int(row[0]), from_text(row[1])) if row else None
+
+
+def iter_entries(db: Database, snapshot_id: int) -> Iterator[Entry]:
+    """A stored table's entries in rank order, read as the caller goes (stop early to read less)."""
+    cols = ", ".join(_ENTRY_COLUMNS[2:])
+    rows = db.execute(f"SELECT {cols} FROM entries WHERE snapshot_id = ? ORDER BY position", [snapshot_id])
+    for row in rows:
+        yield to_entry(row)
 
 
 def first_as_of(db: Database, board_id: str) -> datetime | None:

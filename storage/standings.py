@@ -75,3 +75,9 @@ def standings_before(db: Database, model_key: str, cutoffs: Mapping[str, datetim
                            "ORDER BY e.position LIMIT 1", [row[0], model_key]).fetchone()
         out[board_id] = (from_text(row[1]), to_entry(entry) if entry else None)
     return out
+
+
+def organizations(db: Database) -> set[str]:
+    """Every organization a stored model is credited to, as the boards spell it."""
+    rows = db.execute("SELECT DISTINCT organization FROM models WHERE organization IS NOT NULL").fetchall()
+    return {str(r[0]) for r in rows}

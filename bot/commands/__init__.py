@@ -11,7 +11,7 @@ never this package.
 
 # isort: off
 # Registration order is the order `help` lists them in: questions, the race, charts, configuration.
-from leaderwatch.bot.commands import questions, race, charts, configuration  # noqa: F401 - registers them
+from leaderwatch.bot.commands import questions, race, versus, charts, configuration  # noqa: F401 - registers
 # isort: on
 from leaderwatch.bot.commands.registry import (
     COMMANDS,

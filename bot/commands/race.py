@@ -3,13 +3,22 @@ now)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from leaderwatch.alerts.formatting import Reply, day, num, plural
-from leaderwatch.bot.commands.channel import channel_groups, followed_boards
-from leaderwatch.bot.commands.history import history_start, snapshot_as_of, staleness, window_before
+from leaderwatch.bot.commands.channel import MAX_TOP, channel_groups, followed_boards
+from leaderwatch.bot.commands.history import (
+    Lead,
+    Leads,
+    history_start,
+    snapshot_as_of,
+    staleness,
+    window_before,
+)
 from leaderwatch.bot.commands.messages import NO_BOARDS, standing
-from leaderwatch.bot.commands.names import parse_days, resolve_board, resolve_group, split_at
+from leaderwatch.bot.commands.names import parse_days, resolve_board, resolve_group, split_at, whole_number
+from leaderwatch.bot.commands.questions import top_entries
 from leaderwatch.bot.commands.registry import CommandContext, Invocation, command, usage_error
 from leaderwatch.sources.base import Entry, Snapshot
 from leaderwatch.sources.identity import Group
@@ -36,18 +45,21 @@ def race_boards(ctx: CommandContext, inv: Invocation) -> tuple[list[str], str]:
     return stored, "every board"
 
 
-@command("race", "race [BOARD] [at DATE]")
+@command("race", "race [BOARD|all] [at DATE]")
 async def race_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
     """Who leads the race: per board, the best model of each of the channel's groups, ranks and gap.
 
-    Without BOARD: the boards this channel follows (else the LMArena boards). The groups are
-    china and west unless a manager chose others (`/leaderwatch set groups china,us,europe`).
-    `at DATE` answers as the boards stood then: `/leaderwatch race lmarena/text at 2025-08-01`.
+    Without BOARD: the boards this channel follows (else the LMArena boards); `all`: every board,
+    with how many each group leads now, 30 days and a year before. The groups are china and west
+    unless a manager chose others (`/leaderwatch set groups china,us,europe`). `at DATE` answers as
+    the boards stood then: `/leaderwatch race lmarena/text at 2025-08-01`, `/leaderwatch race all`.
     """
     args, at = split_at("race", args)
     if len(args) > 1:
         raise usage_error("race", "`race` takes one board at most.")
     groups = channel_groups(ctx, inv)
+    if args and args[0].lower() == "all":
+        return race_all(ctx, groups, at)
     if args:
         ids, chosen = [resolve_board(ctx, args[0])], ""
         snaps = [snapshot_as_of(ctx, ids[0], at)]
@@ -89,6 +101,46 @@ async def race_command(ctx: CommandContext, inv: Invocation, args: list[str]) ->
         text = f"{plural(len(snaps), 'board')}, {chosen}, {when}. Leads: {tally}."
         title = f"Race: {', '.join(groups)}"
     return Reply(title=title, text=text, table=tuple(rows))
+
+
+LEAD_WINDOWS = (30, 365)
+"""`race all` counts the boards each group leads now and this many days before."""
+
+
+def lead_counts(leads: Sequence[Lead], groups: Sequence[str]) -> dict[str, int]:
+    """How many boards each group leads (a tie leads nothing)."""
+    counts = dict.fromkeys(groups, 0)
+    for lead in leads:
+        if lead.leader in counts:
+            counts[lead.leader] += 1
+    return counts
+
+
+def race_all(ctx: CommandContext, groups: Sequence[str], at: datetime | None) -> Reply:
+    """`race all`: every board with a table by the date, who leads it, and the lead counts over time."""
+    leads = Leads(ctx.db, ctx.groups, groups)
+    end = at or ctx.clock()
+    now = [lead for b in leads.boards() if (lead := leads.at(b.id, at)) is not None]
+    if not now:
+        return Reply(text=NO_BOARDS if at is None else f"No board had a table by {day(at)}.")
+    rows: list[tuple[str, ...]] = [("board", "table of", "leads", "gap", *groups)]
+    for lead in now:
+        rows.append((lead.board.id, day(lead.as_of), lead.leader or "-", num(lead.gap),
+                     *(standing(lead.bests[g]) for g in groups)))
+    counts = lead_counts(now, groups)
+    before: list[str] = []
+    for days in LEAD_WINDOWS:
+        then = [lead for b in leads.boards()
+                if (lead := leads.at(b.id, end - timedelta(days=days))) is not None]
+        was = lead_counts(then, groups)
+        before.append(f"{plural(days, 'day')} before: " + ", ".join(
+            f"{g} {was[g]}" for g in groups) + f" of {len(then)}")
+    tally = ", ".join(f"{g} leads on {counts[g]}" for g in groups)
+    when = f"as of {day(at)}" if at else "as of each board's last table"
+    return Reply(title=f"The whole race: {', '.join(groups)}",
+                 text=f"{plural(len(now), 'board')}, {when}: {tally} of {len(now)}. "
+                      f"({'; '.join(before)}.)",
+                 table=tuple(rows))
 
 
 def margin(snap: Snapshot, a: Entry | None, b: Entry | None) -> float | None:
@@ -161,3 +213,58 @@ async def gap_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
                      f"{lead_phrase(m_then, a, b, False)}: {gap_move(m_now, m_then)}")
     return Reply(title=f"Gap {a} vs {b} on {board_id}", text=text, table=tuple(rows),
                  url=snap.board.url or None)
+
+
+SHARE_TOP = 10
+
+
+@command("share", "share BOARD [N] [at DATE]")
+async def share_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """How many of a board's top N (default 10) each organization and each of the channel's groups holds.
+
+    Ties at #N count (a top 10 with two models at #10 holds eleven). `/leaderwatch share openllm/v2 10
+    at 2024-07-13`.
+    """
+    args, at = split_at("share", args)
+    if not 1 <= len(args) <= 2:
+        raise usage_error("share", "Give a board, and how many of its top to count.")
+    board_id = resolve_board(ctx, args[0])
+    n = SHARE_TOP
+    if len(args) == 2:
+        number = whole_number(args[1])
+        if number is None or not 1 <= number <= MAX_TOP:
+            raise usage_error("share", f"N must be between 1 and {MAX_TOP}, not `{args[1]}`.")
+        n = number
+    snap = snapshot_as_of(ctx, board_id, at)
+    top = top_entries(snap, n)
+    holders: dict[str, list[Entry]] = {}
+    spelled: dict[str, set[str]] = {}
+    for e in top:
+        if e.organization and not e.mixed:
+            org = ctx.identity.canonical_organization(e.organization)
+            holders.setdefault(org, []).append(e)
+            spelled.setdefault(org, set()).add(e.organization)
+    rows: list[tuple[str, ...]] = [("holder", f"of the top {n}", "models")]
+    for org, entries in sorted(holders.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        others = sorted(s for s in spelled[org] if s.casefold() != org.casefold())
+        label = f"{org} (as {', '.join(others)})" if others else org
+        rows.append((label, str(len(entries)), models_and_ranks(entries)))
+    for group in channel_groups(ctx, inv):
+        members = [e for e in top if ctx.groups[group].contains(e)]
+        rows.append((f"group {group}", str(len(members)), models_and_ranks(members) or "-"))
+    mixed = [e for e in top if e.mixed or not e.organization]
+    if mixed:
+        rows.append(("mixed or unknown", str(len(mixed)), models_and_ranks(mixed)))
+    ties = f"; {len(top)} models: ties at #{n} are kept" if len(top) > n else ""
+    leader = rows[1] if len(rows) > 1 and holders else None
+    lead = f" {leader[0]} holds the most, {leader[1]}: {leader[2]}." if leader else ""
+    stale = staleness(ctx, snap) if at is None else ""
+    return Reply(title=f"Who holds the top {n} of {board_id}",
+                 text=f"As of {day(snap.as_of)}{stale}{ties}.{lead}", table=tuple(rows),
+                 url=snap.board.url or None)
+
+
+def models_and_ranks(entries: Sequence[Entry], limit: int = 6) -> str:
+    """`Qwen2-72B-Instruct #1, Qwen2-72B #3 and 2 more`."""
+    shown = ", ".join(f"{e.name} #{e.rank}" for e in entries[:limit])
+    return shown + (f" and {len(entries) - limit} more" if len(entries) > limit else "")

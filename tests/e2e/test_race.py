@@ -1,0 +1,147 @@
+"""The race as people tell it, on all recorded history: shares of a top N, a model against its rival on
+every board, the whole race at a glance, and windows that name the tables they compare."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.ruleset import default_rules
+from leaderwatch.bot.commands import CommandContext, Invocation, dispatch
+from leaderwatch.bot.commands.questions import top_entries
+from leaderwatch.bot.pipeline.importer import import_recordings
+from leaderwatch.sources.identity import Identity, default_groups
+from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.storage import snapshots as store
+from leaderwatch.storage.db import Database, open_db
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All recorded history, imported once for the module."""
+    path = tmp_path_factory.mktemp("race") / "history.db"
+    db = open_db(path)
+    sources = all_sources(Identity.load())
+    report = import_recordings(db, sources, recordings, NOW)
+    assert not report.errors
+    db.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def ctx(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CommandContext]:
+    """A read-only context over the imported history (the questions here change nothing)."""
+    path = tmp_path_factory.mktemp("race-db") / "lw.db"
+    shutil.copy(template, path)
+    db = open_db(path)
+    identity = Identity.load()
+    groups = default_groups()
+    yield CommandContext(db, identity, groups, default_rules(list(groups)), all_boards(all_sources(identity)),
+                         lambda: NOW)
+    db.close()
+
+
+async def ask(ctx: CommandContext, text: str) -> Reply:
+    reply = await dispatch(ctx, Invocation("console", "C1", "U1", "tester", text))
+    assert not reply.error, reply.text
+    return reply
+
+
+async def test_qwen_holds_3_of_the_open_llm_top_10_on_2024_07_13(ctx: CommandContext) -> None:
+    reply = await ask(ctx, "share openllm/v2 10 at 2024-07-13")
+    assert reply.title == "Who holds the top 10 of openllm/v2"
+    assert reply.text.startswith("As of 2024-07-13; 11 models: ties at #10 are kept. Alibaba (as Qwen) holds "
+                                 "the most, 3: Qwen/Qwen2-72B-Instruct #1, Qwen/Qwen2-72B #3, "
+                                 "Qwen/Qwen1.5-110B #10.")
+    assert reply.table[1] == ("Alibaba (as Qwen)", "3", "Qwen/Qwen2-72B-Instruct #1, Qwen/Qwen2-72B #3, "
+                                                         "Qwen/Qwen1.5-110B #10")
+    china = next(r for r in reply.table if r[0] == "group china")
+    assert china[1] == "5"
+
+
+def both_listed(db: Database, key_a: str, key_b: str) -> dict[str, tuple[int, int]]:
+    """Independently of `versus`: each board whose latest table lists both keys, with their best ranks."""
+    out = {}
+    for board in store.boards(db):
+        snap = store.snapshot_at(db, board.id)
+        assert snap is not None
+        ranks_a = [e.rank for e in snap.entries if e.model_key == key_a]
+        ranks_b = [e.rank for e in snap.entries if e.model_key == key_b]
+        if ranks_a and ranks_b:
+            out[board.id] = (min(ranks_a), min(ranks_b))
+    return out
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("gemini-2.5-pro", "claude-opus-4-20250514"),
+    ("deepseek-r1", "o1-2024-12-17"),
+    ("qwen2-72b-instruct", "meta-llama-3-70b-instruct"),
+])
+async def test_versus_lists_exactly_the_boards_listing_both_with_the_right_leader(
+        ctx: CommandContext, a: str, b: str) -> None:
+    key_a, key_b = ctx.identity.key(a), ctx.identity.key(b)
+    expected = both_listed(ctx.db, key_a, key_b)
+    assert expected, "the pair should share boards in the recorded history"
+    reply = await ask(ctx, f"versus {a} {b}")
+    rows = {r[0]: r for r in reply.table[1:]}
+    assert set(rows) == set(expected)
+    for board_id, (rank_a, rank_b) in expected.items():
+        row = rows[board_id]
+        assert row[3].startswith(f"#{rank_a} ") and row[4].startswith(f"#{rank_b} ")
+        # The leader is the one `top` lists first on that board.
+        snap = store.snapshot_at(ctx.db, board_id)
+        assert snap is not None
+        shown = top_entries(snap, max(rank_a, rank_b))
+        first = next(e for e in shown if e.model_key in (key_a, key_b) and e.rank == min(rank_a, rank_b))
+        if rank_a == rank_b:
+            assert row[2] == "tied"
+        else:
+            assert row[2] == first.name
+    ahead = sum(1 for ra, rb in expected.values() if ra < rb)
+    assert f"is ahead on {ahead} of {len(expected)} board" in reply.text
+
+
+async def test_versus_a_group_takes_its_best_model_other_than_the_model_itself(ctx: CommandContext) -> None:
+    reply = await ask(ctx, "versus deepseek-r1 china lmarena/*")
+    assert reply.title.lower() == "deepseek-r1 vs group china"
+    for row in reply.table[1:]:
+        assert row[0].startswith("lmarena/") and "deepseek-r1 (" not in row[4].lower()
+    org = await ask(ctx, "versus glm-4.5 OpenAI")
+    assert org.title.endswith(" vs OpenAI") and len(org.table) > 2
+
+
+async def test_versus_names_resolve_as_in_model_with_did_you_mean(ctx: CommandContext) -> None:
+    reply = await dispatch(ctx, Invocation("console", "C1", "U1", "tester",
+                                           "versus gpt-4o claude-3-5-sonnet"))
+    assert reply.error and reply.text.startswith("`gpt-4o` matches several models: `gpt-4o-20240513`")
+    typo = await dispatch(ctx, Invocation("console", "C1", "U1", "tester", "versus gemini-2.5-pro chnia"))
+    assert typo.error and "Did you mean `china`?" in typo.text
+
+
+async def test_race_all_covers_every_board_with_a_table_by_the_date(ctx: CommandContext) -> None:
+    at = datetime(2025, 2, 1, 23, 59, 59, tzinfo=UTC)
+    expected = {b.id for b in store.boards(ctx.db)
+                if (first := store.first_as_of(ctx.db, b.id)) is not None and first <= at}
+    reply = await ask(ctx, "race all at 2025-02-01")
+    assert {r[0] for r in reply.table[1:]} == expected
+    assert reply.text.startswith(f"{len(expected)} boards, as of 2025-02-01: china leads on ")
+    assert "30 days before: " in reply.text and "365 days before: " in reply.text
+    for row in reply.table[1:]:
+        assert row[1] <= "2025-02-01"
+
+
+async def test_gap_over_a_year_compares_two_tables_about_a_year_apart(ctx: CommandContext) -> None:
+    reply = await ask(ctx, "gap lmarena/text china west 365")
+    start, before = reply.table[1], reply.table[2]
+    assert before[0] == "365 days before"
+    days = (datetime.fromisoformat(start[1]) - datetime.fromisoformat(before[1])).days
+    assert 365 <= days <= 365 + 14, (start, before)  # the table in force a year before the last one
+    assert f"in the table of {before[1]}" in reply.text and f"In the table of {start[1]}" in reply.text
+    assert timedelta(days=days) >= timedelta(days=365)
