@@ -1,56 +1,21 @@
 """The platform-neutral message (`Reply`), how an event reads as an alert, and how numbers and times read.
 
 Each adapter renders a Reply its own way (Block Kit on Slack, embeds on Discord, plain text on the
-console) and applies its platform's limits. `num`, `signed`, `day`, `moment` and `plural` are the one
-way leaderwatch writes numbers, dates and counts, in alerts, answers, charts and the terminal.
+console) and applies its platform's limits. `num`, `signed`, `day`, `moment` and `plural` (from `texts`)
+are the one way leaderwatch writes numbers, dates and counts, in alerts, answers, charts and the terminal.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from leaderwatch.alerts.kinds import title_of
 from leaderwatch.alerts.models import Event
-
-
-def num(value: float | None, missing: str = "-") -> str:
-    """1470.0 -> `1470`, 83.14 -> `83.14`, -0.004 -> `0` (two decimals at most); None -> `missing`."""
-    if value is None:
-        return missing
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
-def signed(value: float) -> str:
-    """+4, -1.5, 0."""
-    text = num(abs(value))
-    return "0" if text == "0" else ("+" if value > 0 else "-") + text
-
-
-def day(when: datetime) -> str:
-    """`2025-08-04`."""
-    return f"{when:%Y-%m-%d}"
-
-
-def moment(when: datetime) -> str:
-    """`2025-08-26 12:30 UTC`."""
-    return f"{when:%Y-%m-%d %H:%M} UTC"
-
-
-def plural(count: int, word: str) -> str:
-    """`1 rule`, `3 rules`."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-KIND_TITLES = {
-    "overtake": "Overtake",
-    "new_leader": "New #1",
-    "top_n": "Top N",
-    "gap": "Gap",
-    "score": "Score threshold",
-    "new_model": "New model",
-    "rank_change": "Rank change",
-    "board_changed": "Board changed",
-}
+from leaderwatch.alerts.texts import day as day
+from leaderwatch.alerts.texts import moment as moment
+from leaderwatch.alerts.texts import num as num
+from leaderwatch.alerts.texts import plural as plural
+from leaderwatch.alerts.texts import signed as signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +79,7 @@ def event_reply(event: Event, board_url: str = "") -> Reply:
     if event.confidence != "n/a":
         fields.append(Field("Confidence", event.confidence))
     group = event.groups[0] if event.groups else None
-    title = f"{KIND_TITLES.get(event.kind, event.kind)} on {event.board}"
+    title = f"{title_of(event.kind)} on {event.board}"
     text = event.message.removeprefix(f"{event.board}: ")
     return Reply(text=text, title=title, fields=tuple(fields), url=board_url or None, group=group,
                  footer=f"as of {moment(event.at)} · rule: {event.rule}")

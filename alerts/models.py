@@ -6,9 +6,11 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-KINDS = ("overtake", "new_leader", "top_n", "gap", "score", "new_model", "rank_change", "board_changed")
+if TYPE_CHECKING:
+    from leaderwatch.alerts.kinds.base import AnyKind, Bound, Params
+
 CONFIDENCES = ("clear", "tied", "n/a")
 
 
@@ -18,27 +20,23 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A rule: a kind and its parameters (defaults filled in), e.g. `overtake groups=china,west`.
+    """A rule: a kind and its typed parameters (defaults filled in), e.g. `overtake groups=china,west`.
 
-    `params` holds every parameter of the kind, as parsed values; `name` shows the ones that differ
-    from the kind's defaults, which identifies the rule in subscriptions and in its state.
+    `spec` is the kind (`kinds.base.Kind`), `params` an instance of its parameters dataclass; `name`
+    shows the parameters that differ from the kind's defaults, which identifies the rule in
+    subscriptions and in its state. Rules are made by their kind (`Kind.make`).
     """
 
-    kind: str
-    params: tuple[tuple[str, Any], ...]
+    spec: AnyKind
+    params: Params
     name: str
-    values: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    bound: Bound = field(compare=False, repr=False)
+    """The kind's methods with these parameters filled in: what the engine calls."""
 
-    def __post_init__(self) -> None:
-        if not self.values:
-            object.__setattr__(self, "values", dict(self.params))
-
-    def get(self, key: str) -> Any:
-        """A parameter's value."""
-        try:
-            return self.values[key]
-        except KeyError:
-            raise KeyError(f"rule {self.name} has no parameter {key}") from None
+    @property
+    def kind(self) -> str:
+        """The kind's name (`overtake`), as events and subscriptions spell it."""
+        return self.spec.name
 
 
 class Event(NamedTuple):
@@ -108,3 +106,16 @@ class BoardState:
     seen: frozenset[str] = frozenset()
     snapshots: int = 0
     bases: frozenset[str] = frozenset()
+
+
+if TYPE_CHECKING:
+    KINDS: tuple[str, ...]
+    """The names of the registered kinds, in the registry's order (`kinds.KINDS`)."""
+else:
+    def __getattr__(name: str) -> object:
+        """`KINDS`, read from the registry when first asked for: the kinds import this module."""
+        if name == "KINDS":
+            from leaderwatch.alerts.kinds import KINDS
+
+            return KINDS
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from leaderwatch.alerts.formatting import KIND_TITLES, day, num
+from leaderwatch.alerts.formatting import day, num
+from leaderwatch.alerts.kinds import KIND_TITLES
 from leaderwatch.alerts.models import Event
 from leaderwatch.sources.base import Snapshot
 from leaderwatch.sources.identity import Group
@@ -178,6 +179,14 @@ def model_chart(db: Database, model_key: str, name: str, board_ids: Sequence[str
     return Chart(title, "rank (1 = best)", series, (), first, last, inverted=True)
 
 
+def count_chart(title: str, y_label: str, dates: Sequence[datetime],
+                counts: Mapping[str, Sequence[float]]) -> Chart:
+    """One line per name of counts at the same dates (e.g. the boards each group leads, week by week)."""
+    series = tuple(Series(name, tuple(dates), tuple(values), (None,) * len(dates))
+                   for name, values in counts.items())
+    return Chart(title, y_label, series, (), dates[0], dates[-1])
+
+
 # -- the picture ---------------------------------------------------------------------------------------
 
 def _plain(text: str) -> str:
@@ -197,6 +206,8 @@ def legend_label(series: Series, inverted: bool) -> str:
     _, value, model = last
     if inverted:
         return f"{series.label}: #{value:.0f}"
+    if not model:  # a count, not a model's score
+        return f"{series.label}: {num(value)}"
     return f"{series.label}: {_clip(model, 40)} ({num(value)})"
 
 

@@ -106,6 +106,16 @@ def m003_chat(db: Database) -> None:
     db.table("outbox").create_index(["status", "next_attempt_at"])
 
 
+@migrations()
+def m004_rule_states_before(db: Database) -> None:
+    """Each rule's state as it was before the snapshot it last ran at, and that snapshot's id, so
+    `why` can run the rule again exactly as the engine did (JSON text; NULL: the rule had no state)."""
+    states = db.table("rule_states")
+    for column in ("previous_confirmed", "previous_streak", "previous_last_fired"):
+        states.add_column(column, str)
+    states.add_column("snapshot_id", int)
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the database at `path` and bring its schema up to date.
 

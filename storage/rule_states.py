@@ -1,38 +1,102 @@
-"""What the rules remember per board between polls, and what a board's history says about its models."""
+"""What the rules remember per board between polls, and what a board's history says about its models.
+
+Each row holds a rule's state after the snapshot it last ran at (`snapshot_id`) and its state just
+before it (`previous_*`), so the rule can be run on that snapshot again exactly as the engine did
+(`/leaderwatch why`). All of it is readable JSON text.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlite_utils import Database
 
-from leaderwatch.alerts.models import RuleState
+from leaderwatch.alerts.context import base_key_of
+from leaderwatch.alerts.models import BoardState, RuleState
 from leaderwatch.storage.db import from_text, to_text
 
 _STATE_TABLE = "rule_states"
 
 
+def _to_state(confirmed: str, streak: str, last_fired: str) -> RuleState:
+    return RuleState(json.loads(confirmed),
+                     {k: (v[0], int(v[1])) for k, v in json.loads(streak).items()},
+                     {k: from_text(v) for k, v in json.loads(last_fired).items()})
+
+
+def _columns(state: RuleState | None, prefix: str = "") -> dict[str, str | None]:
+    if state is None:
+        return {f"{prefix}confirmed": None, f"{prefix}streak": None, f"{prefix}last_fired": None}
+    return {f"{prefix}confirmed": json.dumps(dict(state.confirmed), sort_keys=True),
+            f"{prefix}streak": json.dumps({k: list(v) for k, v in state.streak.items()}, sort_keys=True),
+            f"{prefix}last_fired": json.dumps({k: to_text(t) for k, t in state.last_fired.items()},
+                                              sort_keys=True)}
+
+
 def load_rule_states(db: Database, board_id: str) -> dict[str, RuleState]:
     """Every rule's state on a board, by rule name."""
-    out = {}
-    for row in db.table(_STATE_TABLE).rows_where("board_id = ?", [board_id]):
-        streak = {k: (v[0], int(v[1])) for k, v in json.loads(row["streak"]).items()}
-        fired = {k: from_text(v) for k, v in json.loads(row["last_fired"]).items()}
-        out[row["rule"]] = RuleState(json.loads(row["confirmed"]), streak, fired)
-    return out
+    return {row["rule"]: _to_state(row["confirmed"], row["streak"], row["last_fired"])
+            for row in db.table(_STATE_TABLE).rows_where("board_id = ?", [board_id])}
 
 
-def save_rule_states(db: Database, board_id: str, states: Mapping[str, RuleState], now: datetime) -> None:
-    """Replace a board's rule states (readable JSON columns, one row per rule)."""
+def save_rule_states(db: Database, board_id: str, states: Mapping[str, RuleState], now: datetime, *,
+                     before: Mapping[str, RuleState], snapshot_id: int) -> None:
+    """Replace a board's rule states after the rules ran at a snapshot (one row per rule).
+
+    `before` holds the states the rules started from (a rule missing there had none).
+    """
     with db.atomic():
         db.execute(f"DELETE FROM {_STATE_TABLE} WHERE board_id = ?", [board_id])
         db.table(_STATE_TABLE).insert_all([{
-            "board_id": board_id, "rule": name, "confirmed": json.dumps(dict(s.confirmed), sort_keys=True),
-            "streak": json.dumps({k: list(v) for k, v in s.streak.items()}, sort_keys=True),
-            "last_fired": json.dumps({k: to_text(t) for k, t in s.last_fired.items()}, sort_keys=True),
-            "updated_at": to_text(now)} for name, s in states.items()])
+            "board_id": board_id, "rule": name, **_columns(s), **_columns(before.get(name), "previous_"),
+            "snapshot_id": snapshot_id, "updated_at": to_text(now)} for name, s in states.items()])
+
+
+@dataclass(frozen=True, slots=True)
+class RulesAt:
+    """What a board's rules had when they ran at one snapshot: enough to run them on it again.
+
+    `states` holds, for each rule that ran there, its state before the snapshot (None: it had none);
+    `evaluated_at` is the engine's clock then, None when no rule ran there (imported history).
+    """
+
+    snapshot_id: int
+    board_state: BoardState
+    evaluated_at: datetime | None
+    states: Mapping[str, RuleState | None]
+
+
+def board_state_before(db: Database, board_id: str, snapshot_id: int) -> BoardState:
+    """The engine's memory of a board's models before a snapshot, derived from the stored history."""
+    listed, count = names_listed_before(db, board_id, snapshot_id)
+    return BoardState(frozenset(key for _, key in listed), count,
+                      frozenset(base_key_of(name, key) for name, key in listed))
+
+
+def rules_at(db: Database, board_id: str, at: datetime | None = None) -> RulesAt | None:
+    """The rules' memory at the board's snapshot in force at `at` (the latest when None), or None
+    when the board has no snapshot."""
+    sql = "SELECT id FROM snapshots WHERE board_id = ?"
+    params: list[Any] = [board_id]
+    if at is not None:
+        sql += " AND as_of <= ?"
+        params.append(to_text(at))
+    row = db.execute(sql + " ORDER BY as_of DESC, id DESC LIMIT 1", params).fetchone()
+    if row is None:
+        return None
+    snapshot_id = int(row[0])
+    states: dict[str, RuleState | None] = {}
+    evaluated_at = None
+    for r in db.table(_STATE_TABLE).rows_where("board_id = ? AND snapshot_id = ?", [board_id, snapshot_id]):
+        had = r["previous_confirmed"] is not None
+        states[r["rule"]] = _to_state(r["previous_confirmed"], r["previous_streak"],
+                                      r["previous_last_fired"]) if had else None
+        evaluated_at = from_text(r["updated_at"])
+    return RulesAt(snapshot_id, board_state_before(db, board_id, snapshot_id), evaluated_at, states)
 
 
 def names_listed_before(db: Database, board_id: str, snapshot_id: int) -> tuple[set[tuple[str, str]], int]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from leaderwatch.alerts.formatting import Reply
-from leaderwatch.alerts.models import KINDS
+from leaderwatch.alerts.kinds import KINDS
 from leaderwatch.alerts.ruleset import params_of
 from leaderwatch.bot.commands import COMMANDS, Command, CommandContext
 from leaderwatch.bot.commands.configuration import SETTINGS
@@ -38,6 +38,8 @@ PLACEHOLDER_HELP = {
     "GROUP_B": "the second group, e.g. west",
     "DAYS": "how many days back",
     "NAME": "a model: name, alias or unique prefix",
+    "MODEL_A": "a model: name, alias or unique prefix",
+    "MODEL_B": "a rival: a model, a group (e.g. china) or an organization (e.g. OpenAI)",
     "COMMAND": "a command",
     "RULE": "a rule kind, e.g. overtake",
     "KEY": "a channel setting",
@@ -48,7 +50,8 @@ PLACEHOLDER_HELP = {
 }
 """How each usage-line placeholder is described next to a typed option (kept short: Discord allows 100)."""
 
-NAMED = frozenset({"BOARD", "BOARD_PATTERN", "NAME", "COMMAND", "RULE", "KEY", "KEY=VALUE"})
+NAMED = frozenset({"BOARD", "BOARD_PATTERN", "NAME", "MODEL_A", "MODEL_B", "COMMAND", "RULE", "KEY",
+                   "KEY=VALUE"})
 """Placeholders whose possible values `Names` knows (and every GROUP...)."""
 
 MAX_DESCRIPTION = 100
@@ -230,8 +233,10 @@ class Names:
             return self.patterns(platform, channel_id)
         if placeholder.startswith("GROUP"):
             return sorted(self.ctx.groups)
-        if placeholder == "NAME":
+        if placeholder in ("NAME", "MODEL_A"):
             return self.models()
+        if placeholder == "MODEL_B":
+            return [*sorted(self.ctx.groups), *self.models()]
         if placeholder == "COMMAND":
             return list(COMMANDS)
         if placeholder == "RULE":

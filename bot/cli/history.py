@@ -30,34 +30,40 @@ class BoardReplay:
     changes: list[tuple[datetime, str]] = field(default_factory=list)
 
 
+def recorded_snapshots(sources: Sequence[Source], root: Path, board_pattern: str | None = None
+                       ) -> Iterator[Snapshot]:
+    """Every recorded snapshot, in time order, on the same timeline as `import` (one recording family
+    per period); unchanged ones included."""
+    owners = find_recordings(sources, root)
+    chosen = selected(build_timelines(list(owners)).values())
+    for rec in sorted(chosen, key=lambda r: (r.as_of, r.family, str(r.path), r.part)):
+        wanted = {b for b in chosen[rec] if board_pattern is None or fnmatch.fnmatch(b, board_pattern)}
+        if wanted:
+            yield from sorted((s for s in owners[rec].load(rec) if s.board.id in wanted),
+                              key=lambda s: s.as_of)
+
+
 def replay(sources: Sequence[Source], root: Path, rules: Sequence[Rule], groups: Mapping[str, Group],
            board_pattern: str | None = None, boards: dict[str, BoardReplay] | None = None
            ) -> Iterator[Event]:
     """Every event the rules find over the recorded history, in time order.
 
-    The same timeline as `import` (one recording family per period). Unchanged snapshots are
-    skipped like an unchanged poll. `boards`, if given, collects each board's span and changes.
+    Unchanged snapshots are skipped like an unchanged poll. `boards`, if given, collects each
+    board's span and changes.
     """
-    owners = find_recordings(sources, root)
-    chosen = selected(build_timelines(list(owners)).values())
     state = boards if boards is not None else {}
-    for rec in sorted(chosen, key=lambda r: (r.as_of, r.family, str(r.path), r.part)):
-        wanted = {b for b in chosen[rec] if board_pattern is None or fnmatch.fnmatch(b, board_pattern)}
-        if not wanted:
+    for snap in recorded_snapshots(sources, root, board_pattern):
+        st = state.setdefault(snap.board.id, BoardReplay())
+        if st.prev is not None and st.prev.content_hash == snap.content_hash:
             continue
-        snaps = sorted((s for s in owners[rec].load(rec) if s.board.id in wanted), key=lambda s: s.as_of)
-        for snap in snaps:
-            st = state.setdefault(snap.board.id, BoardReplay())
-            if st.prev is not None and st.prev.content_hash == snap.content_hash:
-                continue
-            result = evaluate(st.prev, snap, rules, st.rule_states, st.board_state, groups, snap.as_of)
-            st.prev, st.rule_states, st.board_state = snap, result.rule_states, result.board_state
-            st.first = st.first or snap.as_of
-            st.last = snap.as_of
-            st.snapshots += 1
-            if result.changed:
-                st.changes.append((snap.as_of, result.changed))
-            yield from result.events
+        result = evaluate(st.prev, snap, rules, st.rule_states, st.board_state, groups, snap.as_of)
+        st.prev, st.rule_states, st.board_state = snap, result.rule_states, result.board_state
+        st.first = st.first or snap.as_of
+        st.last = snap.as_of
+        st.snapshots += 1
+        if result.changed:
+            st.changes.append((snap.as_of, result.changed))
+        yield from result.events
 
 
 def in_range(event: Event, start: datetime | None, end: datetime | None) -> bool:

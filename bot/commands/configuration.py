@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from leaderwatch.alerts.durations import DurationError, parse_duration
 from leaderwatch.alerts.formatting import Field, Reply, day, moment, plural
+from leaderwatch.alerts.kinds import KIND_HELP, KINDS
 from leaderwatch.alerts.matching import DIGEST_HOUR, board_matches, hold_for
-from leaderwatch.alerts.models import KINDS, Rule, RuleError
-from leaderwatch.alerts.ruleset import KIND_HELP, make_rule, params_of, parse_rule
+from leaderwatch.alerts.models import Rule, RuleError
+from leaderwatch.alerts.ruleset import make_rule, params_of, parse_rule
 from leaderwatch.bot.commands.channel import DEFAULT_TOP, MAX_TOP, default_groups
 from leaderwatch.bot.commands.messages import BOARDS_HINT, close_matches, code
 from leaderwatch.bot.commands.names import board_ids, did_you_mean, resolve_board, resolve_group, whole_number
@@ -115,13 +116,16 @@ async def subscribe_command(ctx: CommandContext, inv: Invocation, args: list[str
     """Post alerts from the boards matching a pattern to this channel, by the rules given.
 
     Patterns: a board (`lmarena/text`, or a unique prefix) or a glob (`lmarena/*`, `*`). Rules:
-    overtake, new_leader, top_n, gap, score, new_model, rank_change, board_changed; with none,
-    the default rule set. KEY=VALUE pairs go to every listed rule that takes them:
+    `/leaderwatch help` lists them; with none, the default rule set. KEY=VALUE pairs go to every
+    listed rule that takes them:
     `/leaderwatch subscribe lmarena/* overtake top_n top=5 groups=china,west confidence=clear`.
-    `/leaderwatch help RULE` lists a rule's parameters.
+    `/leaderwatch help RULE` lists a rule's parameters. `/leaderwatch subscribe report weekly` posts
+    the race report (`/leaderwatch help report`) every Monday at the channel's `digest_hour`.
     """
     if not args:
         raise usage_error("subscribe", "Which boards? Give a board or a pattern such as `lmarena/*`.")
+    if args[0].lower() == REPORT:
+        return set_report(ctx, inv, args[1:])
     pattern, matched = resolve_pattern(ctx, args[0])
     rules = build_rules(ctx, args[1:])
     now = ctx.clock()
@@ -147,6 +151,8 @@ async def unsubscribe_command(ctx: CommandContext, inv: Invocation, args: list[s
     if len(args) != 1:
         raise usage_error("unsubscribe", "Give one board pattern, or `all`.")
     word = args[0].strip().lower()
+    if word == REPORT:
+        return set_report(ctx, inv, ["off"])
     rows = channel_subscriptions(ctx.db, inv.platform, inv.channel_id, include_disabled=True)
     patterns = sorted({str(r["board_pattern"]) for r in rows})
     if not patterns:
@@ -171,11 +177,50 @@ async def unsubscribe_command(ctx: CommandContext, inv: Invocation, args: list[s
                  text=f"This channel no longer follows `{pattern}` ({plural(count, 'rule')} removed).")
 
 
+REPORT = "report"
+"""`subscribe report weekly`: the word that names the race report where a board pattern would stand."""
+
+
+def describe_report(settings: dict[str, str]) -> str:
+    """`off`, or `weekly, Mondays at 09:00 UTC`."""
+    if settings.get(REPORT) != "weekly":
+        return "off"
+    return f"weekly, Mondays at {digest_hour(settings):02d}:00 UTC"
+
+
+def set_report(ctx: CommandContext, inv: Invocation, words: list[str]) -> Reply:
+    """`subscribe report weekly|off` (and `unsubscribe report`): the channel's weekly race report."""
+    kind = words[0].lower() if len(words) == 1 else ""
+    if kind not in ("weekly", "off"):
+        raise usage_error("subscribe", "The race report is `weekly` (or `off`): "
+                                       "`/leaderwatch subscribe report weekly`.")
+    settings = channel_settings(ctx.db, inv.platform, inv.channel_id)
+    old = "weekly" if settings.get(REPORT) == "weekly" else "off"
+    if kind == old:
+        return Reply(text=f"The race report is already {describe_report(settings)} here. Nothing changed.",
+                     ephemeral=True)
+    set_channel_setting(ctx.db, inv.platform, inv.channel_id, REPORT, "weekly" if kind == "weekly" else None,
+                        ctx.clock())
+    audit(ctx, inv, "report", f"{kind} (was {old})")
+    if kind == "off":
+        return Reply(title="Race report off", text="This channel no longer gets the weekly race report.")
+    settings[REPORT] = "weekly"
+    return Reply(title="Race report on",
+                 text=f"This channel gets the race report {describe_report(settings)} "
+                      "(`/leaderwatch set digest_hour H` changes the hour; `/leaderwatch report` shows it "
+                      "now).")
+
+
+def digest_hour(settings: dict[str, str]) -> int:
+    """The channel's `digest_hour` (the hour of its digest and its weekly report), 0-23 UTC."""
+    hour = whole_number(settings.get("digest_hour", ""))
+    return DIGEST_HOUR if hour is None or hour > 23 else hour
+
+
 def describe_digest(settings: dict[str, str]) -> str:
     """`off`, `daily at 09:00 UTC`, `weekly, Mondays at 09:00 UTC`."""
     kind = settings.get("digest")
-    hour = whole_number(settings.get("digest_hour", ""))
-    hour = DIGEST_HOUR if hour is None or hour > 23 else hour
+    hour = digest_hour(settings)
     if kind == "daily":
         return f"daily at {hour:02d}:00 UTC"
     if kind == "weekly":
@@ -223,6 +268,7 @@ async def settings_command(ctx: CommandContext, inv: Invocation, args: list[str]
         shown = value if value else f"{spec.default(ctx)} (default)"
         fields.append(Field(f"{key} ({spec.help})", shown))
     fields.append(Field("Digest", describe_digest(settings)))
+    fields.append(Field("Race report", describe_report(settings)))
     until = muted_until(settings, now)
     fields.append(Field("Mute", f"muted until {moment(until)}" if until else "not muted"))
     fields.append(Field("Default rules (subscribe with no RULE)", code(r.name for r in ctx.default_rules),

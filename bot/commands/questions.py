@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from leaderwatch.alerts.explain import explain, fired, held_back
+from leaderwatch.alerts.explain import explain
 from leaderwatch.alerts.formatting import Field, Reply, day, num, plural, signed
-from leaderwatch.alerts.models import KINDS, Event, Rule, RuleError
-from leaderwatch.alerts.ruleset import KIND_HELP, params_of, parse_rule
+from leaderwatch.alerts.kinds import KIND_HELP, KINDS
+from leaderwatch.alerts.models import BoardState, Event, Rule, RuleError
+from leaderwatch.alerts.ruleset import params_of, parse_rule
 from leaderwatch.bot.commands.channel import (
     MAX_TOP,
     channel_rules,
@@ -39,6 +40,7 @@ from leaderwatch.sources.base import Entry, Snapshot
 from leaderwatch.sources.identity import Group
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.events import recent_events
+from leaderwatch.storage.rule_states import rules_at
 from leaderwatch.storage.standings import current_models, standings, standings_before
 
 MODEL_DAYS = 30
@@ -59,7 +61,8 @@ def rule_help(kind: str) -> Reply:
         else:
             default = "required" if p.always_named else "default any"
         lines.append(f"• `{p.name}`: {p.help or p.name} ({default})")
-    text = f"{KIND_HELP[kind].capitalize()}.\n" + ("\n".join(lines) if lines else "No parameters.")
+    line = KIND_HELP[kind]
+    text = f"{line[:1].upper()}{line[1:]}.\n" + ("\n".join(lines) if lines else "No parameters.")
     return Reply(title=f"Rule `{kind}`", text=text, ephemeral=True,
                  footer=f"e.g. `/leaderwatch subscribe lmarena/* {kind}`")
 
@@ -280,7 +283,12 @@ async def why_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
         return Reply(text=f"This channel follows no rule on {board_id}, so nothing from it is posted here. "
                           f"A channel manager can run `/leaderwatch subscribe {board_id}`.")
     prev = ctx.snapshots.at(ctx.db, board_id, snap.as_of - timedelta(seconds=1))
-    events = [e for e in recent_events(ctx.db, snap.as_of, [board_id], limit=1000) if e.at == snap.as_of]
+    # The rules run again as the engine ran them on this snapshot: from their states before it,
+    # with its clock; a rule with no stored state there joined after it and is judged as new.
+    ran = rules_at(ctx.db, board_id, snap.as_of)
+    board_state = ran.board_state if ran else BoardState()
+    states = ran.states if ran else {}
+    now = ran.evaluated_at if ran and ran.evaluated_at else snap.as_of
     fields = []
     for name in names:
         try:
@@ -288,14 +296,10 @@ async def why_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
         except RuleError as exc:
             fields.append(Field(name, f"not run: the rule is no longer valid ({exc})", inline=False))
             continue
-        finding = explain(rule, prev, snap, ctx.groups)
-        found = fired(rule, finding, events)
-        if found:
-            value = event_line(found)
-        elif finding.changed:
-            value = f"quiet: {finding.reason}; no alert was stored: {held_back(rule)}"
-        else:
-            value = f"quiet: {finding.reason}"
+        found = explain(rule, prev, snap, states.get(name), board_state, ctx.groups, now)
+        value = event_line(found.events) if found.fired else f"quiet: {found.reason}"
+        if name not in states:
+            value += " (had it been there: the rule was added after this snapshot arrived)"
         fields.append(Field(name, value, inline=False))
     against = f"compared with the one of {day(prev.as_of)}" if prev else "the board's first"
     return Reply(title=f"Why on {board_id}",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leaderwatch.alerts.matching import Subscription, hold_for, match, rules_for_board
-from leaderwatch.alerts.models import BoardState, Event, Rule, RuleError
-from leaderwatch.alerts.rules import base_key_of, evaluate
+from leaderwatch.alerts.models import Event, Rule, RuleError
+from leaderwatch.alerts.rules import evaluate
 from leaderwatch.alerts.ruleset import parse_rule
 from leaderwatch.bot.pipeline.store import Stored
 from leaderwatch.bot.runtime.metrics import Metrics
@@ -22,7 +22,7 @@ from leaderwatch.storage import outbox
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.db import Database
 from leaderwatch.storage.events import save_events
-from leaderwatch.storage.rule_states import load_rule_states, names_listed_before, save_rule_states
+from leaderwatch.storage.rule_states import board_state_before, load_rule_states, save_rule_states
 from leaderwatch.storage.subscriptions import active_subscriptions, channel_settings
 
 logger = logging.getLogger(__name__)
@@ -66,14 +66,15 @@ class Alerter:
         """
         snap, result = stored.snapshot, stored.result
         prev = store.snapshot_by_id(self.db, result.previous_id) if result.previous_id else None
-        listed, count = names_listed_before(self.db, snap.board.id, result.snapshot_id)
-        board_state = BoardState(frozenset(key for _, key in listed), count,
-                                 frozenset(base_key_of(name, key) for name, key in listed))
+        board_state = board_state_before(self.db, snap.board.id, result.snapshot_id)
         subscriptions = active_subscriptions(self.db)
         now = self.clock()
-        evaluation = evaluate(prev, snap, self.rules_for(snap.board.id, subscriptions),
-                              load_rule_states(self.db, snap.board.id), board_state, self.groups, now)
-        save_rule_states(self.db, snap.board.id, evaluation.rule_states, now)
+        before = load_rule_states(self.db, snap.board.id)
+        evaluation = evaluate(prev, snap, self.rules_for(snap.board.id, subscriptions), before, board_state,
+                              self.groups, now)
+        # The states before are kept beside the new ones: `why` runs a rule on this snapshot again.
+        save_rule_states(self.db, snap.board.id, evaluation.rule_states, now, before=before,
+                         snapshot_id=result.snapshot_id)
         events = list(evaluation.events)
         save_events(self.db, events, result.snapshot_id, now)
         deliveries = match(events, subscriptions)

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from leaderwatch.alerts.context import base_key, find_renames, method_change
 from leaderwatch.alerts.models import CONFIDENCES, KINDS, BoardState, Event, RuleState
-from leaderwatch.alerts.rules import Evaluation, base_key, evaluate, find_renames, method_change
+from leaderwatch.alerts.rules import Evaluation, evaluate
 from leaderwatch.alerts.ruleset import parse_rule
 from leaderwatch.sources.base import Board, Entry, Snapshot, competition_ranks, make_snapshot
 from leaderwatch.sources.identity import Identity, canonical_key, default_groups

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from importlib import resources
 
 import pytest
 
-from leaderwatch.alerts.models import KINDS, RuleError
+from leaderwatch.alerts.durations import format_duration
+from leaderwatch.alerts.kinds import KIND_HELP, KINDS
+from leaderwatch.alerts.kinds.new_leader import NewLeaderParams
+from leaderwatch.alerts.kinds.new_model import NewModelParams
+from leaderwatch.alerts.kinds.overtake import OvertakeParams
+from leaderwatch.alerts.models import Rule, RuleError
 from leaderwatch.alerts.ruleset import (
-    KIND_HELP,
-    format_duration,
     make_rule,
     params_of,
-    parse_duration,
     parse_rule,
     rules_from_tables,
     rules_from_toml,
@@ -21,6 +24,11 @@ from leaderwatch.alerts.ruleset import (
 from leaderwatch.sources.identity import default_groups
 
 GROUPS = sorted(default_groups())
+
+
+def values(rule: Rule) -> dict[str, object]:
+    """A rule's typed parameters by name, in the order its name and `help RULE` list them."""
+    return {p.name: getattr(rule.params, p.name) for p in params_of(rule.kind)}
 DAY7 = timedelta(days=7)
 
 
@@ -63,8 +71,8 @@ def test_parse_fills_defaults_and_names_the_rule(text: str, name: str, params: d
     rule = parse_rule(text, GROUPS)
     assert rule.kind == text.split()[0]
     assert rule.name == name
-    assert dict(rule.params) == params
-    assert [k for k, _ in rule.params] == list(params)  # the kind's own parameters, then the common ones
+    assert values(rule) == params
+    assert list(values(rule)) == list(params)  # the kind's own parameters, then the common ones
 
 
 @pytest.mark.parametrize("variants", [
@@ -84,9 +92,7 @@ def test_name_is_stable_across_spellings(variants: list[str]) -> None:
 def test_parse_and_make_agree() -> None:
     made = make_rule("overtake", {"groups": ["china", "west"], "confidence": "clear", "confirm": 2})
     assert made == parse_rule("overtake groups=china,west confidence=clear confirm=2")
-    assert made.get("confirm") == 2
-    with pytest.raises(KeyError, match="has no parameter top"):
-        made.get("top")
+    assert made.params == OvertakeParams(("china", "west"), "clear", confirm=2)
 
 
 def test_every_kind_has_help_and_parses_with_defaults() -> None:
@@ -94,7 +100,7 @@ def test_every_kind_has_help_and_parses_with_defaults() -> None:
     for kind in KINDS:
         text = "score threshold=1" if kind == "score" else kind
         rule = parse_rule(text, GROUPS)
-        assert rule.kind == kind and [k for k, _ in rule.params] == [p.name for p in params_of(kind)]
+        assert rule.kind == kind and set(values(rule)) == set(dataclasses.asdict(rule.params))
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -116,9 +122,12 @@ def test_every_kind_has_help_and_parses_with_defaults() -> None:
     ("top_n direction=up", "rule `top_n` direction=up: `up` is not one of enter, leave, both"),
     ("gap threshold=nan", "rule `gap` threshold=nan: `nan` is not a number"),
     ("gap threshold=ten", "rule `gap` threshold=ten: `ten` is not a number"),
-    ("overtake cooldown=soon", "rule `overtake` cooldown=soon: `soon` is not a duration; use e.g. 30m, "
-                               "12h, 7d"),
-    ("overtake cooldown=-1d", "rule `overtake` cooldown=-1d: `-1d` is not a duration; use e.g. 30m, 12h, 7d"),
+    ("overtake cooldown=soon", "rule `overtake` cooldown=soon: `soon` is not a duration; write a number and "
+                               "a unit: s, m, h, d or w, e.g. 90s, 30m, 1.5h, 2d, 2w"),
+    ("overtake cooldown=-1d", "rule `overtake` cooldown=-1d: `-1d` is not a duration; write a number and a "
+                              "unit: s, m, h, d or w, e.g. 90s, 30m, 1.5h, 2d, 2w"),
+    ("overtake cooldown=3600", "rule `overtake` cooldown=3600: `3600` is not a duration; write a number and "
+                               "a unit: s, m, h, d or w, e.g. 90s, 30m, 1.5h, 2d, 2w"),
     ("overtake groups=china", "rule `overtake` groups=china: `china` must name two different groups, "
                               "e.g. china,west"),
     ("overtake groups=china,china", "rule `overtake` groups=china,china: `china,china` must name two "
@@ -140,19 +149,21 @@ def test_parse_errors_say_what_is_wrong(text: str, message: str) -> None:
 
 
 def test_groups_are_checked_only_when_known() -> None:
-    assert parse_rule("overtake groups=china,mars").get("groups") == ("china", "mars")
-    assert parse_rule("new_leader group=mars").get("group") == "mars"
+    assert parse_rule("overtake groups=china,mars").params == OvertakeParams(("china", "mars"))
+    assert parse_rule("new_leader group=mars").params == NewLeaderParams("mars")
 
 
 @pytest.mark.parametrize(("text", "value", "back"), [
     ("0", timedelta(0), "0"), ("90s", timedelta(seconds=90), "90s"), ("30m", timedelta(minutes=30), "30m"),
     ("12h", timedelta(hours=12), "12h"), ("7d", DAY7, "1w"), ("2w", timedelta(days=14), "2w"),
-    ("36h", timedelta(hours=36), "36h"), ("1.5d", timedelta(hours=36), "36h"),
-    ("3600", timedelta(hours=1), "1h"),
+    ("36h", timedelta(hours=36), "36h"), ("1.5d", timedelta(hours=36), "36h"), ("0s", timedelta(0), "0"),
 ])
-def test_durations(text: str, value: timedelta, back: str) -> None:
-    assert parse_duration(text) == value
+def test_a_cooldown_takes_the_one_duration_grammar_and_reads_back_shortest(text: str, value: timedelta,
+                                                                           back: str) -> None:
+    assert parse_rule(f"overtake cooldown={text}").params.cooldown == value
     assert format_duration(value) == back
+    assert parse_rule(f"overtake cooldown={text}").name.endswith("overtake groups=china,west" if value == DAY7
+                                                                 else f"cooldown={back}")
 
 
 def test_a_cooldown_in_a_name_is_shortest() -> None:
@@ -165,9 +176,9 @@ def test_shipped_default_rules() -> None:
     rules = rules_from_toml(text, "default rules", GROUPS)
     assert [r.name for r in rules] == ["overtake groups=china,west", "new_leader", "new_model top=10"]
     overtake, leader, new_model = rules
-    assert overtake.get("groups") == ("china", "west") and overtake.get("confidence") == "any"
-    assert leader.get("group") is None
-    assert new_model.get("top") == 10 and new_model.get("group") is None
+    assert overtake.params == OvertakeParams(("china", "west"), "any")
+    assert leader.params == NewLeaderParams(group=None)
+    assert new_model.params == NewModelParams(top=10, group=None)
 
 
 def test_toml_rules_take_lists_numbers_and_strings() -> None:
