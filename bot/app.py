@@ -17,8 +17,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from leaderwatch.alerts.kinds import KINDS
 from leaderwatch.alerts.models import Rule, RuleError
-from leaderwatch.alerts.ruleset import KIND_HELP, default_rules, rules_from_tables, rules_from_toml
+from leaderwatch.alerts.ruleset import default_rules, rules_from_tables, rules_from_toml
 from leaderwatch.bot.chat import console
 from leaderwatch.bot.chat.discord_bot import DiscordService
 from leaderwatch.bot.chat.slack import SlackService
@@ -27,8 +28,9 @@ from leaderwatch.bot.pipeline.alert_charts import chart_alerts
 from leaderwatch.bot.pipeline.alerter import Alerter
 from leaderwatch.bot.pipeline.delivery import Dispatcher, Sender
 from leaderwatch.bot.pipeline.poller import OnChange, Poller, retry_delay
+from leaderwatch.bot.pipeline.reports import queue_reports
 from leaderwatch.bot.pipeline.store import Stored
-from leaderwatch.bot.runtime.http_server import Freshness, build_web_app, start_http
+from leaderwatch.bot.runtime.http_server import Freshness, bound_port, build_web_app, start_http
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.bot.settings import ConfigError, Settings
 from leaderwatch.sources.base import Source
@@ -64,6 +66,8 @@ class App:
     rules: list[Rule]
     metrics: Metrics = field(default_factory=Metrics)
     polls_in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
+    http_port: int | None = None
+    """The port `run()`'s HTTP server bound (the system's choice for LEADERWATCH_HTTP_PORT=0)."""
 
     def enabled_sources(self) -> list[Source]:
         """The sources not disabled in the config."""
@@ -130,7 +134,7 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
     except RuleError as exc:
         raise ConfigError(str(exc)) from None
     srcs = list(sources) if sources is not None else all_sources(identity)
-    metrics = Metrics(sources=[s.name for s in srcs], platforms=("slack", "discord"), kinds=KIND_HELP)
+    metrics = Metrics(sources=[s.name for s in srcs], platforms=("slack", "discord"), kinds=KINDS)
     metrics.watch_storage(db)
     if on_change is None:
         alerter = Alerter(db, rules, groups, clock, console.print_event, metrics=metrics)
@@ -161,7 +165,8 @@ def settle_heap() -> None:
 
 
 def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], None] | None = None) -> None:
-    """One job per enabled source at its interval, with jitter, one instance, coalesced misfires.
+    """One job per enabled source at its interval, with jitter, one instance, coalesced misfires; an hourly
+    check for the weekly race reports; the daily retention when set.
 
     `after_change` runs after a poll that stored a change (e.g. to wake the alert dispatcher).
     Run times are wall-clock times, whatever `app.clock` says: APScheduler compares them with the
@@ -184,6 +189,19 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
             delay = retry_delay(result.failures, app.interval(source))
             logger.info("next attempt for %s in %ds", source.name, delay)
             scheduler.modify_job(source.name, next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
+
+    ctx = command_context(app)
+
+    def post_reports() -> None:
+        try:
+            if queue_reports(ctx, app.clock()) and after_change is not None:
+                after_change()
+        except Exception:  # e.g. "database is locked": the next hour tries again, and catches up
+            logger.exception("queueing the weekly race reports failed; the next check tries again")
+
+    # Every hour: a channel's report is due on Mondays at its digest_hour, or at the first check after.
+    scheduler.add_job(post_reports, CronTrigger(minute=3, timezone=UTC), id="reports", name="race reports",
+                      max_instances=1, coalesce=True)
 
     if app.settings.retention_days:
         policy = RetentionPolicy(app.settings.retention_days, app.settings.retention_period)
@@ -231,6 +249,7 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
         freshness = Freshness.of(intervals, settings.stale_after, app.clock())
         runner = await start_http(build_web_app(app.db, app.clock, slack.routes() if slack else [],
                                                 metrics=app.metrics, freshness=freshness), settings.http_port)
+        app.http_port = bound_port(runner)
     discord_bot = DiscordService(settings, ctx) if settings.discord_token else None
     senders: dict[str, Sender] = {}
     # Both start together; one failing (a rejected token) logs an error naming its setting and the

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from leaderwatch.alerts.durations import GRAMMAR, DurationError, parse_duration
+from leaderwatch.alerts.suites import BUILT_IN, SuiteError, make_suites
 
 DEFAULT_DB = "leaderwatch.db"
 DEFAULT_CONFIG = "leaderwatch.toml"
@@ -61,6 +62,8 @@ class Settings:
     sources: Mapping[str, SourceSettings] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    suites: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(BUILT_IN))
+    """Named sets of board patterns: the built-in suites and the config's `[suites.NAME] boards`."""
     rules: tuple[Mapping[str, Any], ...] = ()
     slack_admins: tuple[str, ...] = ()
     discord_guilds: tuple[int, ...] = ()
@@ -208,6 +211,23 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         raise ConfigError("config [groups]: expected [groups.NAME] tables with countries, organizations "
                           "or licence")
 
+    raw_suites = config.get("suites", {})
+    if not isinstance(raw_suites, dict):
+        raise ConfigError('config [suites]: expected [suites.NAME] tables, each with '
+                          'boards = ["pattern", ...]')
+    tables: dict[str, list[str]] = {}
+    for name, table in raw_suites.items():
+        boards = table.get("boards") if isinstance(table, dict) else None
+        if (not isinstance(table, dict) or set(table) != {"boards"} or not isinstance(boards, list)
+                or not all(isinstance(b, str) for b in boards)):
+            raise ConfigError(f'config [suites.{name}]: expected boards = ["lmarena/*", "aider/polyglot", '
+                              '...] and nothing else')
+        tables[name] = boards
+    try:
+        suites = make_suites(tables)
+    except SuiteError as exc:
+        raise ConfigError(f"config [suites]: {exc}") from None
+
     rules = config.get("rules", [])
     if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
         raise ConfigError('config [[rules]]: expected [[rules]] tables, each with kind = "..." and its '
@@ -255,6 +275,7 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         sources=sources,
         aliases=dict(aliases),
         groups=groups,
+        suites=suites,
         rules=tuple(rules),
         slack_admins=tuple(slack_admins),
         discord_guilds=tuple(guilds),

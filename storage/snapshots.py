@@ -167,6 +167,17 @@ def in_range(board_id: str, start: datetime | None, end: datetime | None,
     return where, params
 
 
+def history(db: Database, board_id: str) -> Iterator[tuple[int, Snapshot]]:
+    """Every stored table of a board with its row id, in time order, read as the caller goes."""
+    b = board(db, board_id)
+    if b is None:
+        return
+    rows = db.execute(f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE board_id = ? ORDER BY as_of, id",
+                      [board_id]).fetchall()
+    for row in rows:
+        yield int(row[0]), _snapshot_from_row(db, b, row)
+
+
 def snapshots_between(db: Database, board_id: str, start: datetime | None = None,
                       end: datetime | None = None) -> Iterable[Snapshot]:
     """The board's snapshots in time order, lazily."""

@@ -94,3 +94,10 @@ def audit_trail(db: Database, platform: str, channel_id: str, limit: int = 20) -
     """A channel's latest configuration changes, newest first."""
     return list(db.table("audit").rows_where("platform = ? AND channel_id = ?", [platform, channel_id],
                                              order_by="id DESC", limit=limit))
+
+
+def channels_with(db: Database, key: str, value: str) -> list[tuple[str, str]]:
+    """The (platform, channel id) of every channel whose setting `key` is `value`."""
+    rows = db.execute("SELECT platform, channel_id FROM channel_settings WHERE key = ? AND value = ? "
+                      "ORDER BY platform, channel_id", [key, value]).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]

@@ -62,12 +62,15 @@ def cmd_import(app: App, args: argparse.Namespace) -> int:
                         "pass --recordings DIR or set LEADERWATCH_RECORDINGS")
     started = time.perf_counter()
     report = import_recordings(app.db, app.sources, root, app.clock(),
-                               progress=console.progress_printer(sys.stderr))
+                               progress=console.progress_printer(sys.stderr), rules=app.rules,
+                               groups=app.groups)
     for line in coverage_lines(report):
         print(line)
     print(f"imported {report.recordings - report.already_imported - len(report.errors)} recording(s) "
           f"({report.already_imported} already imported): {report.snapshots_stored} snapshot(s) stored, "
           f"{report.snapshots_unchanged} unchanged, in {time.perf_counter() - started:.1f}s")
+    print(f"{report.events} event(s) found by the rules in the history of "
+          f"{len(report.changed_boards)} changed board(s): stored for `events` and the charts, not delivered")
     for err in report.errors:
         print(f"error: {err}", file=sys.stderr)
     return 1 if report.errors else 0
@@ -148,20 +151,33 @@ def cmd_backtest(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_query(app: App, args: argparse.Namespace) -> int:
-    """Run one `/leaderwatch` command in the terminal, as the operator (configuration allowed)."""
-    inv = Invocation(platform="console", channel_id=args.channel, user_id=getpass.getuser(),
-                     user_name=getpass.getuser(), text=" ".join(args.words), can_configure=True)
+def answer(app: App, text: str, channel: str, output: str | None) -> int:
+    """Run one `/leaderwatch` command line in the terminal as the operator; print the answer, save its
+    chart in `output` (default: the current folder); 1 when the answer is an error."""
+    inv = Invocation(platform="console", channel_id=channel, user_id=getpass.getuser(),
+                     user_name=getpass.getuser(), text=text, can_configure=True)
     reply = asyncio.run(dispatch(command_context(app), inv))
     print(console.render_reply(reply), file=sys.stderr if reply.error else sys.stdout)
-    saved = console.write_image(reply, Path(args.output or "."))
+    saved = console.write_image(reply, Path(output or "."))
     if saved is not None:
         print(f"chart saved to {saved}")
     return 1 if reply.error else 0
 
 
+def cmd_query(app: App, args: argparse.Namespace) -> int:
+    """Run one `/leaderwatch` command in the terminal, as the operator (configuration allowed)."""
+    return answer(app, " ".join(args.words), args.channel, args.output)
+
+
+def cmd_report(app: App, args: argparse.Namespace) -> int:
+    """Print the race report of the week ending at --at (default: now) and save its chart."""
+    text = "report" + (f" at {args.at}" if args.at else "")
+    return answer(app, text, args.channel, args.output)
+
+
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "import": cmd_import, "boards": cmd_boards, "top": cmd_top,
-            "replay": cmd_replay, "backtest": cmd_backtest, "query": cmd_query, **data.COMMANDS}
+            "replay": cmd_replay, "backtest": cmd_backtest, "query": cmd_query, "report": cmd_report,
+            **data.COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the channel whose subscriptions and settings to use (default: console)")
     p.add_argument("--output", metavar="DIR",
                    help="folder for the PNG of a `chart` answer (default: the current directory)")
+    p = sub.add_parser("report", help="the week's race report: boards each group leads, overtakes, gap "
+                                      "moves, and a chart of 52 weeks of lead counts")
+    p.add_argument("--at", metavar="DATE", help="the week ending at the end of this date (YYYY-MM-DD, UTC)")
+    p.add_argument("--channel", default="console",
+                   help="the channel whose groups to use (`set groups`; default: console)")
+    p.add_argument("--output", metavar="DIR",
+                   help="folder for the chart's PNG (default: the current directory)")
     data.add_parsers(sub)
     doctor.add_parser(sub)
     for name, helptext in (("replay", "replay recorded history through the rules and print every event"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import leaderwatch.bot.commands.names as names
 from leaderwatch.alerts.formatting import Reply, day, num, plural
 from leaderwatch.bot import charts
-from leaderwatch.bot.commands import names
 from leaderwatch.bot.commands.channel import channel_groups
 from leaderwatch.bot.commands.history import snapshot_as_of
 from leaderwatch.bot.commands.messages import NO_BOARDS, NO_DATA

@@ -222,8 +222,8 @@ SHARE_TOP = 10
 async def share_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
     """How many of a board's top N (default 10) each organization and each of the channel's groups holds.
 
-    Ties at #N count (a top 10 with two models at #10 holds eleven). `/leaderwatch share openllm/v2 10
-    at 2024-07-13`.
+    Ties at #N count (a top 10 with two models at #10 holds eleven):
+    `/leaderwatch share lmarena/text 10 at 2025-08-04`.
     """
     args, at = split_at("share", args)
     if not 1 <= len(args) <= 2:

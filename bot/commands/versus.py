@@ -103,7 +103,7 @@ async def versus_command(ctx: CommandContext, inv: Invocation, args: list[str]) 
     """A model against a rival on every board that lists both: who is ahead, ranks, scores, the gap.
 
     The rival may be a model, a group or an organization (its best model on each board):
-    `/leaderwatch versus qwen2-vl-72b gpt-4o`, `/leaderwatch versus deepseek-r1 west lmarena/*`,
+    `/leaderwatch versus qwen2-vl-72b gpt-4o-20240513`, `/leaderwatch versus deepseek-r1 west lmarena/*`,
     `/leaderwatch versus glm-4.5 OpenAI at 2025-08-04`. Quote names with spaces.
     """
     args, at = split_at("versus", args)

@@ -12,6 +12,8 @@ from leaderwatch.alerts.models import Event
 from leaderwatch.bot import charts
 from leaderwatch.bot.commands import CommandContext
 from leaderwatch.bot.commands.channel import groups_of_channel
+from leaderwatch.bot.commands.report import build_report, report_chart
+from leaderwatch.bot.pipeline.reports import KIND as REPORT
 from leaderwatch.storage.subscriptions import channel_settings
 
 ALERT_CHART_DAYS = 90
@@ -21,7 +23,8 @@ ALERT_CHARTS_KEPT = 16
 
 
 def chart_alerts(ctx: CommandContext) -> Callable[[str, str, Event, Reply], Awaitable[Reply]]:
-    """The Dispatcher's `decorate` hook: overtake and new #1 alerts get a small chart of their board.
+    """The Dispatcher's `decorate` hook: overtake and new #1 alerts get a small chart of their board,
+    a race report its chart of lead counts.
 
     The last 90 days up to the event, for the overtake's two groups or the channel's groups; not
     for channels whose `charts` setting is off. The history up to an event does not change, so a
@@ -30,6 +33,13 @@ def chart_alerts(ctx: CommandContext) -> Callable[[str, str, Event, Reply], Awai
     drawn: OrderedDict[tuple[str, datetime, tuple[str, ...]], bytes | None] = OrderedDict()
 
     async def decorate(platform: str, channel_id: str, event: Event, reply: Reply) -> Reply:
+        if event.kind == REPORT:
+            key = (REPORT, event.at, event.groups)
+            if key not in drawn:
+                report = build_report(ctx, [g for g in event.groups if g in ctx.groups], event.at)
+                drawn[key] = await charts.draw(report_chart(report)) if report.boards else None
+            png = drawn.get(key)
+            return reply if png is None else replace(reply, image=png)
         if event.kind not in CHARTED_KINDS:
             return reply
         if channel_settings(ctx.db, platform, channel_id).get("charts") == "off":

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from leaderwatch.alerts.formatting import Reply, digest_reply, event_reply
 from leaderwatch.alerts.models import Event
+from leaderwatch.bot.pipeline import reports
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.http import backoff
 from leaderwatch.storage import outbox
@@ -316,6 +317,8 @@ class Dispatcher:
             return None
         if batch.digest is not None:
             return digest_reply(events, batch.digest)
+        if events[0].kind == reports.KIND:
+            return reports.report_reply(events[0])
         return event_reply(events[0], self.board_urls.get(events[0].board, ""))
 
     async def _deliver(self, batch: Batch) -> tuple[int, bool]:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from leaderwatch.alerts.models import BoardState, Rule, RuleState
+from leaderwatch.alerts.rules import evaluate
 from leaderwatch.bot.pipeline.store import store_all
-from leaderwatch.sources.base import Recording, Source, SourceError
+from leaderwatch.sources.base import Recording, Snapshot, Source, SourceError
+from leaderwatch.sources.identity import Group
 from leaderwatch.sources.timeline import Timeline, build_timelines, selected
 from leaderwatch.storage import status
 from leaderwatch.storage.db import Database
+from leaderwatch.storage.events import save_events
+from leaderwatch.storage.snapshots import history
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +34,9 @@ class ImportReport:
     snapshots_stored: int = 0
     snapshots_unchanged: int = 0
     errors: list[str] = field(default_factory=list)
+    changed_boards: set[str] = field(default_factory=set)
+    events: int = 0
+    """Events the rules found in the history of the boards this import changed (stored, not delivered)."""
 
 
 def recording_id(rec: Recording, root: Path) -> str:
@@ -50,10 +58,14 @@ def find_recordings(sources: Sequence[Source], root: Path) -> dict[Recording, So
 
 
 def import_recordings(db: Database, sources: Sequence[Source], root: Path, now: datetime,
-                      progress: Progress | None = None) -> ImportReport:
+                      progress: Progress | None = None, rules: Sequence[Rule] = (),
+                      groups: Mapping[str, Group] | None = None) -> ImportReport:
     """Load the recorded history under `root` into the database; safe to run again.
 
-    A recording that fails to parse is reported and skipped; the others are still imported.
+    A recording that fails to parse is reported and skipped; the others are still imported. With
+    `rules` (the service's own, not the channels'), the events they find in the history of every
+    board the import changed are stored too, so `events` and the charts' marks cover it; nothing is
+    delivered, and a second import stores no event twice.
     """
     owners = find_recordings(sources, root)
     report = ImportReport(timelines=build_timelines(list(owners)))
@@ -79,7 +91,33 @@ def import_recordings(db: Database, sources: Sequence[Source], root: Path, now: 
             status.record_import(db, name, rec.family, rec.as_of, len(snaps), now)
         report.snapshots_stored += sum(1 for s in stored if s.result.stored)
         report.snapshots_unchanged += sum(1 for s in stored if not s.result.stored)
+        report.changed_boards.update(s.snapshot.board.id for s in stored if s.result.stored)
+    if rules:
+        for board_id in sorted(report.changed_boards):
+            report.events += store_history_events(db, board_id, rules, groups or {}, now)
     return report
+
+
+def store_history_events(db: Database, board_id: str, rules: Sequence[Rule], groups: Mapping[str, Group],
+                         now: datetime) -> int:
+    """Run the rules over a board's whole stored history, in time order as a replay does, and store the
+    events they find (one already stored is kept); how many were new.
+
+    The whole history, not only what an import added: a recording may slot in before stored tables,
+    and the rules' memory (confirmations, cooldowns, the models seen) must be what it was then.
+    """
+    prev: Snapshot | None = None
+    states: Mapping[str, RuleState] = {}
+    board_state = BoardState()
+    before = db.execute("SELECT count(*) FROM events WHERE board_id = ?", [board_id]).fetchone()[0]
+    with db.atomic():
+        for snapshot_id, snap in history(db, board_id):
+            result = evaluate(prev, snap, rules, states, board_state, groups, snap.as_of)
+            prev, states, board_state = snap, result.rule_states, result.board_state
+            if result.events:
+                save_events(db, result.events, snapshot_id, now)
+    after = db.execute("SELECT count(*) FROM events WHERE board_id = ?", [board_id]).fetchone()[0]
+    return int(after - before)
 
 
 def coverage_lines(report: ImportReport) -> list[str]:

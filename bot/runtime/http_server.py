@@ -133,11 +133,19 @@ def build_web_app(db: Database, clock: Callable[[], datetime], extra_routes: Ite
 
 
 async def start_http(app: web.Application, port: int, host: str = "0.0.0.0") -> web.AppRunner:  # noqa: S104
-    """Serve the application; the caller keeps the runner to stop it (`await runner.cleanup()`)."""
+    """Serve the application; the caller keeps the runner to stop it (`await runner.cleanup()`).
+
+    Port 0 lets the system pick a free port: `bound_port(runner)` tells which (and the log line says it).
+    """
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     paths = sorted({r.resource.canonical for r in app.router.routes() if r.resource is not None})
-    logger.info("HTTP server listening on port %d: %s", port, ", ".join(paths))
+    logger.info("HTTP server listening on port %d: %s", bound_port(runner), ", ".join(paths))
     return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port a started server listens on (the system's choice when it was asked for port 0)."""
+    return int(runner.addresses[0][1])

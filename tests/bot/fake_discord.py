@@ -28,6 +28,7 @@ from aiohttp import BodyPartReader, WSMsgType, web
 
 import leaderwatch.bot.chat.discord_bot as adapter  # first: it imports discord.py without its audioop warning
 from leaderwatch.bot.settings import Settings
+from tests.helpers import serve_loopback, wait_until
 
 TOKEN = "test.bot-token.discord"
 APP_ID = 900000000000000001
@@ -206,11 +207,7 @@ class FakeDiscord:
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/gateway/", self._gateway)
         app.router.add_route("*", "/api/v10/{path:.*}", self._rest)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_loopback(app)
         return self
 
     async def stop(self) -> None:
@@ -251,11 +248,8 @@ class FakeDiscord:
         return [r.body for r in self.requests if r.method == method and r.path == original]
 
     async def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> None:
-        """Wait until `predicate()` holds."""
-        async def until() -> None:
-            async with self.changed:
-                await self.changed.wait_for(predicate)
-        await asyncio.wait_for(until(), timeout)
+        """Wait until `predicate()` holds; an AssertionError showing it when `timeout` seconds pass first."""
+        await wait_until(predicate, timeout, changed=self.changed)
 
     async def interact(self, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         """Send an `INTERACTION_CREATE` and return the body of the callback that answers it."""

@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
+from tests.helpers import serve_loopback, wait_until
+
 BOT_TOKEN = "xoxb-test-bot-token"
 APP_TOKEN = "xapp-test-app-token"
 SIGNING_SECRET = "test-signing-secret"
@@ -142,11 +144,7 @@ class FakeSlack:
         app.add_routes([web.route("*", "/api/{method}", self._api), web.get("/link", self._socket),
                         web.post("/response/{hook}", self._response),
                         web.post("/upload/{file_id}", self._upload)])
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_loopback(app)
         return self
 
     async def stop(self) -> None:
@@ -182,12 +180,10 @@ class FakeSlack:
             return list(self.channels.get(channel, []))
         return [m for msgs in self.channels.values() for m in msgs]
 
-    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:
-        """Wait until `predicate()` holds (a listener runs after the ack: wait for its side effect)."""
-        async def until() -> None:
-            async with self.changed:
-                await self.changed.wait_for(predicate)
-        await asyncio.wait_for(until(), timeout)
+    async def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> None:
+        """Wait until `predicate()` holds (a listener runs after the ack: wait for its side effect);
+        an AssertionError showing the predicate when `timeout` seconds pass first."""
+        await wait_until(predicate, timeout, changed=self.changed)
 
     async def _notify(self) -> None:
         async with self.changed:

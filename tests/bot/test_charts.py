@@ -26,7 +26,6 @@ from sqlite_utils import Database
 
 from leaderwatch.alerts.formatting import Reply
 from leaderwatch.alerts.models import Event, dedupe_key
-from leaderwatch.alerts.ruleset import default_rules
 from leaderwatch.bot import charts
 from leaderwatch.bot.chat.common import image_filename
 from leaderwatch.bot.chat.console import write_image
@@ -46,16 +45,14 @@ from leaderwatch.bot.pipeline.alert_charts import chart_alerts
 from leaderwatch.bot.pipeline.alerter import Alerter
 from leaderwatch.bot.pipeline.delivery import Dispatcher
 from leaderwatch.bot.pipeline.store import Stored
-from leaderwatch.sources.identity import Identity, load_groups
-from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.sources.identity import Identity
 from leaderwatch.storage.db import open_db
-from leaderwatch.storage.events import save_events
 from leaderwatch.storage.snapshots import save_snapshot, snapshots_between
 from tests.bot.fake_discord import CHANNEL_ID, Failure, FakeDiscord, interaction_json, keep_endpoints
 from tests.bot.fake_slack import FakeSlack
 from tests.bot.test_discord import embeds_of, shown, started
 from tests.bot.test_slack import HttpSlack, serve, slack_settings, texts
-from tests.conftest import import_subset
+from tests.helpers import build_context, recorded_template
 
 NOW = datetime(2025, 8, 5, 12, 0, tzinfo=UTC)
 """A day and a half after the last recorded table."""
@@ -91,19 +88,12 @@ EVENTS = (
 
 @pytest.fixture(scope="module")
 def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("charts")
-    db, report = import_subset(recordings, folder, RECORDED, NOW)
-    assert report.errors == [] and report.snapshots_stored == 8
-    with db.atomic():
-        save_events(db, EVENTS, None, NOW)
-    db.close()
-    return folder / "template.db"
+    return recorded_template(recordings, tmp_path_factory.mktemp("charts"), RECORDED, NOW, snapshots=8,
+                             events=EVENTS)
 
 
 def context(db: Database, identity: Identity) -> CommandContext:
-    groups = load_groups(GROUPS_CONFIG, identity)
-    return CommandContext(db, identity, groups, default_rules(list(groups)),
-                          all_boards(all_sources(identity)), lambda: NOW)
+    return build_context(db, lambda: NOW, GROUPS_CONFIG, identity=identity)
 
 
 @pytest.fixture
@@ -350,15 +340,7 @@ async def test_overtake_and_new_leader_alerts_get_a_90_day_chart(ctx: CommandCon
 # -- Slack -----------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def slack_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN",
-                 "SLACK_SIGNING_SECRET", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-async def slack(slack_env: None) -> AsyncIterator[FakeSlack]:
+async def slack(slack_environment: None) -> AsyncIterator[FakeSlack]:
     fake = await FakeSlack().start()
     yield fake
     await fake.stop()

@@ -14,15 +14,12 @@ from sqlite_utils import Database
 from leaderwatch.alerts.formatting import Field, Reply
 from leaderwatch.alerts.matching import Delivery, delivery_key
 from leaderwatch.alerts.models import Event, dedupe_key
-from leaderwatch.alerts.ruleset import default_rules
 from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, UserError, command, dispatch
-from leaderwatch.sources.identity import Identity, default_groups
-from leaderwatch.sources.registry import all_boards, all_sources
+from leaderwatch.sources.identity import Identity
 from leaderwatch.storage import outbox
 from leaderwatch.storage.db import to_text
-from leaderwatch.storage.events import save_events
 from leaderwatch.storage.subscriptions import channel_settings, channel_subscriptions, disable_channel
-from tests.conftest import import_subset
+from tests.helpers import build_context, recorded_template
 
 NOW = datetime(2025, 8, 26, 12, 0, tzinfo=UTC)
 """The clock of every test: a day after the last aider snapshot, 22 days after the last LMArena one."""
@@ -62,20 +59,13 @@ EVENTS = (
 
 def build_database(recordings: Path, folder: Path) -> Path:
     """A database file holding the recorded subset (imported the way `leaderwatch import` does) and EVENTS."""
-    db, report = import_subset(recordings, folder, RECORDED, NOW)
-    assert report.errors == [] and report.snapshots_stored == 5
-    with db.atomic():
-        save_events(db, EVENTS, None, NOW)
-    db.close()
-    return folder / "template.db"
+    return recorded_template(recordings, folder, RECORDED, NOW, snapshots=5, events=EVENTS)
 
 
 def make_context(db: Database, identity: Identity, changes: list[int] | None = None) -> CommandContext:
     """The context the composition root builds, with the test clock."""
-    groups = default_groups()
-    return CommandContext(db, identity, groups, default_rules(list(groups)),
-                          all_boards(all_sources(identity)), lambda: NOW,
-                          on_config_change=(lambda: None) if changes is None else (lambda: changes.append(1)))
+    return build_context(db, lambda: NOW, identity=identity,
+                         on_config_change=(lambda: None) if changes is None else (lambda: changes.append(1)))
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +105,9 @@ async def test_every_command_has_help_and_appears_in_help(ctx: CommandContext) -
         assert f"/leaderwatch {cmd.usage}" in listed
         shown = await ask(ctx, f"help {cmd.name}")
         assert shown.title == f"/leaderwatch {cmd.usage}" and shown.ephemeral and not shown.error
-    assert set(COMMANDS) == {"help", "boards", "top", "race", "model", "gap", "events", "why", "chart",
-                             "chart model", "subscribe", "unsubscribe", "settings", "set", "mute", "unmute",
-                             "digest"}
+    assert set(COMMANDS) == {"help", "boards", "top", "race", "model", "gap", "events", "why", "share",
+                             "versus", "report", "chart", "chart model", "subscribe", "unsubscribe",
+                             "settings", "set", "mute", "unmute", "digest"}
 
 
 async def test_every_example_in_the_help_works(ctx: CommandContext) -> None:
@@ -141,7 +131,7 @@ async def test_help_lists_questions_then_configuration(ctx: CommandContext) -> N
     assert reply.fields[2] == Field("/leaderwatch top BOARD [N] [GROUP] [at DATE]", "Show a board's top N "
                                     "(default 10, or the channel's `top` setting), optionally one group's "
                                     "models.", False)
-    assert reply.fields[10] == Field("/leaderwatch subscribe BOARD_PATTERN [RULE ...] [KEY=VALUE ...]",
+    assert reply.fields[13] == Field("/leaderwatch subscribe BOARD_PATTERN [RULE ...] [KEY=VALUE ...]",
                                     "Post alerts from the boards matching a pattern to this channel, by the "
                                     "rules given. (channel managers)", False)
     assert reply.footer == ("Rules: overtake, new_leader, top_n, gap, score, new_model, rank_change, "
@@ -358,7 +348,7 @@ async def test_any_date_and_stale_boards(ctx: CommandContext) -> None:
         "`2025-31-01` is not a date: give one like 2025-01-24 (or 2025-01-24T12:00Z)\n"
         "Usage: `/leaderwatch top BOARD [N] [GROUP] [at DATE]`")
     assert (await ask(ctx, "race text at")).text == (
-        "`at` needs a date, e.g. `at 2025-01-24`.\nUsage: `/leaderwatch race [BOARD] [at DATE]`")
+        "`at` needs a date, e.g. `at 2025-01-24`.\nUsage: `/leaderwatch race [BOARD|all] [at DATE]`")
     assert (await ask(ctx, "race text at 2025-07-28")).text.startswith("As of 2025-07-27. west leads")
     # Polled hourly, lmarena's table last seen on 2025-08-04 is stale on 2025-08-26; polled every 30
     # days, aider's table of 2025-08-25 is not.
@@ -411,17 +401,18 @@ async def test_why_says_which_rule_fired_and_why_the_others_did_not(ctx: Command
     assert reply.title == "Why on lmarena/text"
     assert reply.text == ("The last snapshot (2025-08-04, compared with the one of 2025-07-27), through the "
                           "5 rules this channel follows there:")
+    # The recorded history was imported, not polled: no rule ran at these snapshots, so each is run
+    # as it would have been, from the previous snapshot (tests/bot/test_alerting.py has polled ones).
+    later = " (had it been there: the rule was added after this snapshot arrived)"
     assert [(f.name, f.value) for f in reply.fields] == [
-        ("new_leader", "quiet: #1 is Gemini-2.5-Pro (1470), as in the previous snapshot"),
-        ("new_model top=10", "fired: new model GLM-4.5 (Z.ai, CN) entered the top 10 at #3 with 1434"),
+        ("new_leader", f"quiet: #1 is Gemini-2.5-Pro (1470), as before{later}"),
+        ("new_model top=10", "fired: new model GLM-4.5 (Z.ai, CN) entered the top 10 at #3 with "
+                             f"1434{later}"),
         ("overtake groups=china,west", "quiet: west leads: best west Gemini-2.5-Pro #1 vs best china GLM-4.5 "
-                                       "#3, as in the previous snapshot"),
-        ("rank_change by=3", "quiet: moved 3+ places: Qwen3-235B-A22B-Instruct-2507 up 21 (#27 -> #7), "
-                             "Hunyuan-Large-Vision up 9 (#113 -> #110), DeepSeek-V3-0324 down 5 (#20 -> #29) "
-                             "and 3 more; no alert was stored: the same outcome fired less than 1w before "
-                             "(cooldown); or the rule was added after this snapshot arrived"),
-        ("top_n top=5", "quiet: entered the top 5: GLM-4.5 #3; no alert was stored: the same outcome fired "
-                        "less than 1w before (cooldown); or the rule was added after this snapshot arrived"),
+                                       f"#3, as before{later}"),
+        ("rank_change by=3", "fired: Qwen3-235B-A22B-Instruct-2507 (Alibaba, CN) passed 21 of the models "
+                             "listed in both updates (rank as published: #27 -> #7) (and 5 more)" + later),
+        ("top_n top=5", f"fired: GLM-4.5 (Z.ai, CN) entered the top 5 at #3, new on the board{later}"),
     ]
     aider = await ask(ctx, "why aider/polyglot")
     assert aider.text == ("This channel follows no rule on aider/polyglot, so nothing from it is posted "
@@ -430,8 +421,9 @@ async def test_why_says_which_rule_fired_and_why_the_others_did_not(ctx: Command
     fields = (await ask(ctx, "why aider/polyglot")).fields
     assert [(f.name, f.value) for f in fields] == [
         ("new_leader", "fired: new #1: openai/gpt-5 (OpenAI, US) with 88, taking it from o3-pro (high) "
-                       "(OpenAI, US)"),
-        ("top_n top=5", "fired: openai/gpt-5 (OpenAI, US) entered the top 5 at #1, new on the board"),
+                       f"(OpenAI, US){later}"),
+        ("top_n top=5", f"fired: openai/gpt-5 (OpenAI, US) entered the top 5 at #1, new on the board (and 1 "
+                        f"more){later}"),
     ]
 
 
@@ -442,7 +434,8 @@ async def test_why_on_a_board_with_one_snapshot(ctx: CommandContext) -> None:
                           "channel "
                           "follows there:")
     assert reply.fields == (Field("overtake groups=china,west",
-                                  "quiet: the board's first snapshot: it only sets the baseline", False),)
+                                  "quiet: the board's first snapshot: it only sets the baseline (had it been "
+                                  "there: the rule was added after this snapshot arrived)", False),)
 
 
 # --- configuration -----------------------------------------------------------------------------------
@@ -594,6 +587,7 @@ async def test_settings_show_everything_the_channel_follows(ctx: CommandContext)
         ("top (the N of `top` when none is given)", "5"),
         ("charts (a chart under overtake and new #1 alerts)", "on (default)"),
         ("Digest", "weekly, Mondays at 09:00 UTC"),
+        ("Race report", "off"),
         ("Mute", "muted until 2025-08-26 14:00 UTC"),
         ("Default rules (subscribe with no RULE)", "`overtake groups=china,west`, `new_leader`, "
                                                    "`new_model top=10`"),

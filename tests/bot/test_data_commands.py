@@ -25,7 +25,7 @@ from leaderwatch.bot.cli import data as data_commands
 from leaderwatch.bot.cli.main import COMMANDS, build_parser, execute
 from leaderwatch.bot.settings import Settings
 from leaderwatch.storage.db import open_db
-from tests.conftest import REPO
+from tests.helpers import REPO
 from tests.storage.test_export import COMPOSITE, DEEPSEEK_R1, HEADER, build_database
 
 

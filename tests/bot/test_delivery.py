@@ -38,6 +38,7 @@ from leaderwatch.storage.subscriptions import (
     channel_subscriptions,
     set_channel_setting,
 )
+from tests.helpers import Clock, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 6, 3, 8, 0, tzinfo=UTC)  # a Monday, 08:00 UTC
@@ -109,23 +110,6 @@ class FakeSender:
         return self.can_tell and self.platform_state.has(channel_id, delivery_key)
 
 
-class Clock:
-    """A fake clock; `sleep` advances it (and yields to the loop)."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-    async def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-        await asyncio.sleep(0)
-
-
 def rate_limited(after: float) -> DeliveryError:
     return DeliveryError("429 ratelimited", retryable=True, retry_after=after)
 
@@ -192,10 +176,8 @@ async def run_until(dispatcher_: Dispatcher, clock: Clock, done, limit: float = 
 
 
 @pytest.fixture
-def db(tmp_path: Path):
-    database = open_db(tmp_path / "lw.db")
-    yield database
-    database.close()
+def db(fresh_db):
+    return fresh_db
 
 
 # --- delivery -------------------------------------------------------------------------------------
@@ -207,7 +189,7 @@ async def test_each_alert_is_delivered_once_in_order(db, caplog: pytest.LogCaptu
     events = [overtake(0), overtake(1, minutes=1), overtake(2, "lmarena/vision", minutes=2)]
     assert queue(db, events, T0) == 5
     assert queue(db, events, T0) == 0  # the same events found again (a replay) queue nothing
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     sender = FakeSender(platform, clock)
     with caplog.at_level(logging.INFO, logger="leaderwatch.bot.pipeline.delivery"):
         assert await dispatcher(db, sender, clock).run_once() == 5
@@ -228,7 +210,7 @@ async def test_alerts_for_a_platform_without_adapter_wait(db) -> None:
     subscribe(db, "C1")
     subscribe(db, "123456789", platform="discord")
     queue(db, [overtake(0)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     assert await dispatcher(db, FakeSender(platform, clock), clock).run_once() == 1
     assert statuses(db) == {"delivered": 1, "pending": 1}  # kept for when a Discord adapter runs
     discord = FakeSender(platform, clock, name="discord")
@@ -239,7 +221,7 @@ async def test_alerts_for_a_platform_without_adapter_wait(db) -> None:
 async def test_a_rate_limited_alert_waits_as_asked_and_arrives_once(db) -> None:
     subscribe(db, "C1")
     queue(db, [overtake(0)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     sender = FakeSender(platform, clock, fail=[rate_limited(30)])
     d = dispatcher(db, sender, clock)
     await run_until(d, clock, lambda: platform.channels.get("C1"))
@@ -268,7 +250,7 @@ async def test_retry_after_is_honoured_to_the_second(db) -> None:
 async def test_server_errors_back_off_longer_each_time(db) -> None:
     subscribe(db, "C1")
     queue(db, [overtake(0)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     sender = FakeSender(platform, clock, fail=[server_error()] * 4)
     await run_until(dispatcher(db, sender, clock), clock, lambda: platform.channels.get("C1"), interval=0.5)
     times = [t for t, _, _ in sender.attempts]
@@ -305,7 +287,7 @@ async def test_a_retry_does_not_let_later_alerts_overtake(db) -> None:
     subscribe(db, "C2")
     events = [overtake(0), overtake(1, minutes=1), overtake(2, minutes=2)]
     queue(db, events, T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     sender = FakeSender(platform, clock, fail={"C1": [server_error()]})  # C1's first alert fails once
     d = dispatcher(db, sender, clock)
     assert await d.run_once() == 3  # C2 is not held up by C1
@@ -320,7 +302,7 @@ async def test_a_retry_does_not_let_later_alerts_overtake(db) -> None:
 async def test_a_send_that_landed_before_an_error_is_not_repeated(db) -> None:
     subscribe(db, "C1")
     queue(db, [overtake(0)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     sender = FakeSender(platform, clock, fail=["land-then-500"])
     d = dispatcher(db, sender, clock)
     assert await d.run_once() == 0
@@ -339,7 +321,7 @@ async def test_a_channel_gone_is_disabled_after_repeated_failures(
     subscribe(db, "C1", "openrouter/*")
     subscribe(db, "C2")
     queue(db, [overtake(0), overtake(1, minutes=1)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     sender = FakeSender(platform, clock, fail={"C1": [gone()] * 10})
     d = dispatcher(db, sender, clock)
     with caplog.at_level(logging.INFO, logger="leaderwatch.bot.pipeline.delivery"):
@@ -368,7 +350,7 @@ async def test_a_channel_gone_is_disabled_after_repeated_failures(
 async def test_a_success_resets_the_gone_count(db) -> None:
     subscribe(db, "C1")
     queue(db, [overtake(n, minutes=n) for n in range(3)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     sender = FakeSender(platform, clock, fail=[gone(), gone(), None, gone(), gone(), None, None])
     await run_until(dispatcher(db, sender, clock), clock, lambda: len(platform.messages("C1")) == 3)
     assert len(platform.messages("C1")) == 3
@@ -379,7 +361,7 @@ async def test_another_permanent_error_fails_only_that_alert(db, caplog: pytest.
     subscribe(db, "C1")
     events = [overtake(0), overtake(1, minutes=1)]
     queue(db, events, T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     sender = FakeSender(platform, clock, fail=[DeliveryError("invalid_blocks")])
     with caplog.at_level(logging.ERROR, logger="leaderwatch.bot.pipeline.delivery"):
         assert await dispatcher(db, sender, clock).run_once() == 1
@@ -398,7 +380,7 @@ async def test_a_muted_channel_gets_its_alerts_when_the_mute_ends(db) -> None:
         set_channel_setting(db, "slack", "C1", "mute_until", (T0 + timedelta(hours=2)).isoformat(), T0)
     events = [overtake(0), overtake(1, minutes=30)]
     queue(db, events[:1], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     d = dispatcher(db, FakeSender(platform, clock), clock)
     assert await d.run_once() == 1  # C2 only
     clock.advance(30 * 60)
@@ -417,7 +399,7 @@ async def test_unmute_releases_held_alerts(db) -> None:
     with db.atomic():
         set_channel_setting(db, "slack", "C1", "mute_until", (T0 + timedelta(days=1)).isoformat(), T0)
     queue(db, [overtake(0)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     d = dispatcher(db, FakeSender(platform, clock), clock)
     assert await d.run_once() == 0
     clock.advance(60)
@@ -432,7 +414,7 @@ async def test_a_digest_channel_gets_one_message_at_the_digest_hour(db) -> None:
         set_channel_setting(db, "slack", "C1", "digest", "daily", T0)
         set_channel_setting(db, "slack", "C1", "digest_hour", "9", T0)
     events = [overtake(0), overtake(1, minutes=20), overtake(2, "lmarena/vision", minutes=40)]
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     d = dispatcher(db, FakeSender(platform, clock), clock)
     for event in events:
         clock.now = event.at
@@ -460,7 +442,7 @@ async def test_killed_after_queueing_a_new_dispatcher_delivers_each_once(tmp_pat
     subscribe(first, "C2")
     queue(first, [overtake(0), overtake(1, minutes=1)], T0)
     first.close()  # the process dies before any delivery
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     db = open_db(path)
     sender = FakeSender(platform, clock)
     assert await dispatcher(db, sender, clock).run_once() == 4
@@ -477,7 +459,7 @@ async def test_killed_between_claim_and_confirmation(tmp_path: Path, crash: str,
     first = open_db(path)
     subscribe(first, "C1")
     queue(first, [overtake(0), overtake(1, minutes=1)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     with pytest.raises(Killed):
         await dispatcher(first, FakeSender(platform, clock, fail=[crash]), clock).run_once()
     db = open_db(path)  # the restarted process: a new connection, a new dispatcher, a new sender
@@ -520,7 +502,7 @@ async def test_a_sender_that_cannot_tell_resends_after_a_crash(tmp_path: Path) -
     db = open_db(path)
     subscribe(db, "C1")
     queue(db, [overtake(0)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     with pytest.raises(Killed):
         await dispatcher(db, FakeSender(platform, clock, fail=["crash-before"]), clock).run_once()
     sender = FakeSender(platform, clock, can_tell=False)
@@ -533,7 +515,7 @@ async def test_recovery_waits_when_the_platform_cannot_be_asked(tmp_path: Path) 
     db = open_db(tmp_path / "lw.db")
     subscribe(db, "C1")
     queue(db, [overtake(0), overtake(1, minutes=1)], T0)
-    platform, clock = Platform(), Clock()
+    platform, clock = Platform(), Clock(T0)
     with pytest.raises(Killed):
         await dispatcher(db, FakeSender(platform, clock, fail=["crash-after"]), clock).run_once()
     sender = FakeSender(platform, clock)
@@ -613,17 +595,23 @@ async def test_a_real_sigkill_mid_delivery_loses_nothing_and_repeats_nothing(
 
 async def test_run_stops_when_asked_and_wakes_for_new_alerts(db) -> None:
     subscribe(db, "C1")
-    platform, clock = Platform(), Clock()
-    d = Dispatcher(db, {"slack": FakeSender(platform, clock)}, clock, board_urls=URLS)  # real sleep
+    platform, clock = Platform(), Clock(T0)
+    pausing: list[float] = []
+
+    async def real_sleep(seconds: float) -> None:
+        pausing.append(seconds)
+        await asyncio.sleep(seconds)
+
+    d = Dispatcher(db, {"slack": FakeSender(platform, clock)}, clock, real_sleep, URLS)
     stop = asyncio.Event()
     task = asyncio.create_task(d.run(stop, interval=3600))
-    await asyncio.sleep(0.01)
+    # Queued only once the first (empty) round is over and the loop sleeps: only the wake can deliver it.
+    await wait_until(lambda: pausing == [3600], message="the dispatcher's first round to end in its pause",
+                     running=task)
     queue(db, [overtake(0)], T0)
     d.wake()
-    for _ in range(500):
-        if platform.channels.get("C1"):
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: platform.channels.get("C1"), message="the woken dispatcher to deliver to C1",
+                     running=task)
     assert len(platform.messages("C1")) == 1
     stop.set()
     await asyncio.wait_for(task, timeout=5)

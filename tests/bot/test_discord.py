@@ -8,15 +8,15 @@ come out are checked. Nothing in discord.py or in `bot.discord_bot` is mocked.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlite_utils import Database
 
 from leaderwatch.alerts.formatting import Field, Reply
-from leaderwatch.alerts.ruleset import default_rules
 from leaderwatch.bot.chat.common import Names, command_line, options_of, rank
 from leaderwatch.bot.chat.discord_bot import (
     ADMIN_GROUP,
@@ -33,10 +33,8 @@ from leaderwatch.bot.commands import COMMANDS, CommandContext
 from leaderwatch.bot.pipeline.delivery import DeliveryError
 from leaderwatch.bot.settings import ConfigError, Settings
 from leaderwatch.sources.base import Snapshot
-from leaderwatch.sources.identity import Identity, load_groups
+from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.lmarena import LmarenaSource
-from leaderwatch.sources.registry import all_boards, all_sources
-from leaderwatch.storage.db import open_db
 from leaderwatch.storage.snapshots import save_snapshot
 from tests.bot.fake_discord import (
     APP_ID,
@@ -52,6 +50,7 @@ from tests.bot.fake_discord import (
     keep_endpoints,
     settings_for,
 )
+from tests.helpers import build_context
 
 NOW = datetime(2025, 12, 12, 9, 0, tzinfo=UTC)
 EPHEMERAL = 64
@@ -68,15 +67,10 @@ def snapshots(recordings: Path) -> list[Snapshot]:
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, snapshots: list[Snapshot]) -> Iterator[CommandContext]:
-    identity = Identity.load()
-    groups = load_groups({}, identity)
-    db = open_db(tmp_path / "lw.db")
+def ctx(fresh_db: Database, snapshots: list[Snapshot]) -> CommandContext:
     for snap in snapshots:
-        save_snapshot(db, snap)
-    yield CommandContext(db, identity, groups, default_rules(list(groups)),
-                         all_boards(all_sources(identity)), lambda: NOW)
-    db.close()
+        save_snapshot(fresh_db, snap)
+    return build_context(fresh_db, lambda: NOW)
 
 
 @pytest.fixture
@@ -181,6 +175,12 @@ CASES: list[tuple[str, str, Options, bool, list[tuple[str, Options]], bool, list
     (GROUP, "events", {"days": 30}, False, [], False, ["No events on all boards in the last 30 days."]),
     (GROUP, "why", {"board": "lmarena/text"}, False, [], False,
      ["This channel follows no rule on lmarena/text"]),
+    (GROUP, "share", {"board": "lmarena/text", "n": 5}, False, [], False,
+     ["Who holds the top 5 of lmarena/text", "group china", "gemini-3-pro #1"]),
+    (GROUP, "versus", {"model_a": "gemini-3-pro", "model_b": "china"}, False, [], False,
+     ["gemini-3-pro vs group china", "is ahead on 2 of 2 boards"]),
+    (GROUP, "report", {}, False, [], False,
+     ["Race report: china, west, the week to 2025-12-12", "Boards led"]),
     (GROUP, "chart", {"board": "lmarena/text", "groups": "china west", "days": 90}, False, [], False,
      ["lmarena/text: best Arena score of china and west, 2025-11-06 to 2025-12-11", "2 snapshots"]),
     (GROUP, "chart-model", {"name": "gemini-3-pro"}, False, [], False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ from leaderwatch.sources.registry import all_sources
 from tests.bot import fake_discord
 from tests.bot.fake_discord import FakeDiscord
 from tests.bot.fake_slack import FakeSlack
-from tests.bot.test_metrics import BOARD, Clock, FakeSource
+from tests.bot.test_metrics import BOARD, T0, FakeSource
+from tests.helpers import Clock
 
 SLACK_BOT = "xoxb-2468013579-1357924680-AbCdEfGhIjKlMnOpQrStUvWx"
 SLACK_APP = "xapp-1-A0APP01-1234567890-0123456789abcdef0123456789abcdef"
@@ -43,13 +44,7 @@ ARGS = argparse.Namespace(skip_sources=False, timeout=5.0)
 Cap = pytest.CaptureFixture[str]
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
-                 "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    yield
+pytestmark = pytest.mark.usefixtures("slack_environment")
 
 
 class Internet:
@@ -86,7 +81,7 @@ def make_app(tmp_path: Path, internet: Internet, **settings: Any) -> App:
     values: dict[str, Any] = {"db_path": str(tmp_path / "lw.db"), "slack_bot_token": SLACK_BOT,
                               "slack_app_token": SLACK_APP, "discord_token": DISCORD, **settings}
     return build_app(Settings(**values), client=httpx.AsyncClient(transport=httpx.MockTransport(internet)),
-                     sources=[FakeSource(Clock())])
+                     sources=[FakeSource(Clock(T0))])
 
 
 def doctor(app: App, capsys: Cap, args: argparse.Namespace = ARGS) -> tuple[int, list[str]]:
@@ -217,10 +212,10 @@ async def test_every_real_source_is_probed_at_the_url_it_polls(tmp_path: Path) -
 
 async def test_an_error_status_and_a_disabled_source(tmp_path: Path) -> None:
     settings = Settings(db_path=str(tmp_path / "lw.db"), sources={"other": SourceSettings(enabled=False)})
-    other = FakeSource(Clock())
+    other = FakeSource(Clock(T0))
     other.name = "other"  # type: ignore[misc]
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(404))) as client:
-        checks = await diagnose(settings, client=client, sources=[FakeSource(Clock()), other])
+        checks = await diagnose(settings, client=client, sources=[FakeSource(Clock(T0)), other])
     assert Check(FAIL, "source fake", f"{BOARD.url} answered HTTP 404 (the address moved: leaderwatch may "
                                       "need an update)") in checks
     assert Check(SKIP, "source other", "disabled in the config ([sources.other] enabled = false)") in checks
@@ -235,7 +230,7 @@ async def test_skip_sources_makes_no_request_to_them(tmp_path: Path) -> None:
 
     settings = Settings(db_path=str(tmp_path / "lw.db"))
     async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
-        checks = await diagnose(settings, client=client, sources=[FakeSource(Clock())], skip_sources=True)
+        checks = await diagnose(settings, client=client, sources=[FakeSource(Clock(T0))], skip_sources=True)
     assert requests == []
     assert Check(SKIP, "source fake", "--skip-sources") in checks and exit_status(checks) == 0
 

@@ -6,11 +6,9 @@ settings hold a Slack bot token, app token, signing secret and a Discord token.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,14 +16,17 @@ from typing import Any
 import httpx
 import pytest
 
-from leaderwatch.bot.app import build_app, command_context, run
+from leaderwatch.bot.app import build_app, command_context
 from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
 from leaderwatch.bot.runtime.logs import QUIET_LOGGERS, REDACTED, Redactor, configure_logging
 from leaderwatch.bot.settings import Settings, load_settings
 from leaderwatch.sources.http import Fetcher
 from leaderwatch.storage.db import open_db
 from tests.bot.fake_slack import FakeSlack, form_body, signed_headers, slash_payload
-from tests.bot.test_metrics import WEST_LEADS, Clock, FakeSource
+from tests.bot.test_metrics import T0, WEST_LEADS, FakeSource
+from tests.helpers import Clock, no_sleep, running, served_port, wait_until
+
+pytestmark = pytest.mark.usefixtures("slack_environment")
 
 SLACK_BOT = "xoxb-2468013579-1357924680-AbCdEfGhIjKlMnOpQrStUvWx"
 SLACK_APP = "xapp-1-A0APP01-1234567890-0123456789abcdef0123456789abcdef"
@@ -59,14 +60,6 @@ def restore_logging() -> Iterator[None]:
         logging.getLogger(name).setLevel(old)
 
 
-@pytest.fixture(autouse=True)
-def slack_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
-                 "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 def settings_with_tokens(tmp_path: Path, **more: Any) -> Settings:
     return Settings(db_path=str(tmp_path / "lw.db"), slack_bot_token=SLACK_BOT, slack_app_token=SLACK_APP,
                     slack_signing_secret=SIGNING, discord_token=DISCORD, **more)
@@ -97,11 +90,11 @@ async def test_a_run_with_tokens_set_logs_no_token(tmp_path: Path, monkeypatch: 
     settings = settings_with_tokens(tmp_path)
     out = io.StringIO()
     configure_logging(settings, verbose=True, stream=out)
-    clock = Clock()
+    clock = Clock(T0)
     site = LeakySite()
     app = build_app(settings, client=httpx.AsyncClient(transport=httpx.MockTransport(site)),
                     sources=[FakeSource(clock), ExplodingSource(clock)], clock=clock)
-    app.fetcher.attempts, app.fetcher.sleep = 2, _no_sleep
+    app.fetcher.attempts, app.fetcher.sleep = 2, no_sleep
     try:
         results = await app.poller.poll_all(app.sources)  # one success, one parser bug
         site.leak = True
@@ -142,47 +135,34 @@ async def test_a_run_with_tokens_set_logs_no_token(tmp_path: Path, monkeypatch: 
     assert f"/interactions/1234/{REDACTED}/callback" in text
 
 
-async def _no_sleep(seconds: float) -> None:
-    """No waiting between retries."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def test_the_whole_service_running_with_tokens_logs_no_token(tmp_path: Path) -> None:
+async def test_the_whole_service_running_with_tokens_logs_no_token(tmp_path: Path, refused_port: int) -> None:
     """`run()`: Slack in HTTP mode against the fake Slack, Discord unreachable, a poll, a slash command."""
     slack = await FakeSlack().start()
-    port = free_port()
-    settings = settings_with_tokens(tmp_path, http_port=port, slack_mode="http", slack_api_url=slack.api_url,
-                                    discord_api_url=f"http://127.0.0.1:{free_port()}/api/v10",
-                                    discord_gateway_url=f"ws://127.0.0.1:{free_port()}/gateway/",
+    settings = settings_with_tokens(tmp_path, http_port=0, slack_mode="http", slack_api_url=slack.api_url,
+                                    discord_api_url=f"http://127.0.0.1:{refused_port}/api/v10",
+                                    discord_gateway_url=f"ws://127.0.0.1:{refused_port}/gateway/",
                                     log_format="json")
     out = io.StringIO()
     configure_logging(settings, verbose=True, stream=out)
-    clock = Clock()
+    clock = Clock(T0)
     app = build_app(settings, client=httpx.AsyncClient(transport=httpx.MockTransport(LeakySite())),
                     sources=[FakeSource(clock)], clock=clock)
-    stop = asyncio.Event()
-    service = asyncio.create_task(run(app, stop))
     try:
-        db = open_db(settings.db_path)
-        for _ in range(200):
-            if db.execute("SELECT count(*) FROM snapshots").fetchone()[0] and "HTTP server listening" in \
-                    out.getvalue():
-                break
-            await asyncio.sleep(0.05)
-        db.close()
-        body = form_body(slash_payload("boards", channel_id="C0GENERAL"))
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            answer = await http.post("/slack/events", content=body,
-                                     headers=signed_headers(body, secret=SIGNING))
-        assert answer.status_code == 200
+        async with running(app) as service:
+            port = await served_port(app, service)
+            db = open_db(settings.db_path)
+            try:
+                await wait_until(lambda: db.execute("SELECT count(*) FROM snapshots").fetchone()[0],
+                                 message="the first poll to store a snapshot", running=service)
+            finally:
+                db.close()
+            assert f"HTTP server listening on port {port}" in out.getvalue()
+            body = form_body(slash_payload("boards", channel_id="C0GENERAL"))
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                answer = await http.post("/slack/events", content=body,
+                                         headers=signed_headers(body, secret=SIGNING))
+            assert answer.status_code == 200
     finally:
-        stop.set()
-        await asyncio.wait_for(service, 10)
         await app.aclose()
         await slack.stop()
     text = out.getvalue()

@@ -27,7 +27,14 @@ from leaderwatch.bot.pipeline.alerter import Alerter
 from leaderwatch.bot.pipeline.delivery import DeliveryError, Dispatcher
 from leaderwatch.bot.pipeline.poller import Poller
 from leaderwatch.bot.pipeline.store import Stored
-from leaderwatch.bot.runtime.http_server import Freshness, build_web_app, health, stale_limit, start_http
+from leaderwatch.bot.runtime.http_server import (
+    Freshness,
+    bound_port,
+    build_web_app,
+    health,
+    stale_limit,
+    start_http,
+)
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot
 from leaderwatch.sources.http import Fetcher
@@ -36,6 +43,7 @@ from leaderwatch.storage import outbox
 from leaderwatch.storage.db import is_writable as database_writable
 from leaderwatch.storage.db import open_db
 from leaderwatch.storage.subscriptions import add_subscription
+from tests.helpers import Clock, no_sleep
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 BOARD = Board("fake/board", "Fake board", "score", url="https://fake.example/board")
@@ -43,19 +51,6 @@ DATA_URL = "https://fake.example/board.json"
 OVERTAKE = "overtake groups=china,west"
 WEST_LEADS = [["OpenAI-a", 80, "US"], ["DeepSeek-b", 70, "CN"], ["Mistral-c", 60, "FR"]]
 CHINA_LEADS = [["OpenAI-a", 80, "US"], ["DeepSeek-b", 85, "CN"], ["Mistral-c", 60, "FR"]]
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass
@@ -120,10 +115,6 @@ class FakeSender:
         return any(k == delivery_key for _, _, k in self.sent)
 
 
-async def no_sleep(seconds: float) -> None:
-    """No waiting between retries."""
-
-
 @dataclass
 class Rig:
     """The pieces of the service, sharing one database, clock and Metrics, with the HTTP server up."""
@@ -162,7 +153,7 @@ def sample(scraped: Scraped, name: str, **labels: str) -> float | None:
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     db = open_db(tmp_path / "lw.db")
-    clock = Clock()
+    clock = Clock(T0)
     site = Site(rows=WEST_LEADS)
     groups = default_groups()
     rules = default_rules(list(groups))
@@ -179,7 +170,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
                          boards={BOARD.id: BOARD}, clock=clock, metrics=metrics)
     freshness = Freshness.of({"fake": FakeSource.interval_seconds}, 3.0, started_at=T0)
     runner = await start_http(build_web_app(db, clock, metrics=metrics, freshness=freshness), 0, "127.0.0.1")
-    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{runner.addresses[0][1]}")
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound_port(runner)}")
     yield Rig(db, clock, site, FakeSource(clock), metrics, poller, dispatcher, sender, ctx, http)
     await http.aclose()
     await runner.cleanup()

@@ -28,20 +28,15 @@ from leaderwatch.sources.identity import Identity
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage import status
 from leaderwatch.storage.db import open_db
+from tests.helpers import Clock, no_sleep, wait_until
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SITE = "https://fake.example"
 
 
-class Clock:
-    """A hand-moved clock: every call is one minute after the previous one."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(minutes=1)
-        return self.now
+def ticking_clock() -> Clock:
+    """A clock starting at T0 where every reading is one minute after the previous one."""
+    return Clock(T0, tick=timedelta(minutes=1))
 
 
 def board(name: str) -> Board:
@@ -118,10 +113,6 @@ class Site:
         return httpx.Response(200, content=body, headers={"ETag": etag} if self.etags else {})
 
 
-async def no_sleep(seconds: float) -> None:
-    """Retries without waiting."""
-
-
 def count(db: Database, table: str, where: str = "1", params: Sequence[Any] = ()) -> int:
     """Rows in a table."""
     return int(db.execute(f"SELECT count(*) FROM {table} WHERE {where}", list(params)).fetchone()[0])
@@ -152,7 +143,7 @@ class Rig:
 @pytest.fixture
 async def rig(db):
     site = Site()
-    clock = Clock()
+    clock = ticking_clock()
     changes: list[Stored] = []
     client = httpx.AsyncClient(transport=httpx.MockTransport(site))
     fetcher = Fetcher(client, attempts=2, sleep=no_sleep)
@@ -450,7 +441,7 @@ def make_app(tmp_path: Path, identity: Identity, handler: Callable[[httpx.Reques
     """An App over tmp_path/lw.db, a mock transport and fake sources."""
     changes: list[Stored] = []
     settings = Settings(db_path=str(tmp_path / "lw.db"), sources=sources_settings or {})
-    clock = Clock()
+    clock = ticking_clock()
     srcs = [FakeSource(identity, clock, ("a",), name=n, interval_seconds=i)
             for n, i in zip(names, intervals, strict=True)]
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
@@ -509,7 +500,7 @@ async def test_schedule_adds_one_polite_job_per_enabled_source(tmp_path, identit
         schedule(app, scheduler)
         after = datetime.now(UTC)
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"one", "three"}
+        assert set(jobs) == {"one", "three", "reports"}  # and the hourly check for weekly race reports
         for job_id, interval, offset in (("one", 3600, 0), ("three", 600, 2)):
             job = jobs[job_id]
             assert isinstance(job.trigger, IntervalTrigger)
@@ -530,17 +521,25 @@ async def test_schedule_adds_one_polite_job_per_enabled_source(tmp_path, identit
 async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, identity, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     attempts: list[httpx.Request] = []
+    refused_at: list[datetime] = []
     schedulers: list[AsyncIOScheduler] = []
+    moves: list[tuple[datetime, dict[str, Any]]] = []  # (when, changes) of each modify_job call
 
     class Recorded(AsyncIOScheduler):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             schedulers.append(self)
 
+        def modify_job(self, job_id: str, jobstore: str | None = None, **changes: Any) -> Any:
+            job = super().modify_job(job_id, jobstore, **changes)
+            moves.append((datetime.now(UTC), changes))
+            return job
+
     monkeypatch.setattr("leaderwatch.bot.app.AsyncIOScheduler", Recorded)
 
     def refuse(request: httpx.Request) -> httpx.Response:
         attempts.append(request)
+        refused_at.append(datetime.now(UTC))
         raise httpx.ConnectError("connection refused", request=request)
 
     app, changes = make_app(tmp_path, identity, refuse)
@@ -548,25 +547,27 @@ async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, ident
     stop = asyncio.Event()
     task = asyncio.create_task(run(app, stop))
     try:
-        for _ in range(1000):
-            if "next attempt for fake" in caplog.text:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.5)  # room for a wrongly immediate second poll to show up
+        await wait_until(lambda: moves, message="the failed poll to reschedule its job", running=task)
         [scheduler] = schedulers
-        [job] = scheduler.get_jobs()
-        next_in = (job.next_run_time - datetime.now(UTC)).total_seconds()
+        [job] = [j for j in scheduler.get_jobs() if j.id == "fake"]
+        [(moved_at, moved)] = moves
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=5)
-        await asyncio.sleep(0.05)  # the scheduler's shutdown runs as a loop callback
+        # The scheduler's shutdown runs as a loop callback.
+        await wait_until(lambda: not any(s.running for s in schedulers), timeout=5,
+                         message="the scheduler to shut down")
         await app.aclose()
 
     assert task.done() and not task.cancelled() and task.exception() is None
     assert not scheduler.running
     assert len(attempts) == 2  # one poll of two attempts, no immediate re-poll
-    # Retried after the back-off, not a whole interval (3600 s) later.
-    assert retry_delay(1, 3600) - 2 < next_in <= retry_delay(1, 3600)
+    # Retried after the back-off, not a whole interval (3600 s) later: the one run ahead is the back-off
+    # after the failed attempt, set between that attempt and the reschedule; the interval stays.
+    delay = timedelta(seconds=retry_delay(1, 3600))
+    assert set(moved) == {"next_run_time"} and job.next_run_time == moved["next_run_time"]
+    assert refused_at[-1] + delay <= job.next_run_time <= moved_at + delay
+    assert job.trigger.interval == timedelta(seconds=3600)
     db = open_db(tmp_path / "lw.db")
     st = status.status_of(db, "fake")
     db.close()

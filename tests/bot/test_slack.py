@@ -6,11 +6,10 @@ calls that come out are checked. Nothing in Bolt or in `bot.slack` is mocked.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +19,9 @@ import httpx
 import pytest
 import yaml
 from aiohttp import web
+from sqlite_utils import Database
 
 from leaderwatch.alerts.formatting import Field, Reply
-from leaderwatch.alerts.ruleset import default_rules
 from leaderwatch.bot.chat.slack import (
     ALERT_EVENT_TYPE,
     COMMAND,
@@ -40,13 +39,11 @@ from leaderwatch.bot.chat.slack import (
 )
 from leaderwatch.bot.commands import CommandContext
 from leaderwatch.bot.pipeline.delivery import DeliveryError
-from leaderwatch.bot.runtime.http_server import build_web_app, start_http
+from leaderwatch.bot.runtime.http_server import bound_port, build_web_app, start_http
 from leaderwatch.bot.settings import ConfigError, Settings
 from leaderwatch.sources.base import Snapshot
-from leaderwatch.sources.identity import Identity, load_groups
+from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.lmarena import LmarenaSource
-from leaderwatch.sources.registry import all_boards, all_sources
-from leaderwatch.storage.db import open_db
 from leaderwatch.storage.snapshots import save_snapshot
 from tests.bot.fake_slack import (
     APP_TOKEN,
@@ -57,7 +54,7 @@ from tests.bot.fake_slack import (
     signed_headers,
     slash_payload,
 )
-from tests.conftest import REPO
+from tests.helpers import REPO, build_context
 
 NOW = datetime(2025, 12, 12, 9, 0, tzinfo=UTC)
 ADMIN = "U0ADMIN"
@@ -66,13 +63,7 @@ MEMBER = "U0MEMBER"
 CONFIGURED = "U0CONFIGURED"
 
 
-@pytest.fixture(autouse=True)
-def slack_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No OAuth mode, no tokens from the environment, no proxy for loopback."""
-    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN",
-                 "SLACK_SIGNING_SECRET", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("slack_environment")
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +76,9 @@ def text_snapshot(recordings: Path) -> Snapshot:
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, text_snapshot: Snapshot) -> Iterator[CommandContext]:
-    identity = Identity.load()
-    groups = load_groups({}, identity)
-    db = open_db(tmp_path / "lw.db")
-    save_snapshot(db, text_snapshot)
-    yield CommandContext(db, identity, groups, default_rules(list(groups)),
-                         all_boards(all_sources(identity)), lambda: NOW)
-    db.close()
+def ctx(fresh_db: Database, text_snapshot: Snapshot) -> CommandContext:
+    save_snapshot(fresh_db, text_snapshot)
+    return build_context(fresh_db, lambda: NOW)
 
 
 @pytest.fixture
@@ -127,7 +113,7 @@ async def serve(fake: FakeSlack, ctx: CommandContext, **kwargs: Any) -> HttpSlac
     service = SlackService(slack_settings(fake), ctx, min_post_interval=0, **kwargs)
     assert await service.start()
     runner = await start_http(build_web_app(ctx.db, ctx.clock, service.routes()), 0, "127.0.0.1")
-    port = runner.addresses[0][1]
+    port = bound_port(runner)
     return HttpSlack(service, runner, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}"))
 
 
@@ -230,15 +216,27 @@ async def test_slow_answer_acks_at_once_and_arrives_through_response_url(fake: F
 ])
 async def test_bad_signatures_get_401_and_run_nothing(http: HttpSlack, fake: FakeSlack, ctx: CommandContext,
                                                       headers: Any) -> None:
+    verified: list[dict[str, Any]] = []
+
+    async def probe(body: dict[str, Any], next_: Callable[[], Awaitable[None]]) -> None:
+        """A last global middleware: runs for every request past Bolt's signature check."""
+        verified.append(body)
+        await next_()
+
+    http.service.app.middleware(probe)
     body = form_body(slash_payload("subscribe lmarena/* overtake", user_id=ADMIN,
                                    response_url=fake.response_url()))
     resp = await http.post(body, headers(body))
     assert resp.status_code == 401
     assert resp.json() == {"error": "invalid request"}
-    await asyncio.sleep(0.05)
+    # Bolt checks the signature first and answers only after the rest of its middleware has run: a
+    # request that got past the check would be in `verified` by now, and nothing else was started.
+    assert verified == []
     assert [c.method for c in fake.calls] == ["auth.test"]  # only our own start-up check
     assert not fake.responses
     assert subscriptions(ctx) == [] and audit_rows(ctx) == []
+    # The probe does see a request that passes the check.
+    assert (await http.command("help")).status_code == 200 and len(verified) == 1
 
 
 async def test_a_body_changed_after_signing_is_refused(http: HttpSlack, ctx: CommandContext) -> None:
@@ -520,8 +518,8 @@ async def test_send_errors_map_to_delivery_errors(fake: FakeSlack, setup: Any, r
     assert len(fake.called("chat.postMessage")) == 1  # the sender itself never retries
 
 
-async def test_a_network_error_is_retryable_without_retry_after(fake: FakeSlack) -> None:
-    settings = slack_settings(fake, slack_api_url="http://127.0.0.1:9/api/")  # discard port: refused
+async def test_a_network_error_is_retryable_without_retry_after(fake: FakeSlack, refused_port: int) -> None:
+    settings = slack_settings(fake, slack_api_url=f"http://127.0.0.1:{refused_port}/api/")
     sender = SlackSender(web_client(settings, retry_rate_limits=False), min_interval=0)
     with pytest.raises(DeliveryError) as info:
         await sender.send("C0X", ALERT, "k")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,24 @@ def test_import_prints_the_timeline_of_each_board(imported: tuple[str, str]) -> 
     assert "lmarena/text\n" in out
     text_section = out.split("lmarena/text\n", 1)[1].split("\nlmarena/", 1)[0]
     assert "fboulnois" in text_section and "2024-06-19" in text_section
+
+
+def test_import_stores_the_events_of_the_history_once_and_delivers_nothing(imported: tuple[str, str],
+                                                                          recordings: Path) -> None:
+    """`events` answers for imported history; importing again finds nothing new and stores no event twice."""
+    db, out = imported
+    found = next(ln for ln in out.splitlines() if "event(s) found by the rules" in ln)
+    assert int(found.split()[0]) > 100 and "70 changed board(s)" in found and "not delivered" in found
+    code, events, err = run_cli("--db", db, "query", "events lmarena/text 365 at 2025-12-11")
+    assert code == 0, err
+    assert "new #1: gemini-3-pro (Google, US) with 1486.6, taking it from gemini-2.5-pro" in events
+    totals = "SELECT count(*), (SELECT count(*) FROM outbox) FROM events"
+    count = sqlite3.connect(db).execute(totals).fetchone()
+    code, again, err = run_cli("--db", db, "import", "--recordings", str(recordings))
+    assert code == 0, err
+    assert "0 event(s) found by the rules in the history of 0 changed board(s)" in again
+    assert sqlite3.connect(db).execute(totals).fetchone() == count
+    assert count[1] == 0  # nothing was queued for delivery
 
 
 def test_top_lmarena_text_on_2025_01_24(imported: tuple[str, str]) -> None:

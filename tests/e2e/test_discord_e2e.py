@@ -12,26 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlite_utils import Database
 
 from leaderwatch.alerts.formatting import Reply
-from leaderwatch.alerts.ruleset import default_rules
 from leaderwatch.bot.chat.discord_bot import ADMIN_GROUP, DiscordSender, DiscordService, alert_ref
 from leaderwatch.bot.commands import CommandContext
 from leaderwatch.bot.pipeline.alerter import Alerter
 from leaderwatch.bot.pipeline.delivery import Dispatcher
 from leaderwatch.bot.pipeline.store import store_all
 from leaderwatch.sources.base import Snapshot
-from leaderwatch.sources.identity import Identity, load_groups
+from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.lmarena import LmarenaSource
-from leaderwatch.sources.registry import all_boards, all_sources
 from leaderwatch.storage import outbox
-from leaderwatch.storage.db import open_db
 from leaderwatch.storage.subscriptions import add_subscription
 from tests.bot.fake_discord import (
     CHANNEL_ID,
@@ -43,22 +41,10 @@ from tests.bot.fake_discord import (
     keep_endpoints,
     settings_for,
 )
+from tests.helpers import Clock, build_context
 
 T0 = datetime(2025, 12, 11, 6, 0, tzinfo=UTC)
 MESSAGES = f"channels/{CHANNEL_ID}/messages"
-
-
-class Clock:
-    """The service's clock, shared with the fake Discord's message ids."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +58,13 @@ def text_history(recordings: Path) -> list[Snapshot]:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    """The service's clock, shared with the fake Discord's message ids."""
+    return Clock(T0)
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, clock: Clock) -> Iterator[CommandContext]:
-    identity = Identity.load()
-    groups = load_groups({}, identity)
-    db = open_db(tmp_path / "lw.db")
-    yield CommandContext(db, identity, groups, default_rules(list(groups)), all_boards(all_sources(identity)),
-                         clock)
-    db.close()
+def ctx(fresh_db: Database, clock: Clock) -> CommandContext:
+    return build_context(fresh_db, clock)
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from leaderwatch.bot.commands import CommandContext
 from leaderwatch.bot.pipeline.alerter import Alerter
 from leaderwatch.bot.pipeline.delivery import Dispatcher
 from leaderwatch.bot.pipeline.poller import Poller
-from leaderwatch.bot.runtime.http_server import build_web_app, start_http
+from leaderwatch.bot.runtime.http_server import bound_port, build_web_app, start_http
 from leaderwatch.bot.settings import Settings
 from leaderwatch.sources.aider import EDIT_URL, POLYGLOT_URL, AiderSource
 from leaderwatch.sources.http import Fetcher
@@ -43,36 +42,13 @@ from tests.bot.fake_slack import (
     signed_headers,
     slash_payload,
 )
+from tests.helpers import Clock, no_sleep
 
 ADMIN = "U0ADMIN"
 ALERTS = "C0ALERTS"  # follows aider/edit overtakes: gets the alert
 OTHER = "C0OTHER"  # follows lmarena boards only: gets nothing
 QUIET = "C0QUIET"  # follows nothing
-
-
-@pytest.fixture(autouse=True)
-def slack_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN",
-                 "SLACK_SIGNING_SECRET", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-async def no_sleep(_: float) -> None:
-    return None
-
-
-@dataclass
-class Clock:
-    """The service's clock, shared with the fake Slack's message timestamps."""
-
-    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+pytestmark = pytest.mark.usefixtures("slack_environment")
 
 
 class Process:
@@ -100,7 +76,7 @@ class Process:
         assert await self.slack.start()
         web_app = build_web_app(self.db, self.clock, self.slack.routes())
         self.runner = await start_http(web_app, 0, "127.0.0.1")
-        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.runner.addresses[0][1]}")
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{bound_port(self.runner)}")
         return self
 
     async def command(self, text: str, channel_id: str, user_id: str = ADMIN) -> dict[str, Any]:
@@ -143,7 +119,8 @@ def edit_yaml(recordings: Path, date: str) -> bytes:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    """The service's clock, shared with the fake Slack's message timestamps; starts at the real time."""
+    return Clock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from leaderwatch.storage.export import (
     write_json,
     write_jsonl,
 )
-from tests.conftest import import_subset
+from tests.helpers import recorded_template
 
 NOW = datetime(2025, 2, 1, tzinfo=UTC)
 
@@ -53,10 +53,7 @@ COMPOSITE = ("aider/polyglot,2025-01-24T00:00:00+00:00,1,DeepSeek R1 + claude-3-
 
 def build_database(recordings: Path, folder: Path) -> Path:
     """A database file holding the recorded subset, imported the way `leaderwatch import` does."""
-    db, report = import_subset(recordings, folder, RECORDED, NOW)
-    assert report.errors == [] and report.snapshots_stored == 9
-    db.close()
-    return folder / "template.db"
+    return recorded_template(recordings, folder, RECORDED, NOW, snapshots=9)
 
 
 @pytest.fixture(scope="module")
