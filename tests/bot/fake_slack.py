@@ -110,7 +110,9 @@ class FakeSlack:
     uploads: dict[str, Upload] = field(default_factory=dict)
     """file id -> the upload (files.getUploadURLExternal, the upload, files.completeUploadExternal)."""
     rate_limit_posts: int = 0
-    """The next N chat.postMessage calls answer 429 with `Retry-After: 0`."""
+    """The next N chat.postMessage calls answer 429 with `Retry-After: {retry_after}`."""
+    retry_after: str = "0"
+    """The Retry-After of those 429s: delta seconds, or an HTTP date."""
     server_error_posts: int = 0
     """The next N chat.postMessage calls answer HTTP 500."""
     refuse_blocks: bool = False
@@ -254,7 +256,8 @@ class FakeSlack:
     def _post_message(self, params: dict[str, Any]) -> web.Response:
         if self.rate_limit_posts > 0:
             self.rate_limit_posts -= 1
-            return self._json({"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "0"})
+            return self._json({"ok": False, "error": "ratelimited"}, status=429,
+                              headers={"Retry-After": self.retry_after})
         if self.server_error_posts > 0:
             self.server_error_posts -= 1
             return self._json({"ok": False, "error": "internal_error"}, status=500)

@@ -7,6 +7,7 @@ come out are checked. Nothing in discord.py or in `bot.discord_bot` is mocked.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -415,6 +416,17 @@ async def test_a_cloudflare_429_is_left_to_the_dispatcher(bot: DiscordService, f
         await bot.sender.send(str(CHANNEL_ID), Reply(text="x", title="t"), "key-cf")
     assert raised.value.retryable and raised.value.retry_after == 7.0 and not raised.value.channel_gone
     assert fake.posts() == []
+
+
+async def test_a_cloudflare_429_with_an_http_date_waits_until_then(bot: DiscordService,
+                                                                 fake: FakeDiscord) -> None:
+    until = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=300), usegmt=True)
+    fake.fail("POST", f"channels/{CHANNEL_ID}/messages", Failure(
+        429, {"message": "You are being blocked.", "retry_after": 5, "global": True}, {"Retry-After": until}))
+    with pytest.raises(DeliveryError) as raised:
+        await bot.sender.send(str(CHANNEL_ID), Reply(text="x", title="t"), "key-cf-date")
+    assert raised.value.retryable and raised.value.retry_after is not None
+    assert 290 <= raised.value.retry_after <= 300
 
 
 async def test_a_send_discord_took_before_a_500_is_not_posted_twice(bot: DiscordService,

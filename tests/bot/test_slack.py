@@ -6,12 +6,13 @@ calls that come out are checked. Nothing in Bolt or in `bot.slack` is mocked.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -516,6 +517,16 @@ async def test_send_errors_map_to_delivery_errors(fake: FakeSlack, setup: Any, r
     assert (err.retryable, err.retry_after, err.channel_gone) == (retryable, retry_after, gone)
     assert BOT_TOKEN not in err.reason
     assert len(fake.called("chat.postMessage")) == 1  # the sender itself never retries
+
+
+async def test_a_retry_after_given_as_an_http_date_is_honoured(fake: FakeSlack) -> None:
+    """Slack's 429 may name the time to come back as an HTTP date, as RFC 9110 allows."""
+    fake.rate_limit_posts = 1
+    fake.retry_after = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    with pytest.raises(DeliveryError) as info:
+        await sender_for(fake).send("C0X", ALERT, "k")
+    assert info.value.retryable and info.value.retry_after is not None
+    assert 110 <= info.value.retry_after <= 120
 
 
 async def test_a_network_error_is_retryable_without_retry_after(fake: FakeSlack, refused_port: int) -> None:
