@@ -17,6 +17,7 @@ from leaderwatch.alerts.kinds import (
     overtake,
     rank_change,
     score,
+    share,
     top_n,
 )
 from leaderwatch.alerts.kinds.base import AnyKind
@@ -31,6 +32,7 @@ REGISTRY: tuple[AnyKind, ...] = (
     new_model.NewModel(new_model.NewModelParams),
     rank_change.RankChange(rank_change.RankChangeParams),
     board_changed.BoardChanged(board_changed.BoardChangedParams),
+    share.Share(share.ShareParams),
 )
 """Every kind, in the order help and error messages list them."""
 

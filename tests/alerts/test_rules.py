@@ -677,7 +677,8 @@ def test_find_renames_maps_old_keys_to_new() -> None:
 # --- noise: change of method ----------------------------------------------------------------------
 
 ALL_RULES = ["overtake groups=china,west", "new_leader", "new_model", "top_n top=3", "rank_change by=1",
-             "gap groups=china,west threshold=6", "score threshold=85", "board_changed"]
+             "gap groups=china,west threshold=6", "score threshold=85", "board_changed",
+             "share group=china count=2 top=3"]
 BEFORE = [us(GPT, 90), us(O3, 80), cn(DS, 70), fr(MI, 60)]
 AFTER = [cn(DS, 95), qwen(QW, 91), us(GPT, 90), us(O3, 80), fr(MI, 60)]  # DS passes, QW is new
 

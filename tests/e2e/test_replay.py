@@ -189,3 +189,27 @@ def test_unknown_rules_file_is_a_user_error(recordings: Path, tmp_path: Path) ->
                              "--rules", str(bad))
     assert code == 2 and out == ""
     assert "unknown group `atlantis`" in err and str(bad) in err
+
+
+def test_a_share_rule_replayed_on_lmarena_text_names_the_models_and_never_fires_on_a_baseline(
+        recordings: Path, tmp_path: Path) -> None:
+    """`replay --rules` with `share group=china count=3 top=10` on the real lmarena/text history."""
+    rules = tmp_path / "share.toml"
+    rules.write_text('[[rule]]\nkind = "share"\ngroup = "china"\ncount = 3\ntop = 10\n')
+    code, out, err = run_cli("replay", "--recordings", str(recordings), "--board", "lmarena/text", "--rules",
+                             str(rules), "--format", "jsonl")
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert len(events) >= 4 and {e["kind"] for e in events} == {"share"}
+    held = re.compile(r"^lmarena/text: china now holds ([3-9]|10) of the top 10: (.+ #\d+, ){2,}.+ #\d+$")
+    lost = re.compile(r"^lmarena/text: china no longer holds 3 of the top 10 \(([0-2]) now(: .+ #\d+)?\)$")
+    assert all(held.match(e["message"]) or lost.match(e["message"]) for e in events), events
+    assert any(held.match(e["message"]) for e in events) and any(lost.match(e["message"]) for e in events)
+    # Never on a baseline: the board's first snapshot, or one whose method or recording changed.
+    identity = Identity.load()
+    groups = load_groups({}, identity)
+    boards: dict[str, BoardReplay] = {}
+    list(replay(all_sources(identity), recordings, default_rules(list(groups)), groups, "lmarena/text",
+                boards))
+    baselines = {boards["lmarena/text"].first} | {at for at, _ in boards["lmarena/text"].changes}
+    assert not {datetime.fromisoformat(e["at"]) for e in events} & baselines

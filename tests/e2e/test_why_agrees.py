@@ -37,6 +37,8 @@ VARIANTS = (
     "rank_change by=5 top=20 cooldown=0",
     "new_model",
     "board_changed",
+    "share group=china count=3 top=10",
+    "share organization=Alibaba count=2 top=20 confirm=2",
 )
 """Beside the shipped defaults: confirm, cooldowns, confidence=clear, a group with direction=enter,
 a percent gap with direction=below, score thresholds, rank changes and every other kind."""
