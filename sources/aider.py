@@ -9,27 +9,18 @@ time, a recording as of its commit date (the date in its file name).
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from leaderwatch.sources.base import (
-    Board,
-    Entry,
-    Recording,
-    Snapshot,
-    SourceError,
-    competition_ranks,
-    looks_like_html,
-    make_snapshot,
-)
+from leaderwatch.sources.base import Board, Recording, Snapshot, SourceError, make_snapshot, ranked
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.parsing import check_record, dated_files, read_number, read_recording, refuse_html
 
 logger = logging.getLogger(__name__)
 
@@ -40,24 +31,12 @@ EDIT_URL = f"{RAW_BASE}/edit_leaderboard.yml"
 ORIGIN = "aider-website-data-yml"
 """Live and recorded files are the same file (`_data/*.yml`), so they share one origin name."""
 
-POLYGLOT = Board(
-    id="aider/polyglot",
-    title="Aider polyglot coding leaderboard (225 Exercism exercises, 6 languages)",
-    metric="percent correct",
-    higher_is_better=True,
-    has_ci=False,
-    url="https://aider.chat/docs/leaderboards/",
-)
+METRIC = "percent correct"
+POLYGLOT = Board("aider/polyglot", "Aider polyglot coding leaderboard (225 Exercism exercises, 6 languages)",
+                 METRIC, url="https://aider.chat/docs/leaderboards/")
 # Replaced by the polyglot board in Dec 2024; its data file has not changed since 2024-12-22.
-EDIT = Board(
-    id="aider/edit",
-    title="Aider code editing leaderboard (133 Exercism Python exercises)",
-    metric="percent correct",
-    higher_is_better=True,
-    has_ci=False,
-    url="https://aider.chat/docs/leaderboards/edit.html",
-    archived=True,
-)
+EDIT = Board("aider/edit", "Aider code editing leaderboard (133 Exercism Python exercises)", METRIC,
+             url="https://aider.chat/docs/leaderboards/edit.html", archived=True)
 
 FAMILY_POLYGLOT = "aider/polyglot-leaderboard-yml"
 FAMILY_EDIT = "aider/edit-leaderboard-yml"
@@ -68,33 +47,19 @@ _SERIES: tuple[tuple[Board, str, str, str, str], ...] = (
     (POLYGLOT, POLYGLOT_URL, "aider/polyglot_leaderboard", "polyglot_leaderboard_", FAMILY_POLYGLOT),
     (EDIT, EDIT_URL, "aider/edit_leaderboard", "edit_leaderboard_", FAMILY_EDIT),
 )
-_FILE_DATE = re.compile(r"_(\d{4}-\d{2}-\d{2})\.ya?ml$")
+_FILE_DATE = re.compile(r"_(?P<date>\d{4}-\d{2}-\d{2})\.ya?ml$")
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 REQUIRED = ("model", "pass_rate_2")
 
 
-def _run_label(run: dict[Any, Any], index: int) -> str:
-    dirname = run.get("dirname")
+def _run_label(run: object, index: int) -> str:
+    dirname = run.get("dirname") if isinstance(run, dict) else None
     return f"run {index}" + (f" ({dirname})" if dirname else "")
-
-
-def _score(value: Any, where: str, url: str) -> float:
-    # bool is an int subclass; `pass_rate_2: true` is a broken file, not a score of 1.
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise SourceError(SOURCE, url, f"{where}: pass_rate_2 {value!r} is not a number")
-    try:
-        score = float(value)
-    except ValueError:
-        raise SourceError(SOURCE, url, f"{where}: pass_rate_2 {value!r} is not a number") from None
-    if not math.isfinite(score) or not 0.0 <= score <= 100.0:
-        raise SourceError(SOURCE, url, f"{where}: pass_rate_2 {value!r} is outside 0-100")
-    return score
 
 
 def load_runs(content: bytes, *, url: str) -> list[dict[Any, Any]]:
     """Decode an Aider leaderboard YAML file into its list of runs; SourceError on a bad file."""
-    if looks_like_html(content):
-        raise SourceError(SOURCE, url, "got an HTML page where a YAML list of runs was expected")
+    refuse_html(content, source=SOURCE, url=url, expected="a YAML list of runs")
     try:
         data = yaml.load(content, Loader=_LOADER)  # a safe loader: C if built, else pure Python
     except yaml.YAMLError as exc:
@@ -107,13 +72,7 @@ def load_runs(content: bytes, *, url: str) -> list[dict[Any, Any]]:
     if not isinstance(data, list):
         raise SourceError(SOURCE, url, f"expected a YAML list of runs, got a {type(data).__name__}")
     for i, run in enumerate(data, start=1):
-        if not isinstance(run, dict):
-            raise SourceError(SOURCE, url, f"run {i} is a {type(run).__name__}, not a mapping")
-        missing = [name for name in REQUIRED if run.get(name) in (None, "")]
-        if missing:
-            raise SourceError(
-                SOURCE, url, f"{_run_label(run, i)} lacks required field(s) {', '.join(missing)}"
-            )
+        check_record(run, REQUIRED, _run_label(run, i), source=SOURCE, url=url)
     # A file cut between two keys still parses; its last run then lacks keys every other run has.
     if len(data) > 1:
         common = set.intersection(*(set(run) for run in data[:-1]))
@@ -139,24 +98,14 @@ def parse_leaderboard(
 ) -> list[Snapshot]:
     """Parse one Aider leaderboard YAML file into one snapshot of `board`, every run a row."""
     runs = load_runs(content, url=url)
-    scores = [_score(run["pass_rate_2"], _run_label(run, i), url) for i, run in enumerate(runs, 1)]
-    ranks = competition_ranks(scores, board.higher_is_better)
-    entries: list[Entry] = []
-    for run, score, rank in zip(runs, scores, ranks, strict=True):
-        # `model` is display text; "DeepSeek R1 + claude-3-5-sonnet" architect runs are split
-        # into their components by Identity.entry, which marks them mixed across organizations.
-        entries.append(identity.entry(str(run["model"]).strip(), score, rank))
+    scored = [(run, read_number(run["pass_rate_2"], f"{_run_label(run, i)}: pass_rate_2", source=SOURCE,
+                                url=url, within=(0.0, 100.0)))
+              for i, run in enumerate(runs, 1)]
+    # `model` is display text; "DeepSeek R1 + claude-3-5-sonnet" architect runs are split into
+    # their components by Identity.entry, which marks them mixed across organizations.
+    entries = [identity.entry(str(run["model"]).strip(), score, rank)
+               for run, score, rank in ranked(board, scored)]
     return [make_snapshot(board, as_of, fetched_at, entries, origin=origin)]
-
-
-def _file_date(path: Path) -> datetime | None:
-    match = _FILE_DATE.search(path.name)
-    if match is None:
-        return None
-    try:
-        return datetime.strptime(match.group(1), "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 class AiderSource:
@@ -189,11 +138,7 @@ class AiderSource:
         """The recorded edit and polyglot YAML files (`aider/other/*` holds boards not listed)."""
         found: list[Recording] = []
         for board, _, folder, prefix, family in _SERIES:
-            for path in sorted((root / folder).glob(f"{prefix}*.y*ml")):
-                as_of = _file_date(path)
-                if as_of is None:
-                    logger.warning("aider: no snapshot date in file name %s; skipped", path)
-                    continue
+            for path, as_of in dated_files(root / folder, f"{prefix}*.y*ml", _FILE_DATE, source=SOURCE):
                 found.append(Recording(family, PRIORITY, (board.id,), as_of, path))
         return sorted(found, key=lambda r: (r.as_of, r.family))
 
@@ -202,11 +147,7 @@ class AiderSource:
         board = next((b for b, _, _, _, fam in _SERIES if fam == recording.family), None)
         if board is None:
             raise SourceError(self.name, str(recording.path), f"unknown family {recording.family}")
-        try:
-            content = recording.path.read_bytes()
-        except OSError as exc:
-            raise SourceError(self.name, str(recording.path), f"cannot read: {exc}") from exc
         return parse_leaderboard(
-            content, board=board, identity=self.identity, url=str(recording.path),
-            as_of=recording.as_of, fetched_at=recording.as_of,
+            read_recording(recording.path, source=SOURCE), board=board, identity=self.identity,
+            url=str(recording.path), as_of=recording.as_of, fetched_at=recording.as_of,
         )

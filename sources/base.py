@@ -12,10 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from leaderwatch.sources.http import Fetcher
+
+_T = TypeVar("_T")
 
 MIXED = "mixed"
 """Organization written for an entry built from several organizations or countries."""
@@ -133,6 +135,13 @@ def competition_ranks(scores: Sequence[float], higher_is_better: bool = True) ->
     for i, s in enumerate(ordered, start=1):
         first.setdefault(s, i)
     return [first[s] for s in scores]
+
+
+def ranked(board: Board, scored: Iterable[tuple[_T, float]]) -> list[tuple[_T, float, int]]:
+    """Each (item, score) with its competition rank on `board`, for boards that publish no rank."""
+    items = list(scored)
+    ranks = competition_ranks([score for _, score in items], board.higher_is_better)
+    return [(item, score, rank) for (item, score), rank in zip(items, ranks, strict=True)]
 
 
 def looks_like_html(content: bytes) -> bool:

@@ -14,28 +14,25 @@ with an empty score (unverified, e.g. fresh ECI rows) are left out.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
-from leaderwatch.sources.base import (
-    Board,
-    Entry,
-    Recording,
-    Snapshot,
-    SourceError,
-    competition_ranks,
-    looks_like_html,
-    make_snapshot,
-)
+from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot, ranked
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.parsing import (
+    midnight_utc,
+    read_csv,
+    read_optional_number,
+    read_recording,
+    refuse_html,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,64 +53,73 @@ class Benchmark:
     score_column: str | None = None
 
 
-_FRACTION = "score (fraction 0-1)"
-_PERCENT = "score (percent 0-100)"
+# The metric of the score columns that many files share; a file with another column names its own.
+_COLUMN_METRICS = {
+    "Score": "score (fraction 0-1)",
+    "mean_score": "mean score (fraction 0-1)",
+    "EM": "exact match (fraction 0-1)",
+    "Accuracy": "accuracy (fraction 0-1)",
+}
+
+
+def _known(slug: str, title: str, column: str, metric: str = "") -> Benchmark:
+    """A benchmark whose score column is known; its metric defaults to the column's usual one."""
+    return Benchmark(slug, title, metric or _COLUMN_METRICS[column], column)
+
 
 # stem of the CSV in benchmark_data.zip (without `_external`) -> board. Covers every file of the
 # 2026-04-19 export; a file the export adds later gets a generic board (see `benchmark_for`).
 BENCHMARKS: dict[str, Benchmark] = {b.slug: b for b in (
-    Benchmark("eci", "Epoch Capabilities Index (ECI)", "ECI score", "ECI Score"),
-    Benchmark("adversarial_nli", "Adversarial NLI", _FRACTION, "Score"),
-    Benchmark("aider_polyglot", "Aider Polyglot", "percent correct (0-100)", "Percent correct"),
-    Benchmark("apex_agents", "APEX-Agents", "pass@1 (fraction 0-1)", "Pass@1 score"),
-    Benchmark("arc_agi", "ARC-AGI", _FRACTION, "Score"),
-    Benchmark("arc_agi_2", "ARC-AGI-2", _FRACTION, "Score"),
-    Benchmark("arc_ai2", "ARC (AI2) Challenge", "challenge score (fraction 0-1)", "Challenge score"),
-    Benchmark("balrog", "BALROG", "average progress (fraction 0-1)", "Average progress"),
-    Benchmark("bbh", "BIG-Bench Hard", "average (fraction 0-1)", "Average"),
-    Benchmark("bool_q", "BoolQ", _FRACTION, "Score"),
-    Benchmark("cad_eval", "CadEval", "overall pass (fraction 0-1)", "Overall pass (%)"),
-    Benchmark("chess_puzzles", "Chess puzzles", "mean score (fraction 0-1)", "mean_score"),
-    Benchmark("common_sense_qa_2", "CommonsenseQA 2.0", _FRACTION, "Score"),
-    Benchmark("cybench", "Cybench", "unguided solved (fraction 0-1)", "Unguided % Solved"),
-    Benchmark("deepresearchbench", "DeepResearch Bench", "average score (fraction 0-1)", "Average score"),
-    Benchmark("fictionlivebench", "Fiction.LiveBench", "120k-token score (fraction 0-1)",
-              "120k token score"),
-    Benchmark("frontiermath", "FrontierMath (tiers 1-3)", "mean score (fraction 0-1)", "mean_score"),
-    Benchmark("frontiermath_tier_4", "FrontierMath tier 4", "mean score (fraction 0-1)", "mean_score"),
-    Benchmark("gdpval", "GDPval", "win rate (fraction 0-1)", "Win Rate (%)"),
-    Benchmark("geobench", "GeoBench", "ACW average score (points, max 5000)", "ACW Avg Score"),
-    Benchmark("gpqa_diamond", "GPQA Diamond", "mean score (fraction 0-1)", "mean_score"),
-    Benchmark("gsm8k", "GSM8K", "exact match (fraction 0-1)", "EM"),
-    Benchmark("gso", "GSO", "OPT@1 (fraction 0-1)", "Score OPT@1"),
-    Benchmark("hella_swag", "HellaSwag", "accuracy (fraction 0-1)", "Overall accuracy"),
-    Benchmark("hle", "Humanity's Last Exam", "accuracy (fraction 0-1)", "Accuracy"),
-    Benchmark("lambada", "LAMBADA", _FRACTION, "Score"),
-    Benchmark("lech_mazur_writing", "Lech Mazur creative writing", "mean score (0-10)", "Mean score"),
-    Benchmark("live_bench", "LiveBench (via Epoch)", "global average (0-100)", "Global average"),
-    Benchmark("math_level_5", "MATH level 5", "mean score (fraction 0-1)", "mean_score"),
-    Benchmark("metr_time_horizons", "METR time horizons", "50% time horizon (minutes)", "Time horizon"),
-    Benchmark("mmlu", "MMLU", "exact match (fraction 0-1)", "EM"),
-    Benchmark("open_book_qa", "OpenBookQA", "accuracy (fraction 0-1)", "Accuracy"),
-    Benchmark("os_world", "OSWorld", _PERCENT, "Score"),
-    Benchmark("otis_mock_aime_2024_2025", "OTIS Mock AIME 2024-2025", "mean score (fraction 0-1)",
-              "mean_score"),
-    Benchmark("piqa", "PIQA", _FRACTION, "Score"),
-    Benchmark("posttrainbench", "PostTrainBench", "average (fraction 0-1)", "Average (%)"),
-    Benchmark("science_qa", "ScienceQA", _FRACTION, "Score"),
-    Benchmark("simplebench", "SimpleBench", "AVG@5 (fraction 0-1)", "Score (AVG@5)"),
-    Benchmark("simpleqa_verified", "SimpleQA Verified", "mean score (fraction 0-1)", "mean_score"),
-    Benchmark("superglue", "SuperGLUE", _FRACTION, "Score"),
-    Benchmark("swe_bench_bash", "SWE-bench (bash only)", "resolved (fraction 0-1)", "% Resolved"),
-    Benchmark("swe_bench_verified", "SWE-bench Verified", "mean score (fraction 0-1)", "mean_score"),
-    Benchmark("terminalbench", "Terminal-Bench", "accuracy mean (fraction 0-1)", "Accuracy mean"),
-    Benchmark("the_agent_company", "TheAgentCompany", "score (fraction 0-1)", "% Score"),
-    Benchmark("trivia_qa", "TriviaQA", "exact match (fraction 0-1)", "EM"),
-    Benchmark("video_mme", "Video-MME", "overall, no subtitles (fraction 0-1)", "Overall (no subtitles)"),
-    Benchmark("vpct", "VPCT", "correct (fraction 0-1)", "Correct"),
-    Benchmark("webdev_arena", "WebDev Arena", "Arena score (Elo)", "Arena Score"),
-    Benchmark("weirdml", "WeirdML", "accuracy (fraction 0-1)", "Accuracy"),
-    Benchmark("wino_grande", "WinoGrande", "accuracy (fraction 0-1)", "Accuracy"),
+    _known("eci", "Epoch Capabilities Index (ECI)", "ECI Score", "ECI score"),
+    _known("adversarial_nli", "Adversarial NLI", "Score"),
+    _known("aider_polyglot", "Aider Polyglot", "Percent correct", "percent correct (0-100)"),
+    _known("apex_agents", "APEX-Agents", "Pass@1 score", "pass@1 (fraction 0-1)"),
+    _known("arc_agi", "ARC-AGI", "Score"),
+    _known("arc_agi_2", "ARC-AGI-2", "Score"),
+    _known("arc_ai2", "ARC (AI2) Challenge", "Challenge score", "challenge score (fraction 0-1)"),
+    _known("balrog", "BALROG", "Average progress", "average progress (fraction 0-1)"),
+    _known("bbh", "BIG-Bench Hard", "Average", "average (fraction 0-1)"),
+    _known("bool_q", "BoolQ", "Score"),
+    _known("cad_eval", "CadEval", "Overall pass (%)", "overall pass (fraction 0-1)"),
+    _known("chess_puzzles", "Chess puzzles", "mean_score"),
+    _known("common_sense_qa_2", "CommonsenseQA 2.0", "Score"),
+    _known("cybench", "Cybench", "Unguided % Solved", "unguided solved (fraction 0-1)"),
+    _known("deepresearchbench", "DeepResearch Bench", "Average score", "average score (fraction 0-1)"),
+    _known("fictionlivebench", "Fiction.LiveBench", "120k token score", "120k-token score (fraction 0-1)"),
+    _known("frontiermath", "FrontierMath (tiers 1-3)", "mean_score"),
+    _known("frontiermath_tier_4", "FrontierMath tier 4", "mean_score"),
+    _known("gdpval", "GDPval", "Win Rate (%)", "win rate (fraction 0-1)"),
+    _known("geobench", "GeoBench", "ACW Avg Score", "ACW average score (points, max 5000)"),
+    _known("gpqa_diamond", "GPQA Diamond", "mean_score"),
+    _known("gsm8k", "GSM8K", "EM"),
+    _known("gso", "GSO", "Score OPT@1", "OPT@1 (fraction 0-1)"),
+    _known("hella_swag", "HellaSwag", "Overall accuracy", "accuracy (fraction 0-1)"),
+    _known("hle", "Humanity's Last Exam", "Accuracy"),
+    _known("lambada", "LAMBADA", "Score"),
+    _known("lech_mazur_writing", "Lech Mazur creative writing", "Mean score", "mean score (0-10)"),
+    _known("live_bench", "LiveBench (via Epoch)", "Global average", "global average (0-100)"),
+    _known("math_level_5", "MATH level 5", "mean_score"),
+    _known("metr_time_horizons", "METR time horizons", "Time horizon", "50% time horizon (minutes)"),
+    _known("mmlu", "MMLU", "EM"),
+    _known("open_book_qa", "OpenBookQA", "Accuracy"),
+    _known("os_world", "OSWorld", "Score", "score (percent 0-100)"),
+    _known("otis_mock_aime_2024_2025", "OTIS Mock AIME 2024-2025", "mean_score"),
+    _known("piqa", "PIQA", "Score"),
+    _known("posttrainbench", "PostTrainBench", "Average (%)", "average (fraction 0-1)"),
+    _known("science_qa", "ScienceQA", "Score"),
+    _known("simplebench", "SimpleBench", "Score (AVG@5)", "AVG@5 (fraction 0-1)"),
+    _known("simpleqa_verified", "SimpleQA Verified", "mean_score"),
+    _known("superglue", "SuperGLUE", "Score"),
+    _known("swe_bench_bash", "SWE-bench (bash only)", "% Resolved", "resolved (fraction 0-1)"),
+    _known("swe_bench_verified", "SWE-bench Verified", "mean_score"),
+    _known("terminalbench", "Terminal-Bench", "Accuracy mean", "accuracy mean (fraction 0-1)"),
+    _known("the_agent_company", "TheAgentCompany", "% Score", "score (fraction 0-1)"),
+    _known("trivia_qa", "TriviaQA", "EM"),
+    _known("video_mme", "Video-MME", "Overall (no subtitles)", "overall, no subtitles (fraction 0-1)"),
+    _known("vpct", "VPCT", "Correct", "correct (fraction 0-1)"),
+    _known("webdev_arena", "WebDev Arena", "Arena Score", "Arena score (Elo)"),
+    _known("weirdml", "WeirdML", "Accuracy"),
+    _known("wino_grande", "WinoGrande", "Accuracy"),
 )}
 STEM_ALIASES = {"epoch_capabilities_index": "eci"}
 
@@ -196,32 +202,8 @@ def _split(cell: str) -> list[str]:
     return out
 
 
-def _float(cell: str, *, url: str, row: int, column: str) -> float | None:
-    text = cell.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise SourceError(NAME, url, f"row {row}: {column} {cell!r} is not a number") from None
-
-
-def _rows(content: bytes, *, url: str) -> tuple[list[str], list[list[str]]]:
-    if looks_like_html(content):
-        raise SourceError(NAME, url, "got an HTML page where a CSV was expected")
-    try:
-        rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""), strict=True))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise SourceError(NAME, url, f"CSV does not parse (truncated?): {exc}") from exc
-    if not rows or not any(c.strip() for c in rows[0]):
-        raise SourceError(NAME, url, "empty CSV (no header)")
-    header = [h.strip() for h in rows[0]]
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
-    for i, row in enumerate(body, start=1):
-        if len(row) != len(header):
-            raise SourceError(NAME, url, f"row {i} has {len(row)} fields, the header {len(header)} "
-                                         "(truncated or malformed CSV)")
-    return header, body
+def _float(cell: str, *, url: str, line: int, column: str) -> float | None:
+    return read_optional_number(cell, f"line {line}: {column}", source=NAME, url=url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,9 +232,8 @@ def _snapshot(board: Board, best: dict[str, _Row], identity: Identity, *, url: s
               fetched_at: datetime, origin: str, method: str) -> Snapshot:
     if not best:
         raise SourceError(NAME, url, f"{board.id}: empty table, no row with a model version and a score")
-    rows = list(best.values())
-    ranks = competition_ranks([r.score for r in rows])
-    entries = [_entry(identity, r, rank) for r, rank in zip(rows, ranks, strict=True)]
+    scored = [(row, row.score) for row in best.values()]
+    entries = [_entry(identity, row, rank) for row, _, rank in ranked(board, scored)]
     return make_snapshot(board, as_of, fetched_at, entries, origin=origin, method=method)
 
 
@@ -275,7 +256,8 @@ def parse_benchmark_csv(
     """Parse one benchmark CSV of the export (or an ECI snapshot) into its board's snapshot."""
     bench = benchmark_for(slug)
     board = board_for(slug)
-    header, body = _rows(content, url=url)
+    table = read_csv(content, source=NAME, url=url)
+    header = table.header
     if MODEL_COLUMN not in header:
         raise SourceError(NAME, url, f"required column {MODEL_COLUMN!r} missing (columns {header[:6]}...)")
     column = score_column(header, bench, url=url)
@@ -285,9 +267,9 @@ def parse_benchmark_csv(
     access_i, votes_i = idx.get("Model accessibility"), idx.get(VOTES_COLUMN)
     ci_i = next(((idx[lo], idx[hi]) for lo, hi in CI_COLUMNS if lo in idx and hi in idx), None)
     best: dict[str, _Row] = {}
-    for n, row in enumerate(body, start=1):
+    for n, row in table.rows:
         name = row[model_i].strip()
-        score = _float(row[score_i], url=url, row=n, column=column)
+        score = _float(row[score_i], url=url, line=n, column=column)
         if not name or score is None:
             continue
         org = row[org_i].strip() if org_i is not None else ""
@@ -301,9 +283,9 @@ def parse_benchmark_csv(
                 codes.append(code)
         ci: tuple[float | None, float | None] = (None, None)
         if ci_i is not None:
-            ci = (_float(row[ci_i[0]], url=url, row=n, column="CI low"),
-                  _float(row[ci_i[1]], url=url, row=n, column="CI high"))
-        votes_f = _float(row[votes_i], url=url, row=n, column=VOTES_COLUMN) if votes_i is not None else None
+            ci = (_float(row[ci_i[0]], url=url, line=n, column="CI low"),
+                  _float(row[ci_i[1]], url=url, line=n, column="CI high"))
+        votes_f = _float(row[votes_i], url=url, line=n, column=VOTES_COLUMN) if votes_i is not None else None
         _keep_best(best, _Row(
             name=name, score=score, organization=org or None,
             countries=tuple(codes) if codes else None,
@@ -323,16 +305,17 @@ def parse_hub_runs(
     fetched_at: datetime,
 ) -> list[Snapshot]:
     """Parse the 2025 hub format `benchmarks_runs.csv` (id,task,model,Best score ...) per task."""
-    header, body = _rows(content, url=url)
+    table = read_csv(content, source=NAME, url=url)
+    header = table.header
     required = ("task", "model", "Best score (across scorers)")
     missing = [c for c in required if c not in header]
     if missing:
         raise SourceError(NAME, url, f"required columns missing: {missing}")
     task_i, model_i, score_i = (header.index(c) for c in required)
     per_task: dict[str, dict[str, _Row]] = {}
-    for n, row in enumerate(body, start=1):
+    for n, row in table.rows:
         task, name = row[task_i].strip(), row[model_i].strip()
-        score = _float(row[score_i], url=url, row=n, column=required[2])
+        score = _float(row[score_i], url=url, line=n, column=required[2])
         if not task or not name or score is None:
             continue
         # No organization column in this format (model_versions.csv has only a Hugging Face account):
@@ -359,8 +342,7 @@ def parse_benchmark_zip(
     content: bytes, *, identity: Identity, url: str, as_of: datetime, fetched_at: datetime,
 ) -> list[Snapshot]:
     """Parse `benchmark_data.zip`: one snapshot per benchmark CSV inside."""
-    if looks_like_html(content):
-        raise SourceError(NAME, url, "got an HTML page where the benchmark zip was expected")
+    refuse_html(content, source=NAME, url=url, expected="the benchmark zip")
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
     except zipfile.BadZipFile as exc:
@@ -388,10 +370,6 @@ def parse_benchmark_zip(
     if not any(s.board.id.removeprefix(f"{NAME}/") in BENCHMARKS for s in snapshots):
         raise SourceError(NAME, url, "no known benchmark CSV in the zip")
     return snapshots
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 class EpochSource:
@@ -423,15 +401,14 @@ class EpochSource:
             m = _DATED.search(folder.name)
             if not m or not folder.is_dir():
                 continue
-            as_of = _midnight(date.fromisoformat(m["date"]))
+            as_of = midnight_utc(m["date"])
             for path in sorted(folder.glob("*.csv")):
                 board = f"{NAME}/{board_slug(path.stem)}"
                 found.append(Recording(FAMILY, 10, (board,), as_of, path))
         for path in sorted(base.glob("eci_snapshots/epoch_capabilities_index_*.csv")):
             m = _DATED.search(path.stem)
             if m:
-                found.append(Recording(FAMILY, 10, (f"{NAME}/eci",), _midnight(date.fromisoformat(m["date"])),
-                                       path))
+                found.append(Recording(FAMILY, 10, (f"{NAME}/eci",), midnight_utc(m["date"]), path))
         for folder in sorted(base.glob("benchmarking_hub_*")):
             day = HUB_RUNS_AS_OF.get(folder.name)
             runs = folder / "benchmarks_runs.csv"
@@ -439,16 +416,13 @@ class EpochSource:
                 logger.info("%s: no snapshot date known for %s; skipped", NAME, folder)
                 continue
             boards = tuple(dict.fromkeys(f"{NAME}/{s}" for s in HUB_TASKS.values()))
-            found.append(Recording(HUB_RUNS_FAMILY, 10, boards, _midnight(day), runs))
+            found.append(Recording(HUB_RUNS_FAMILY, 10, boards, midnight_utc(day), runs))
         return found
 
     def load(self, recording: Recording) -> list[Snapshot]:
         """Parse one recorded CSV."""
         path = recording.path
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise SourceError(NAME, str(path), f"cannot read recording: {exc}") from exc
+        content = read_recording(path, source=NAME)
         if recording.family == HUB_RUNS_FAMILY:
             return parse_hub_runs(content, identity=self.identity, url=str(path), as_of=recording.as_of,
                                   fetched_at=recording.as_of)

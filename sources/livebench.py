@@ -21,27 +21,23 @@ release (a new `table_<date>.csv` in the repository's `public/` folder).
 from __future__ import annotations
 
 import csv
-import io
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
-from leaderwatch.sources.base import (
-    Board,
-    Entry,
-    Recording,
-    Snapshot,
-    SourceError,
-    competition_ranks,
-    looks_like_html,
-    make_snapshot,
-)
+from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot, ranked
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.parsing import (
+    load_json,
+    midnight_utc,
+    read_csv,
+    read_optional_number,
+    read_recording,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +78,6 @@ _CATEGORY_TITLES: dict[str, str] = {
 # from xAI's own report. We show what the site shows.
 SITE_GLOBAL_OVERRIDES: dict[str, float] = {"grok-3-thinking": 72.0, "grok-3": 58.0}
 
-_MISSING = frozenset({"", "n/a", "-"})
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _AS_OF = r"__as_of_(?P<date>\d{4}-\d{2}-\d{2})"
 _TABLE_FILE = re.compile(r"^table(?:_(?P<release>\d{4}_\d{2}_\d{2}))?" + _AS_OF + r"\.csv$")
@@ -119,12 +114,7 @@ def _board_id(category: str) -> str:
 
 def parse_categories(content: bytes, *, url: str) -> dict[str, list[str]]:
     """Parse a `categories_<release>.json` (category -> list of task columns)."""
-    if looks_like_html(content):
-        raise SourceError(NAME, url, "got an HTML page where the categories JSON was expected")
-    try:
-        data = json.loads(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(NAME, url, f"categories JSON does not parse: {exc}") from exc
+    data = load_json(content, source=NAME, url=url, expected="the categories JSON")
     if not isinstance(data, dict) or not data:
         raise SourceError(NAME, url, "categories JSON is not a non-empty object of category -> tasks")
     categories: dict[str, list[str]] = {}
@@ -135,58 +125,31 @@ def parse_categories(content: bytes, *, url: str) -> dict[str, list[str]]:
     return categories
 
 
-def _number(cell: str, *, url: str, model: str, task: str) -> float | None:
-    text = cell.strip()
-    if text.lower() in _MISSING:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise SourceError(NAME, url, f"model {model!r}, task {task!r}: {cell!r} is not a number") from None
-
-
 def read_table(content: bytes, *, url: str) -> tuple[list[str], dict[str, dict[str, float]]]:
     """The task columns and, per model, its numeric task scores (missing cells left out)."""
-    if looks_like_html(content):
-        raise SourceError(NAME, url, "got an HTML page where the table CSV was expected")
-    try:
-        text = content.decode("utf-8-sig")
-        rows = [r for r in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in r)]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise SourceError(NAME, url, f"table CSV does not parse: {exc}") from exc
-    if not rows:
-        raise SourceError(NAME, url, "empty table CSV (no header)")
-    header = [h.strip() for h in rows[0]]
-    if not header or header[0] != "model":
+    # A short row is real (nemotron-3-super-120b-a12b in table_2026_01_08 from 2026-04-07 has 21 of
+    # 24 fields): the site's CSV parser leaves the missing trailing cells empty, and so do we.
+    table = read_csv(content, source=NAME, url=url, expected="the table CSV", short_rows=True)
+    header = table.header
+    if header[0] != "model":
         raise SourceError(NAME, url, f"first column must be 'model', found {header[:1]}")
     tasks = header[1:]
     if not tasks:
         raise SourceError(NAME, url, "no task columns after 'model'")
     scores: dict[str, dict[str, float]] = {}
-    last = len(rows) - 1
-    for i, row in enumerate(rows[1:], start=1):
-        if len(row) > len(header):
-            raise SourceError(NAME, url, f"row {i} has {len(row)} fields, the header {len(header)}")
-        if len(row) < len(header) and i == last:
-            # A short last row is what a cut-off download looks like. A short row elsewhere is real
-            # (nemotron-3-super-120b-a12b in table_2026_01_08 from 2026-04-07 has 21 of 24 fields):
-            # the site's CSV parser leaves the missing trailing cells empty, and so do we.
-            raise SourceError(NAME, url, f"last row has {len(row)} fields, the header {len(header)}: "
-                                         "truncated file")
+    for line, row in table.rows:
         model = row[0].strip()
         if not model:
-            raise SourceError(NAME, url, f"row {i} has no model name")
+            raise SourceError(NAME, url, f"line {line} has no model name")
         if model in scores:
             logger.warning("%s: model %r listed twice in %s; keeping the first row", NAME, model, url)
             continue
         values: dict[str, float] = {}
         for task, cell in zip(tasks, row[1:], strict=False):
-            value = _number(cell, url=url, model=model, task=task)
+            value = read_optional_number(cell, f"model {model!r}, task {task!r}:", source=NAME, url=url)
             if value is not None:
                 values[task] = value
         scores[model] = values
-    if not scores:
-        raise SourceError(NAME, url, "empty table: a header and no model rows")
     return tasks, scores
 
 
@@ -219,11 +182,10 @@ def global_average(model: str, averages: Mapping[str, float | None]) -> float | 
     return sum(m for m in means if m is not None) / len(means)
 
 
-def _ranked(scored: list[tuple[str, float]], identity: Identity, templates: dict[str, Entry]
+def _ranked(board: Board, scored: list[tuple[str, float]], identity: Identity, templates: dict[str, Entry]
             ) -> list[Entry]:
-    ranks = competition_ranks([s for _, s in scored])
     entries = []
-    for (name, score), rank in zip(scored, ranks, strict=True):
+    for name, score, rank in ranked(board, scored):
         # A model sits on up to eight boards per file and in ~150 files: resolve its identity once.
         template = templates.get(name)
         if template is None:
@@ -279,7 +241,7 @@ def parse_livebench(
             logger.warning("%s: %s has no scored model in %s; board left out", NAME, board_id, url)
             continue
         board = boards[board_id]
-        snapshots.append(make_snapshot(board, as_of, fetched_at, _ranked(scored, identity, templates),
+        snapshots.append(make_snapshot(board, as_of, fetched_at, _ranked(board, scored, identity, templates),
                                        origin=origin, method=release))
     if not snapshots:
         raise SourceError(NAME, url, "no model has a score on any board")
@@ -295,10 +257,6 @@ class _TableFile:
 
 def _day(text: str) -> date:
     return date.fromisoformat(text)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def categories_files(folder: Path) -> list[tuple[date, Path]]:
@@ -415,7 +373,7 @@ class LiveBenchSource:
             usable.append(f)
             board_ids[f.path] = (GLOBAL_BOARD,) + tuple(_board_id(c) for c in cats)
         return [
-            Recording(FAMILY, 10, board_ids[f.path], _midnight(f.as_of), f.path)
+            Recording(FAMILY, 10, board_ids[f.path], midnight_utc(f.as_of), f.path)
             for f in current_release_files(usable)
         ]
 
@@ -427,10 +385,7 @@ class LiveBenchSource:
             raise SourceError(NAME, str(path), "not a recorded LiveBench table file name")
         day = _day(m["date"])
         cats_path = categories_for(path, day)
-        try:
-            table, cats = path.read_bytes(), cats_path.read_bytes()
-        except OSError as exc:
-            raise SourceError(NAME, str(path), f"cannot read recording: {exc}") from exc
+        table, cats = read_recording(path, source=NAME), read_recording(cats_path, source=NAME)
         return parse_livebench(table, cats, identity=self.identity, url=str(path),
                                categories_url=str(cats_path), as_of=recording.as_of,
                                fetched_at=recording.as_of, release=m["release"] or PRERELEASE_RELEASE,

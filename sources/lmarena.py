@@ -7,9 +7,6 @@ and a third-party daily scrape of arena.ai (see PROVENANCE.md section 1).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,18 +15,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from leaderwatch.sources.base import (
-    Board,
-    Entry,
-    Recording,
-    Snapshot,
-    SourceError,
-    competition_ranks,
-    looks_like_html,
-    make_snapshot,
-)
+from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot, ranked
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.parsing import (
+    check_record,
+    is_missing,
+    load_json,
+    midnight_utc,
+    missing_fields,
+    read_csv,
+    read_recording,
+    to_number,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +102,6 @@ _LMARENA_FILE = re.compile(r"^lmarena_([a-z]+)_(\d{4}-\d{2}-\d{2})$")
 _LMARENA_CSV_BOARDS = {"text": TEXT, "vision": VISION}  # `image` is no board we list
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-_UNKNOWN = frozenset({"", "-", "n/a", "na", "none", "null", "unknown"})
 _CSV_REQUIRED = ("rank", "model", "95_pct_ci", "votes", "organization", "license")
 _HISTORY_REQUIRED = ("key", "Model", "rating", "License", "Organization", "date")
 
@@ -117,68 +114,31 @@ def _error(url: str, reason: str) -> SourceError:
     return SourceError(NAME, url, reason)
 
 
-def _text(content: bytes, url: str) -> str:
-    if looks_like_html(content):
-        raise _error(url, "got an HTML page where data was expected")
-    if not content.strip():
-        raise _error(url, "empty file")
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _error(url, f"not UTF-8 text: {exc}") from exc
-
-
-def _json(content: bytes, url: str) -> Any:
-    text = _text(content, url)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _error(url, f"malformed or truncated JSON: {exc}") from exc
-
-
 def _csv_rows(
     content: bytes, url: str, required: Iterable[str],
 ) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and (line number, row) pairs; every row must have the header's field count."""
-    reader = csv.reader(io.StringIO(_text(content, url), newline=""))
-    try:
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise _error(url, f"required column(s) missing: {', '.join(missing)} "
-                              f"(header: {','.join(header)})")
-        rows: list[tuple[int, dict[str, str]]] = []
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise _error(
-                    url, f"line {reader.line_num}: {len(row)} fields where the header has {len(header)} "
-                    "(truncated or malformed file)",
-                )
-            rows.append((reader.line_num, dict(zip(header, row, strict=True))))
-    except csv.Error as exc:
-        raise _error(url, f"malformed CSV at line {reader.line_num}: {exc}") from exc
-    if not rows:
-        raise _error(url, "no rows (empty table)")
-    return header, rows
+    """Header and (line number, row by column) pairs of a CSV holding every `required` column."""
+    table = read_csv(content, source=NAME, url=url)
+    header = table.header
+    _refuse_missing_columns(header, [c for c in required if c not in header], url)
+    return header, [(line, dict(zip(header, row, strict=True))) for line, row in table.rows]
+
+
+def _refuse_missing_columns(header: Sequence[str], missing: Sequence[str], url: str) -> None:
+    if missing:
+        raise _error(url, f"required column(s) missing: {', '.join(missing)} (header: {','.join(header)})")
 
 
 def _number(value: Any, what: str, url: str) -> float:
-    if isinstance(value, bool):
-        raise _error(url, f"{what}: unparseable number {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
+    # `to_number` decides what a number is, as for every source; only this wording is LMArena's own.
     try:
-        return float(str(value).strip().replace(",", ""))
-    except ValueError as exc:
-        raise _error(url, f"{what}: unparseable number {value!r}") from exc
+        return to_number(value)
+    except ValueError:
+        raise _error(url, f"{what}: unparseable number {value!r}") from None
 
 
 def _optional_number(value: Any, what: str, url: str) -> float | None:
-    if value is None or (isinstance(value, str) and value.strip().casefold() in _UNKNOWN):
-        return None
-    return _number(value, what, url)
+    return None if is_missing(value) else _number(value, what, url)
 
 
 def _integer(value: Any, what: str, url: str) -> int:
@@ -198,14 +158,7 @@ def _optional_integer(value: Any, what: str, url: str) -> int | None:
 
 
 def _optional_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return None if text.casefold() in _UNKNOWN else text
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return None if is_missing(value) else str(value).strip()
 
 
 def _timestamp(value: Any, what: str, url: str) -> datetime:
@@ -213,9 +166,9 @@ def _timestamp(value: Any, what: str, url: str) -> datetime:
     text = str(value).strip()
     try:
         if len(text) == 8 and text.isdigit():
-            return _midnight(datetime.strptime(text, "%Y%m%d").date())
+            return midnight_utc(datetime.strptime(text, "%Y%m%d").date())
         if _DAY.match(text):
-            return _midnight(date.fromisoformat(text))
+            return midnight_utc(text)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise _error(url, f"{what}: unparseable date {value!r}") from exc
@@ -267,7 +220,7 @@ def dataset_url(config: str, offset: int | None = None) -> str:
 
 def parse_dataset_page(content: bytes, *, url: str) -> DatasetPage:
     """Parse one rows API page `{"rows": [{"row_idx", "row", "truncated_cells"}], "num_rows_total"}`."""
-    data = _json(content, url)
+    data = load_json(content, source=NAME, url=url, expected="a datasets-server rows page")
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
         raise _error(url, "not a datasets-server rows page (no `rows` list)")
     total = data.get("num_rows_total")
@@ -295,7 +248,7 @@ def parse_dataset_rows(
     if not overall:
         categories = sorted({str(r.get("category")) for r in rows})
         raise _error(url, f"no `overall` rows (categories: {', '.join(categories) or 'none'})")
-    missing = sorted({k for r in overall for k in ("model_name", "rating", "rank") if r.get(k) is None})
+    missing = sorted({k for r in overall for k in missing_fields(r, ("model_name", "rating", "rank"))})
     if missing:
         raise _error(url, f"required field(s) missing: {', '.join(missing)}")
     entries: list[Entry] = []
@@ -351,7 +304,7 @@ def parse_dataset_pages(
 
 def _plus_minus(text: str, score: float, what: str, url: str) -> tuple[float | None, float | None]:
     """`+3/-4` -> (score - 4, score + 3); an empty cell -> (None, None)."""
-    if text.strip().casefold() in _UNKNOWN:
+    if is_missing(text):
         return None, None
     plus, sep, minus = text.strip().partition("/")
     if not sep:
@@ -375,8 +328,7 @@ def parse_fboulnois_csv(
     missing = [c for c in _CSV_REQUIRED if c not in header]
     if score_column not in header:
         missing.append("arena_score (or arena_elo)")
-    if missing:
-        raise _error(url, f"required column(s) missing: {', '.join(missing)} (header: {','.join(header)})")
+    _refuse_missing_columns(header, missing, url)
     entries: list[Entry] = []
     for line, row in rows:
         name = row["model"].strip()
@@ -403,7 +355,7 @@ def parse_catalog_json(
 
     No rank is published: competition ranks on the rating. No organization either: Identity infers it.
     """
-    data = _json(content, url)
+    data = load_json(content, source=NAME, url=url, expected="the arena-catalog JSON")
     if not isinstance(data, dict):
         raise _error(url, "expected an object {category: {model: {rating, ...}}}")
     table = data.get(category)
@@ -411,19 +363,16 @@ def parse_catalog_json(
         raise _error(url, f"no `{category}` category (found: {', '.join(sorted(map(str, data)))})")
     if not isinstance(table, dict) or not table:
         raise _error(url, f"the `{category}` category is empty")
-    names: list[str] = []
-    scores: list[float] = []
-    bounds: list[tuple[float | None, float | None]] = []
+    scored: list[tuple[tuple[str, float | None, float | None], float]] = []
     for key, value in table.items():
-        if not isinstance(value, dict) or value.get("rating") is None:
-            raise _error(url, f"{category}/{key}: required field missing: rating")
-        names.append(str(key))
-        scores.append(_number(value["rating"], f"{category}/{key} rating", url))
-        bounds.append((_optional_number(value.get("rating_q025"), f"{category}/{key} rating_q025", url),
-                       _optional_number(value.get("rating_q975"), f"{category}/{key} rating_q975", url)))
-    ranks = competition_ranks(scores)
-    entries = [identity.entry(n, s, r, ci_lower=lo, ci_upper=hi)
-               for n, s, r, (lo, hi) in zip(names, scores, ranks, bounds, strict=True)]
+        where = f"{category}/{key}"
+        check_record(value, ("rating",), where, source=NAME, url=url)
+        rating = _number(value["rating"], f"{where} rating", url)
+        lower = _optional_number(value.get("rating_q025"), f"{where} rating_q025", url)
+        upper = _optional_number(value.get("rating_q975"), f"{where} rating_q975", url)
+        scored.append(((str(key), lower, upper), rating))
+    entries = [identity.entry(name, score, rank, ci_lower=lo, ci_upper=hi)
+               for (name, lo, hi), score, rank in ranked(board, scored)]
     return [make_snapshot(board, as_of, fetched_at, _unique(entries, url), origin=ORIGIN_CATALOG,
                           method=method)]
 
@@ -436,7 +385,7 @@ def parse_daily_scrape(
     as_of is `meta.fetched_at` (the moment the page was read), else the given date; `ci` is one
     +/- number; `rank` is the position on the page.
     """
-    data = _json(content, url)
+    data = load_json(content, source=NAME, url=url, expected="a scraped arena.ai page (JSON)")
     if not isinstance(data, dict) or not isinstance(data.get("meta"), dict) or "models" not in data:
         raise _error(url, "expected an object with `meta` and `models`")
     meta, models = data["meta"], data["models"]
@@ -455,11 +404,7 @@ def parse_daily_scrape(
         raise _error(url, f"meta.model_count is {count} but {len(models)} models are listed")
     entries: list[Entry] = []
     for i, model in enumerate(models):
-        if not isinstance(model, dict):
-            raise _error(url, f"models[{i}] is not an object")
-        missing = [k for k in ("rank", "model", "score") if model.get(k) is None]
-        if missing:
-            raise _error(url, f"models[{i}]: required field(s) missing: {', '.join(missing)}")
+        check_record(model, ("rank", "model", "score"), f"models[{i}]", source=NAME, url=url)
         where = f"models[{i}] ({model['model']})"
         score = _number(model["score"], f"{where} score", url)
         ci = _optional_number(model.get("ci"), f"{where} ci", url)
@@ -481,7 +426,7 @@ def parse_history_csv(content: bytes, *, identity: Identity, url: str) -> list[S
     dates are online Elo, later ones Bradley-Terry.
     """
     _, rows = _csv_rows(content, url, _HISTORY_REQUIRED)
-    by_date: dict[str, dict[str, tuple[str, float, dict[str, str]]]] = {}
+    by_date: dict[str, dict[str, tuple[tuple[str, dict[str, str]], float]]] = {}
     for line, row in rows:
         day, key = row["date"].strip(), row["key"].strip()
         rating = _number(row["rating"], f"line {line} rating", url)
@@ -491,16 +436,14 @@ def parse_history_csv(content: bytes, *, identity: Identity, url: str) -> list[S
             if seen[key][1] != rating:
                 raise _error(url, f"line {line}: {key} listed twice on {day} with different ratings")
             continue
-        seen[key] = (row["Model"].strip() or key, rating, row)
+        seen[key] = ((row["Model"].strip() or key, row), rating)
     snapshots: list[Snapshot] = []
     for day, models in by_date.items():
         as_of = _timestamp(day, f"date {day!r}", url)
-        values = list(models.values())
-        ranks = competition_ranks([v[1] for v in values])
         entries = [identity.entry(name, rating, rank,
                                   organization=_optional_text(row["Organization"]),
                                   open_weights=open_weights_of(row["License"]))
-                   for (name, rating, row), rank in zip(values, ranks, strict=True)]
+                   for (name, row), rating, rank in ranked(TEXT, models.values())]
         method = ELO_ONLINE if day in _ONLINE_ELO_DATES else BRADLEY_TERRY
         snapshots.append(make_snapshot(TEXT, as_of, as_of, _unique(entries, url), origin=ORIGIN_HISTORY,
                                        method=method))
@@ -519,10 +462,10 @@ def catalog_board(path: Path) -> tuple[Board, str, datetime] | None:
     if kind == "vision":
         if style_control:
             return None  # no vision style-control board
-        return VISION, DEFAULT, _midnight(day)
+        return VISION, DEFAULT, midnight_utc(day)
     if style_control:
-        return TEXT_STYLE_CONTROL, STYLE_CONTROL, _midnight(day)
-    return TEXT, DEFAULT, _midnight(day)
+        return TEXT_STYLE_CONTROL, STYLE_CONTROL, midnight_utc(day)
+    return TEXT, DEFAULT, midnight_utc(day)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -587,12 +530,12 @@ class LmarenaSource:
         for path in sorted((base / "fboulnois_lmsys_csv").glob("lmsys_*.csv")):
             match = _LMSYS_FILE.match(path.stem)
             if match:
-                day = _midnight(date.fromisoformat(match.group(1)))
+                day = midnight_utc(match.group(1))
                 found.append(Recording(FAMILY_LMSYS_CSV, PRIORITY_CSV, (TEXT.id,), day, path))
         for path in sorted((base / "fboulnois_lmarena_csv").glob("lmarena_*.csv")):
             match = _LMARENA_FILE.match(path.stem)
             if match and match.group(1) in _LMARENA_CSV_BOARDS:
-                day = _midnight(date.fromisoformat(match.group(2)))
+                day = midnight_utc(match.group(2))
                 board = _LMARENA_CSV_BOARDS[match.group(1)]
                 found.append(Recording(FAMILY_LMARENA_CSV, PRIORITY_CSV, (board.id,), day, path))
         for path in sorted((base / "arena_catalog").glob("*.json")):
@@ -606,7 +549,7 @@ class LmarenaSource:
                                        day.date().isoformat()))
         # `latest.json` only points at the newest dated folder ({"date", "path"}): not data.
         for folder in sorted(p for p in (base / "arena_ai_daily_scrape").glob("*") if _DAY.match(p.name)):
-            day = _midnight(date.fromisoformat(folder.name))
+            day = midnight_utc(folder.name)
             for kind, (board, _) in SCRAPE_BOARDS.items():
                 path = folder / f"{kind}.json"
                 if path.is_file():
@@ -619,7 +562,7 @@ class LmarenaSource:
         family = recording.family
         if family == FAMILY_HISTORY:
             return self._load_history(recording)
-        content = _read(path)
+        content = read_recording(path, source=NAME)
         if family in (FAMILY_LMSYS_CSV, FAMILY_LMARENA_CSV):
             origin = ORIGIN_LMSYS_CSV if family == FAMILY_LMSYS_CSV else ORIGIN_LMARENA_CSV
             board = BOARDS_BY_ID[recording.board_ids[0]]
@@ -639,8 +582,8 @@ class LmarenaSource:
     def _load_history(self, recording: Recording) -> list[Snapshot]:
         by_day = self._history.get(recording.path)
         if by_day is None:
-            url = str(recording.path)
-            snapshots = parse_history_csv(_read(recording.path), identity=self.identity, url=url)
+            content, url = read_recording(recording.path, source=NAME), str(recording.path)
+            snapshots = parse_history_csv(content, identity=self.identity, url=url)
             by_day = {s.as_of.date().isoformat(): s for s in snapshots}
             self._history[recording.path] = by_day
         snapshot = by_day.get(recording.part)
@@ -649,27 +592,20 @@ class LmarenaSource:
         return [snapshot]
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _error(str(path), f"cannot read: {exc}") from exc
-
-
 def _history_dates(path: Path) -> list[datetime]:
     """The distinct dates of jasontrigg0's CSV from its last column, without building entries.
 
     Lines whose last field is no YYYYMMDD date are left for `load` to report.
     """
     days: set[str] = set()
-    for line in _read(path).decode("utf-8-sig", errors="replace").splitlines()[1:]:
+    for line in read_recording(path, source=NAME).decode("utf-8-sig", errors="replace").splitlines()[1:]:
         day = line.rpartition(",")[2].strip()
         if len(day) == 8 and day.isdigit():
             days.add(day)
     found: list[datetime] = []
     for day in sorted(days):
         try:
-            found.append(_midnight(datetime.strptime(day, "%Y%m%d").date()))
+            found.append(midnight_utc(datetime.strptime(day, "%Y%m%d").date()))
         except ValueError:
             continue
     return found

@@ -9,31 +9,26 @@ Neither form publishes a rank, so ranks are competition ranks by the average.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import json
 import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
-from leaderwatch.sources.base import (
-    Board,
-    Entry,
-    Recording,
-    Snapshot,
-    SourceError,
-    competition_ranks,
-    looks_like_html,
-    make_snapshot,
-)
+from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot, ranked
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.parsing import (
+    load_json,
+    midnight_utc,
+    read_csv,
+    read_number,
+    read_recording,
+    require_columns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,23 +42,13 @@ CSV_ORIGIN = "fboulnois-csv"
 CSV_FAMILY = f"{SOURCE}/{CSV_ORIGIN}"
 CSV_PRIORITY = 10  # copies of the official table
 
-BOARD_V2 = Board(
-    id="openllm/v2",
-    title="Open LLM Leaderboard v2",
-    metric="Average of IFEval, BBH, MATH Lvl 5, GPQA, MUSR, MMLU-PRO (normalized, 0-100)",
-    higher_is_better=True,
-    has_ci=False,
-    url="https://huggingface.co/spaces/open-llm-leaderboard/open_llm_leaderboard",
-)
-BOARD_V1 = Board(
-    id="openllm/v1",
-    title="Open LLM Leaderboard v1",
-    metric="Average of ARC, HellaSwag, MMLU, TruthfulQA, Winogrande, GSM8K",
-    higher_is_better=True,
-    has_ci=False,
-    url="https://huggingface.co/spaces/open-llm-leaderboard-old/open_llm_leaderboard",
-    archived=True,
-)
+BOARD_V2 = Board("openllm/v2", "Open LLM Leaderboard v2",
+                 "Average of IFEval, BBH, MATH Lvl 5, GPQA, MUSR, MMLU-PRO (normalized, 0-100)",
+                 url="https://huggingface.co/spaces/open-llm-leaderboard/open_llm_leaderboard")
+BOARD_V1 = Board("openllm/v1", "Open LLM Leaderboard v1",
+                 "Average of ARC, HellaSwag, MMLU, TruthfulQA, Winogrande, GSM8K",
+                 url="https://huggingface.co/spaces/open-llm-leaderboard-old/open_llm_leaderboard",
+                 archived=True)
 BOARDS = {BOARD_V1.id: BOARD_V1, BOARD_V2.id: BOARD_V2}
 
 # Columns of the contents dataset as the rows API names them (the leaderboard's display names).
@@ -128,81 +113,38 @@ def parse_csv(
     content: bytes, *, identity: Identity, url: str, as_of: datetime, fetched_at: datetime,
 ) -> list[Snapshot]:
     """Parse a fboulnois `huggingface_v1.csv`/`huggingface_v2.csv` copy into one snapshot."""
-    if looks_like_html(content):
-        raise SourceError(SOURCE, url, "got an HTML page where a CSV file was expected")
-    if not content.strip():
-        raise SourceError(SOURCE, url, "empty file")
+    table = read_csv(content, source=SOURCE, url=url)
     if not content.endswith(b"\n"):
         # Every published copy ends with a newline; a cut inside the last field (the url column)
         # would otherwise leave a row with the right number of fields.
         raise SourceError(SOURCE, url, "file ends mid-line (no final newline): truncated")
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SourceError(SOURCE, url, f"not UTF-8 text: {exc}") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-        layout = detect_layout(header)
-        if layout is None:
-            raise SourceError(
-                SOURCE, url,
-                "unrecognized header: expected Open LLM Leaderboard v1 columns (average, arc, "
-                "hellaswag, ...), v2 schema A (average, ifeval, bbh, ...) or v2 schema B "
-                f"(model_name, model_average_score, evaluations_*); got {','.join(header[:8])}...",
-            )
-        wanted = (layout.name, layout.score, layout.precision)
-        missing = [c for c in wanted if c not in header]
-        if missing:
-            raise SourceError(
-                SOURCE, url, f"{layout.shape} CSV is missing required columns: {', '.join(missing)}",
-            )
-        i_name, i_score, i_prec = (header.index(c) for c in wanted)
-        width = len(header)
-        rows: list[Row] = []
-        for fields in reader:
-            line = reader.line_num
-            if len(fields) != width:
-                if not fields:
-                    continue
-                raise SourceError(
-                    SOURCE, url,
-                    f"line {line} has {len(fields)} fields where the header has {width}: "
-                    "the file is truncated or malformed",
-                )
-            repo = fields[i_name].strip()
-            if not repo:
-                raise SourceError(SOURCE, url, f"line {line}: empty {layout.name}")
-            rows.append(Row(repo, fields[i_prec].strip(), _to_float(fields[i_score], layout.score,
-                                                                  line, url)))
-    except csv.Error as exc:
-        raise SourceError(SOURCE, url, f"malformed CSV at line {reader.line_num}: {exc}") from None
-    except StopIteration:
-        raise SourceError(SOURCE, url, "empty file") from None
-    if not rows:
-        raise SourceError(SOURCE, url, f"empty table: {layout.shape} header without rows")
+    header = table.header
+    layout = detect_layout(header)
+    if layout is None:
+        raise SourceError(
+            SOURCE, url,
+            "unrecognized header: expected Open LLM Leaderboard v1 columns (average, arc, "
+            "hellaswag, ...), v2 schema A (average, ifeval, bbh, ...) or v2 schema B "
+            f"(model_name, model_average_score, evaluations_*); got {','.join(header[:8])}...",
+        )
+    wanted = (layout.name, layout.score, layout.precision)
+    require_columns(header, wanted, f"{layout.shape} CSV", source=SOURCE, url=url)
+    i_name, i_score, i_prec = (header.index(c) for c in wanted)
+    rows: list[Row] = []
+    for line, fields in table.rows:
+        repo = fields[i_name].strip()
+        if not repo:
+            raise SourceError(SOURCE, url, f"line {line}: empty {layout.name}")
+        score = read_number(fields[i_score], f"line {line}: {layout.score}", source=SOURCE, url=url)
+        rows.append(Row(repo, fields[i_prec].strip(), score))
     return [build_snapshot(layout.board, rows, identity=identity, as_of=as_of,
                            fetched_at=fetched_at, origin=CSV_ORIGIN)]
 
 
-def _to_float(text: str, column: str, line: int, url: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise SourceError(SOURCE, url, f"line {line}: {column} {text!r} is not a number")
-    return value
-
-
 def parse_rows_page(content: bytes, *, url: str) -> RowsPage:
     """Parse one datasets-server `/rows` response of the contents dataset."""
-    if looks_like_html(content):
-        raise SourceError(SOURCE, url, "got an HTML page where rows JSON was expected")
-    try:
-        doc = json.loads(content)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SourceError(SOURCE, url, f"rows response is not valid JSON: {exc}") from None
+    doc = load_json(content, source=SOURCE, url=url, expected="rows JSON",
+                    invalid="rows response is not valid JSON")
     if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
         raise SourceError(SOURCE, url, "rows response has no `rows` list")
     total = doc.get("num_rows_total")
@@ -214,10 +156,8 @@ def parse_rows_page(content: bytes, *, url: str) -> RowsPage:
     features = doc.get("features")
     if isinstance(features, list):
         names = {f.get("name") for f in features if isinstance(f, dict)}
-        missing = [c for c in (LIVE_NAME, LIVE_SCORE, LIVE_PRECISION) if c not in names]
-        if missing:
-            raise SourceError(SOURCE, url, f"contents dataset is missing required columns: "
-                                           f"{', '.join(missing)}")
+        require_columns(names, (LIVE_NAME, LIVE_SCORE, LIVE_PRECISION), "contents dataset", source=SOURCE,
+                        url=url)
     rows: list[tuple[int, Row]] = []
     for item in doc["rows"]:
         idx = item.get("row_idx") if isinstance(item, dict) else None
@@ -227,18 +167,13 @@ def parse_rows_page(content: bytes, *, url: str) -> RowsPage:
         truncated = set(item.get("truncated_cells") or ())
         if truncated & {LIVE_NAME, LIVE_SCORE, LIVE_PRECISION}:
             raise SourceError(SOURCE, url, f"row {idx}: required cells truncated: {sorted(truncated)}")
-        missing = [c for c in (LIVE_NAME, LIVE_SCORE) if c not in row]
-        if missing:
-            raise SourceError(SOURCE, url, f"row {idx} is missing required columns: {', '.join(missing)}")
+        require_columns(row, (LIVE_NAME, LIVE_SCORE), f"row {idx}", source=SOURCE, url=url)
         repo = row[LIVE_NAME]
-        score = row[LIVE_SCORE]
         if not isinstance(repo, str) or not repo.strip():
             raise SourceError(SOURCE, url, f"row {idx}: {LIVE_NAME} {repo!r} is not a model id")
-        if not isinstance(score, int | float) or isinstance(score, bool) or not math.isfinite(score):
-            raise SourceError(SOURCE, url, f"row {idx}: {LIVE_SCORE} {score!r} is not a number")
+        score = read_number(row[LIVE_SCORE], f"row {idx}: {LIVE_SCORE}", source=SOURCE, url=url)
         precision = row.get(LIVE_PRECISION)
-        rows.append((idx, Row(repo.strip(), precision if isinstance(precision, str) else "",
-                              float(score))))
+        rows.append((idx, Row(repo.strip(), precision if isinstance(precision, str) else "", score)))
     return RowsPage(total, tuple(rows))
 
 
@@ -305,9 +240,9 @@ def build_snapshot(
     fetched_at: datetime, origin: str,
 ) -> Snapshot:
     """Rank rows by average (competition ranks) and build their entries (org = repo namespace)."""
-    ranks = competition_ranks([r.score for r in rows], board.higher_is_better)
+    named = [((row, name), row.score) for row, name in zip(rows, distinct_names(rows), strict=True)]
     entries: list[Entry] = []
-    for row, name, rank in zip(rows, distinct_names(rows), ranks, strict=True):
+    for (row, name), _, rank in ranked(board, named):
         namespace, slash, _ = row.repo.partition("/")
         if not slash:
             # A few old rows (`gpt2`, `distilgpt2`) have no namespace: let identity guess the org.
@@ -396,17 +331,14 @@ class OpenLLMSource:
                 logger.warning("%s: skipping %s: not huggingface_v<N>_<YYYY-MM-DD>.csv", self.name, path)
                 continue
             version, day = match.groups()
-            as_of = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+            as_of = midnight_utc(day)
             found.append(Recording(CSV_FAMILY, CSV_PRIORITY, (f"{SOURCE}/{version}",), as_of, path))
         return sorted(found, key=lambda r: (r.as_of, str(r.path)))
 
     def load(self, recording: Recording) -> list[Snapshot]:
         """Parse one CSV copy; its header must match the board its file name promises."""
         url = str(recording.path)
-        try:
-            content = recording.path.read_bytes()
-        except OSError as exc:
-            raise SourceError(self.name, url, f"cannot read recording: {exc}") from None
+        content = read_recording(recording.path, source=SOURCE)
         snapshots = parse_csv(content, identity=self.identity, url=url, as_of=recording.as_of,
                               fetched_at=recording.as_of)
         for snap in snapshots:

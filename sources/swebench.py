@@ -13,57 +13,32 @@ its organization, so a system on several organizations' models (or countries) co
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from leaderwatch.sources.base import (
-    Board,
-    Entry,
-    Recording,
-    Snapshot,
-    SourceError,
-    competition_ranks,
-    looks_like_html,
-    make_snapshot,
-)
+from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot, ranked
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
+from leaderwatch.sources.parsing import check_record, dated_files, load_json, read_number, read_recording
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "swebench"
 LIVE_URL = "https://raw.githubusercontent.com/SWE-bench/swe-bench.github.io/master/data/leaderboards.json"
 
-VERIFIED = Board(
-    id="swebench/verified",
-    title="SWE-bench Verified (500 human-validated GitHub issues)",
-    metric="% resolved",
-    higher_is_better=True,
-    has_ci=False,
-    url="https://www.swebench.com/verified.html",
-)
-LITE = Board(
-    id="swebench/lite",
-    title="SWE-bench Lite (300 GitHub issues)",
-    metric="% resolved",
-    higher_is_better=True,
-    has_ci=False,
-    url="https://www.swebench.com/lite.html",
-)
-BASH_ONLY = Board(
-    id="swebench/bash-only",
-    title="SWE-bench Bash Only (models in a minimal bash agent, Verified issues)",
-    metric="% resolved",
-    higher_is_better=True,
-    has_ci=False,
-    url="https://www.swebench.com/bash-only.html",
-)
+
+def _board(name: str, title: str) -> Board:
+    """A listed board; the site shows each on its own page named like the board."""
+    return Board(f"{SOURCE}/{name}", title, "% resolved", url=f"https://www.swebench.com/{name}.html")
+
+
+VERIFIED = _board("verified", "SWE-bench Verified (500 human-validated GitHub issues)")
+LITE = _board("lite", "SWE-bench Lite (300 GitHub issues)")
+BASH_ONLY = _board("bash-only", "SWE-bench Bash Only (models in a minimal bash agent, Verified issues)")
 BOARDS = (VERIFIED, LITE, BASH_ONLY)
 # Published leaderboard name (case-folded) -> board; "Test" (full) and "Multimodal" are not listed.
 _BY_NAME = {"verified": VERIFIED, "lite": LITE, "bash-only": BASH_ONLY}
@@ -74,7 +49,7 @@ ORIGIN_LEADERBOARDS = "swebench-leaderboards-json"
 ORIGIN_TEMPLATE = "swebench-template-data-json"
 PRIORITY = 10  # copies of the official published table
 
-_FILE_DATE = re.compile(r"_(\d{4}-\d{2}-\d{2})(?:__[^.]*)?\.json$")
+_FILE_DATE = re.compile(r"_(?P<date>\d{4}-\d{2}-\d{2})(?:__[^.]*)?\.json$")
 _NAME_IN_FILE = re.compile(rb'"name"\s*:\s*"(Verified|Lite|bash-only)"', re.IGNORECASE)
 _HF_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/")
 REQUIRED = ("name", "resolved")
@@ -113,19 +88,6 @@ def _board_tables(data: Any, url: str) -> list[tuple[Board, Any]]:
             f"no Verified, Lite or bash-only leaderboard in the file (found {[n for n, _ in tables]})",
         )
     return found
-
-
-def _resolved(value: Any, where: str, url: str) -> float:
-    # The 2024 template writes "12.29"; later files write 12.29. bool would be a broken file.
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise SourceError(SOURCE, url, f"{where}: resolved {value!r} is not a number")
-    try:
-        score = float(value)
-    except ValueError:
-        raise SourceError(SOURCE, url, f"{where}: resolved {value!r} is not a number") from None
-    if not math.isfinite(score) or not 0.0 <= score <= 100.0:
-        raise SourceError(SOURCE, url, f"{where}: resolved {value!r} is outside 0-100")
-    return score
 
 
 def _tag_values(tags: Iterable[Any], key: str) -> list[str]:
@@ -189,12 +151,7 @@ def parse_leaderboards(
     origin: str = ORIGIN_LEADERBOARDS,
 ) -> list[Snapshot]:
     """Parse a leaderboards.json / template data.json file: one snapshot per listed board present."""
-    if looks_like_html(content):
-        raise SourceError(SOURCE, url, "got an HTML page where leaderboards JSON was expected")
-    try:
-        data = json.loads(content)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SourceError(SOURCE, url, f"JSON does not parse (truncated or malformed): {exc}") from exc
+    data = load_json(content, source=SOURCE, url=url, expected="leaderboards JSON")
     snapshots: list[Snapshot] = []
     for board, results in _board_tables(data, url):
         label = board.id.split("/", 1)[1]
@@ -202,33 +159,15 @@ def parse_leaderboards(
             raise SourceError(SOURCE, url, f"{label}: 'results' is not a list")
         if not results:
             raise SourceError(SOURCE, url, f"{label}: empty leaderboard (no results)")
-        scores: list[float] = []
+        scored: list[tuple[dict[str, Any], float]] = []
         for i, row in enumerate(results, start=1):
-            if not isinstance(row, dict):
-                raise SourceError(SOURCE, url, f"{label} row {i} is a {type(row).__name__}, not an object")
-            missing = [f for f in REQUIRED if row.get(f) in (None, "")]
-            if missing:
-                raise SourceError(
-                    SOURCE, url, f"{label} row {i} lacks required field(s) {', '.join(missing)}"
-                )
-            scores.append(_resolved(row["resolved"], f"{label} row {i} ({row['name']})", url))
-        ranks = competition_ranks(scores, board.higher_is_better)
-        entries = [
-            _row_entry(identity, row, score, rank)
-            for row, score, rank in zip(results, scores, ranks, strict=True)
-        ]
+            check_record(row, REQUIRED, f"{label} row {i}", source=SOURCE, url=url)
+            # The 2024 template writes "12.29"; later files write 12.29.
+            scored.append((row, read_number(row["resolved"], f"{label} row {i} ({row['name']}): resolved",
+                                            source=SOURCE, url=url, within=(0.0, 100.0))))
+        entries = [_row_entry(identity, row, score, rank) for row, score, rank in ranked(board, scored)]
         snapshots.append(make_snapshot(board, as_of, fetched_at, entries, origin=origin))
     return snapshots
-
-
-def _file_date(path: Path) -> datetime | None:
-    match = _FILE_DATE.search(path.name)
-    if match is None:
-        return None
-    try:
-        return datetime.strptime(match.group(1), "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def _boards_in(path: Path) -> tuple[str, ...]:
@@ -268,11 +207,7 @@ class SWEBenchSource:
             ("swebench/leaderboards_json", "leaderboards_", FAMILY_LEADERBOARDS),
             ("swebench/template_data_json", "data_", FAMILY_TEMPLATE),
         ):
-            for path in sorted((root / folder).glob(f"{prefix}*.json")):
-                as_of = _file_date(path)
-                if as_of is None:
-                    logger.warning("swebench: no snapshot date in file name %s; skipped", path)
-                    continue
+            for path, as_of in dated_files(root / folder, f"{prefix}*.json", _FILE_DATE, source=SOURCE):
                 found.append(Recording(family, PRIORITY, _boards_in(path), as_of, path))
         return sorted(found, key=lambda r: (r.as_of, r.family))
 
@@ -284,11 +219,7 @@ class SWEBenchSource:
             origin = ORIGIN_TEMPLATE
         else:
             raise SourceError(self.name, str(recording.path), f"unknown family {recording.family}")
-        try:
-            content = recording.path.read_bytes()
-        except OSError as exc:
-            raise SourceError(self.name, str(recording.path), f"cannot read: {exc}") from exc
         return parse_leaderboards(
-            content, identity=self.identity, url=str(recording.path),
+            read_recording(recording.path, source=SOURCE), identity=self.identity, url=str(recording.path),
             as_of=recording.as_of, fetched_at=recording.as_of, origin=origin,
         )

@@ -159,6 +159,13 @@ def test_errors(recordings, identity):
         parse(identity, unscored, "eci")
     with pytest.raises(SourceError, match="'high' is not a number"):
         parse(identity, b"Model version,mean_score,Release date\nx,high,2026-01-01\n", "gpqa_diamond")
+    # The shared number rule: a NaN score would break the ranking; a placeholder is no score.
+    with pytest.raises(SourceError, match="line 3: mean_score 'NaN' is not a number"):
+        parse(identity, b"Model version,mean_score,Release date\ny,0.5,2026-01-01\nx,NaN,2026-01-01\n",
+              "gpqa_diamond")
+    dashed = parse(identity, b"Model version,mean_score,Release date\ny,0.5,2026-01-01\nx,-,2026-01-01\n",
+                   "gpqa_diamond")
+    assert [e.name for e in dashed.entries] == ["y"]
     runs = (recordings / "epoch" / "benchmarking_hub_2025-05" / "benchmarks_runs.csv").read_bytes()
     with pytest.raises(SourceError, match=r"required columns missing: \['task'\]"):
         parse_hub_runs(runs.replace(b"id,task,", b"id,benchmark,", 1), identity=identity, url="runs.csv",

@@ -159,6 +159,8 @@ def test_errors(recordings, identity):
         parse(identity, real, cats[: len(cats) // 2])
     with pytest.raises(SourceError, match="'abc' is not a number"):
         parse(identity, real.replace(b"84.0,73.077", b"abc,73.077"), cats)
+    with pytest.raises(SourceError, match="'inf' is not a number"):
+        parse(identity, real.replace(b"84.0,73.077", b"inf,73.077"), cats)
     with pytest.raises(SourceError, match="none of which is a column"):
         parse(identity, real, b'{"Coding": ["code_generation", "code_completion"]}')
 

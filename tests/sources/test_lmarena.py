@@ -332,6 +332,9 @@ def test_unparseable_score(recordings, identity):
     content = data(recordings, "fboulnois_lmsys_csv", "lmsys_2025-01-24.csv").replace(b",1357,", b",n/a!,", 1)
     with pytest.raises(SourceError, match=r"arena_score: unparseable number 'n/a!'"):
         parse_fboulnois_csv(content, identity=identity, board=TEXT, url="test://n", as_of=DAY, fetched_at=DAY)
+    nan = data(recordings, "fboulnois_lmsys_csv", "lmsys_2025-01-24.csv").replace(b",1357,", b",NaN,", 1)
+    with pytest.raises(SourceError, match=r"arena_score: unparseable number 'NaN'"):
+        parse_fboulnois_csv(nan, identity=identity, board=TEXT, url="test://n", as_of=DAY, fetched_at=DAY)
 
 
 HTML = b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>"
