@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from leaderwatch.alerts.models import Event
+from leaderwatch.alerts.suites import BUILT_IN, Suites
+from leaderwatch.alerts.suites import board_matches as suites_board_matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +34,9 @@ class Delivery:
     key: str
 
 
-def board_matches(pattern: str, board_id: str) -> bool:
-    """`lmarena/*` matches `lmarena/text`; a plain id matches itself."""
-    return fnmatch.fnmatchcase(board_id, pattern)
+def board_matches(pattern: str, board_id: str, suites: Suites = BUILT_IN) -> bool:
+    """`lmarena/*` matches `lmarena/text`; a plain id matches itself; a suite (`vision`) its boards."""
+    return suites_board_matches(pattern, board_id, suites)
 
 
 def delivery_key(event_key: str, platform: str, channel_id: str) -> str:
@@ -43,18 +44,20 @@ def delivery_key(event_key: str, platform: str, channel_id: str) -> str:
     return hashlib.sha256(f"{event_key}|{platform}|{channel_id}".encode()).hexdigest()[:32]
 
 
-def rules_for_board(board_id: str, subscriptions: Iterable[Subscription]) -> list[str]:
+def rules_for_board(board_id: str, subscriptions: Iterable[Subscription], suites: Suites = BUILT_IN
+                    ) -> list[str]:
     """The names of the rules some channel follows on this board, in a stable order."""
-    return sorted({s.rule for s in subscriptions if board_matches(s.board_pattern, board_id)})
+    return sorted({s.rule for s in subscriptions if board_matches(s.board_pattern, board_id, suites)})
 
 
-def match(events: Sequence[Event], subscriptions: Sequence[Subscription]) -> list[Delivery]:
+def match(events: Sequence[Event], subscriptions: Sequence[Subscription], suites: Suites = BUILT_IN
+          ) -> list[Delivery]:
     """The deliveries for these events: each channel gets an event once, whichever rules found it."""
     out: dict[tuple[str, str, str], list[int]] = {}
     by_key: dict[str, Event] = {}
     for event in events:
         for sub in subscriptions:
-            if sub.rule == event.rule and board_matches(sub.board_pattern, event.board):
+            if sub.rule == event.rule and board_matches(sub.board_pattern, event.board, suites):
                 key = (event.dedupe_key, sub.platform, sub.channel_id)
                 out.setdefault(key, []).append(sub.id)
                 by_key.setdefault(event.dedupe_key, event)

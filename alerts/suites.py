@@ -26,6 +26,9 @@ BUILT_IN: dict[str, tuple[str, ...]] = {
 }
 """The suites every installation has: the arena boards, coding, vision-language, reasoning, everything."""
 
+Suites = Mapping[str, tuple[str, ...]]
+"""Suite names and the board patterns each stands for."""
+
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
@@ -47,12 +50,12 @@ def make_suites(config: Mapping[str, Iterable[str]] | None = None) -> dict[str, 
     return suites
 
 
-def is_suite(pattern: str, suites: Mapping[str, tuple[str, ...]] = BUILT_IN) -> bool:
+def is_suite(pattern: str, suites: Suites = BUILT_IN) -> bool:
     """Whether a word names a suite rather than a board or a glob."""
     return pattern in suites
 
 
-def board_matches(pattern: str, board_id: str, suites: Mapping[str, tuple[str, ...]] = BUILT_IN) -> bool:
+def board_matches(pattern: str, board_id: str, suites: Suites = BUILT_IN) -> bool:
     """`lmarena/*` matches `lmarena/text`; a plain id matches itself; a suite matches its boards."""
     patterns = suites.get(pattern)
     if patterns is not None:

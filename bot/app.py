@@ -106,7 +106,8 @@ def command_context(app: App) -> CommandContext:
     """What the command layer needs, from the running app."""
     return CommandContext(db=app.db, identity=app.identity, groups=app.groups, default_rules=app.rules,
                           boards=all_boards(app.sources), clock=app.clock, metrics=app.metrics,
-                          intervals={s.name: app.interval(s) for s in app.enabled_sources()})
+                          intervals={s.name: app.interval(s) for s in app.enabled_sources()},
+                          suites=app.settings.suites)
 
 
 def build_identity(settings: Settings) -> Identity:
@@ -137,7 +138,8 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
     metrics = Metrics(sources=[s.name for s in srcs], platforms=("slack", "discord"), kinds=KINDS)
     metrics.watch_storage(db)
     if on_change is None:
-        alerter = Alerter(db, rules, groups, clock, console.print_event, metrics=metrics)
+        alerter = Alerter(db, rules, groups, clock, console.print_event, metrics=metrics,
+                          suites=settings.suites)
 
         def on_change(stored: Stored) -> Callable[[], None]:
             staged = alerter.stage(stored)

@@ -76,12 +76,12 @@ class Share(base.Kind[ShareParams], name="share", title="Share of the top",
 
     def observe(self, p: ShareParams, ctx: Context, memory: base.Memory) -> base.Observed:
         """`holds` or `short`, unless a truncated table cannot tell."""
-        held = holdings(p, ctx)
-        if held is None:
+        if (held := holdings(p, ctx)) is None:
             return {}
-        value = "holds" if len(held) >= p.count else "short"
-        return {p.holder: base.Observation(value, held[0] if held else None, None, "n/a",
-                                           (p.group,) if p.group else ())}
+        groups = (p.group,) if p.group else ()
+        first = held[0] if held else None
+        return {p.holder: base.Observation("holds" if len(held) >= p.count else "short", first, None, "n/a",
+                                           groups)}
 
     def message(self, p: ShareParams, ctx: Context, obs: base.Observation, before: str | None) -> str:
         """`china now holds 3 of the top 10: A #1, B #4, C #9`, or, quieter, `china no longer holds 3 of

@@ -31,7 +31,8 @@ NUMBER_PLACEHOLDERS = frozenset({"N", "DAYS"})
 
 PLACEHOLDER_HELP = {
     "BOARD": "a board: id, unique prefix or name, e.g. lmarena/text",
-    "BOARD_PATTERN": "a board or a glob, e.g. lmarena/*",
+    "BOARD_PATTERN": "a board, a glob (lmarena/*) or a suite (vision, coding, all)",
+    "SUITE": "a suite of boards: all, vision, coding, reasoning, lmarena",
     "N": "how many rows",
     "GROUP": "a group of models, e.g. china",
     "GROUP_A": "the first group, e.g. china",
@@ -50,8 +51,8 @@ PLACEHOLDER_HELP = {
 }
 """How each usage-line placeholder is described next to a typed option (kept short: Discord allows 100)."""
 
-NAMED = frozenset({"BOARD", "BOARD_PATTERN", "NAME", "MODEL_A", "MODEL_B", "COMMAND", "RULE", "KEY",
-                   "KEY=VALUE"})
+NAMED = frozenset({"BOARD", "BOARD_PATTERN", "SUITE", "NAME", "MODEL_A", "MODEL_B", "COMMAND", "RULE",
+                   "KEY", "KEY=VALUE"})
 """Placeholders whose possible values `Names` knows (and every GROUP...)."""
 
 MAX_DESCRIPTION = 100
@@ -223,7 +224,7 @@ class Names:
         followed = sorted({str(r["board_pattern"]) for r in
                            channel_subscriptions(self.ctx.db, platform, channel_id, include_disabled=True)})
         sources = sorted({f"{b.partition('/')[0]}/*" for b in ids if "/" in b})
-        return [*followed, "*", *sources, *ids]
+        return [*followed, *sorted(self.ctx.suites), "*", *sources, *ids]
 
     def candidates(self, placeholder: str, platform: str, channel_id: str) -> list[str]:
         """Everything a placeholder may be, in a sensible default order."""
@@ -231,6 +232,8 @@ class Names:
             return board_ids(self.ctx)
         if placeholder == "BOARD_PATTERN":
             return self.patterns(platform, channel_id)
+        if placeholder == "SUITE":
+            return sorted(self.ctx.suites)
         if placeholder.startswith("GROUP"):
             return sorted(self.ctx.groups)
         if placeholder in ("NAME", "MODEL_A"):

@@ -53,11 +53,12 @@ def channel_patterns(ctx: CommandContext, inv: Invocation) -> list[str]:
 def followed_boards(ctx: CommandContext, inv: Invocation, ids: Sequence[str]) -> list[str]:
     """Those of `ids` this channel follows."""
     patterns = channel_patterns(ctx, inv)
-    return [b for b in ids if any(board_matches(p, b) for p in patterns)]
+    return [b for b in ids if any(board_matches(p, b, ctx.suites) for p in patterns)]
 
 
 def channel_rules(ctx: CommandContext, inv: Invocation, board_id: str) -> list[str]:
     """The names of the rules this channel follows on a board, in a stable order."""
     rows = channel_subscriptions(ctx.db, inv.platform, inv.channel_id)
-    return sorted({str(r["rule"]) for r in rows if board_matches(str(r["board_pattern"]), board_id)})
+    return sorted({str(r["rule"]) for r in rows
+                   if board_matches(str(r["board_pattern"]), board_id, ctx.suites)})
 

@@ -18,8 +18,16 @@ from leaderwatch.alerts.matching import DIGEST_HOUR, board_matches, hold_for
 from leaderwatch.alerts.models import Rule, RuleError
 from leaderwatch.alerts.ruleset import make_rule, params_of, parse_rule
 from leaderwatch.bot.commands.channel import DEFAULT_TOP, MAX_TOP, default_groups
-from leaderwatch.bot.commands.messages import BOARDS_HINT, close_matches, code
-from leaderwatch.bot.commands.names import board_ids, did_you_mean, resolve_board, resolve_group, whole_number
+from leaderwatch.bot.commands.messages import close_matches, code
+from leaderwatch.bot.commands.names import (
+    GLOB,
+    board_ids,
+    did_you_mean,
+    resolve_board,
+    resolve_group,
+    resolve_pattern,
+    whole_number,
+)
 from leaderwatch.bot.commands.registry import CommandContext, Invocation, UserError, command, usage_error
 from leaderwatch.storage import outbox
 from leaderwatch.storage.db import to_text
@@ -33,8 +41,6 @@ from leaderwatch.storage.subscriptions import (
     set_channel_setting,
 )
 
-GLOB = re.compile(r"[*?\[]")
-MAX_PATTERN = 100
 MAX_MUTE = timedelta(days=30)
 
 
@@ -42,22 +48,6 @@ def audit(ctx: CommandContext, inv: Invocation, action: str, detail: str) -> Non
     """Keep who changed what, when, from which platform."""
     record_audit(ctx.db, ctx.clock(), inv.platform, inv.channel_id, inv.user_id, inv.user_name, action,
                  detail)
-
-
-def resolve_pattern(ctx: CommandContext, text: str) -> tuple[str, list[str]]:
-    """A glob (`lmarena/*`) or one board (prefixes and names accepted), with the boards it matches."""
-    pattern = text.strip().lower()
-    if len(pattern) > MAX_PATTERN:
-        raise UserError(f"A board pattern has at most {MAX_PATTERN} characters.")
-    if not GLOB.search(pattern):
-        board = resolve_board(ctx, pattern)
-        return board, [board]
-    ids = board_ids(ctx)
-    matched = [b for b in ids if board_matches(pattern, b)]
-    if not matched:
-        choices = sorted(set(ids) | {f"{b.partition('/')[0]}/*" for b in ids})
-        raise UserError(f"`{pattern}` matches no board.{close_matches(pattern, choices)} {BOARDS_HINT}")
-    return pattern, matched
 
 
 def raw_params(rule: Rule) -> dict[str, str]:
@@ -252,7 +242,7 @@ async def settings_command(ctx: CommandContext, inv: Invocation, args: list[str]
     for r in active:
         by_pattern.setdefault(str(r["board_pattern"]), []).append(str(r["rule"]))
     for pattern, names in sorted(by_pattern.items()):
-        boards = sum(1 for b in ids if board_matches(pattern, b))
+        boards = sum(1 for b in ids if board_matches(pattern, b, ctx.suites))
         fields.append(Field(f"{pattern} ({plural(boards, 'board')})", "\n".join(f"`{n}`" for n in names),
                             inline=False))
     if not by_pattern:

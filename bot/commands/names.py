@@ -6,9 +6,11 @@ same board everywhere, and an unknown name gets the same "did you mean".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+from leaderwatch.alerts.matching import board_matches
 from leaderwatch.bot.commands.messages import BOARDS_HINT, NO_DATA, close_matches, code
 from leaderwatch.bot.commands.registry import CommandContext, UserError, usage_error
 from leaderwatch.sources.base import Snapshot
@@ -57,6 +59,33 @@ def find_board(name: str, ids: Sequence[str], hint: str = BOARDS_HINT) -> str:
 def resolve_board(ctx: CommandContext, name: str) -> str:
     """A board id from an exact id, a unique prefix, or a unique board name (`text` -> lmarena/text)."""
     return find_board(name, board_ids(ctx))
+
+
+GLOB = re.compile(r"[*?\[]")
+MAX_PATTERN = 100
+
+
+def resolve_pattern(ctx: CommandContext, text: str) -> tuple[str, list[str]]:
+    """A suite (`vision`), a glob (`lmarena/*`) or one board (prefixes and names accepted), with the
+    boards it matches; a UserError with "did you mean" when it matches none."""
+    pattern = text.strip().lower()
+    if len(pattern) > MAX_PATTERN:
+        raise UserError(f"A board pattern has at most {MAX_PATTERN} characters.")
+    ids = board_ids(ctx)
+    if pattern in ctx.suites:
+        matched = [b for b in ids if board_matches(pattern, b, ctx.suites)]
+        if not matched:
+            raise UserError(f"The suite `{pattern}` holds no board leaderwatch has yet "
+                            f"({', '.join(ctx.suites[pattern])}). {BOARDS_HINT}")
+        return pattern, matched
+    if not GLOB.search(pattern):
+        board = resolve_board(ctx, pattern)
+        return board, [board]
+    matched = [b for b in ids if board_matches(pattern, b, ctx.suites)]
+    if not matched:
+        choices = sorted(set(ids) | {f"{b.partition('/')[0]}/*" for b in ids} | set(ctx.suites))
+        raise UserError(f"`{pattern}` matches no board.{close_matches(pattern, choices)} {BOARDS_HINT}")
+    return pattern, matched
 
 
 def resolve_group(groups: Mapping[str, Group], name: str) -> str:

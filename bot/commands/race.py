@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from leaderwatch.alerts.formatting import Reply, day, num, plural
+from leaderwatch.alerts.matching import board_matches
 from leaderwatch.bot.commands.channel import MAX_TOP, channel_groups, followed_boards
 from leaderwatch.bot.commands.history import (
     Lead,
@@ -45,21 +46,22 @@ def race_boards(ctx: CommandContext, inv: Invocation) -> tuple[list[str], str]:
     return stored, "every board"
 
 
-@command("race", "race [BOARD|all] [at DATE]")
+@command("race", "race [BOARD|SUITE] [at DATE]")
 async def race_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
     """Who leads the race: per board, the best model of each of the channel's groups, ranks and gap.
 
-    Without BOARD: the boards this channel follows (else the LMArena boards); `all`: every board,
+    Without BOARD: the boards this channel follows (else the LMArena boards). A suite (`all`,
+    `vision`, `coding`, `reasoning`, `lmarena`, or one from the config) answers for each of its boards,
     with how many each group leads now, 30 days and a year before. The groups are china and west
     unless a manager chose others (`/leaderwatch set groups china,us,europe`). `at DATE` answers as
     the boards stood then: `/leaderwatch race lmarena/text at 2025-08-01`, `/leaderwatch race all`.
     """
     args, at = split_at("race", args)
     if len(args) > 1:
-        raise usage_error("race", "`race` takes one board at most.")
+        raise usage_error("race", "`race` takes one board or suite at most.")
     groups = channel_groups(ctx, inv)
-    if args and args[0].lower() == "all":
-        return race_all(ctx, groups, at)
+    if args and args[0].lower() in ctx.suites:
+        return race_all(ctx, groups, at, args[0].lower())
     if args:
         ids, chosen = [resolve_board(ctx, args[0])], ""
         snaps = [snapshot_as_of(ctx, ids[0], at)]
@@ -116,13 +118,17 @@ def lead_counts(leads: Sequence[Lead], groups: Sequence[str]) -> dict[str, int]:
     return counts
 
 
-def race_all(ctx: CommandContext, groups: Sequence[str], at: datetime | None) -> Reply:
-    """`race all`: every board with a table by the date, who leads it, and the lead counts over time."""
+def race_all(ctx: CommandContext, groups: Sequence[str], at: datetime | None, suite: str = "all") -> Reply:
+    """`race all` (or a suite): each of its boards with a table by the date, who leads it, and the lead
+    counts over time."""
     leads = Leads(ctx.db, ctx.groups, groups)
+    boards = [b for b in leads.boards() if board_matches(suite, b.id, ctx.suites)]
     end = at or ctx.clock()
-    now = [lead for b in leads.boards() if (lead := leads.at(b.id, at)) is not None]
+    now = [lead for b in boards if (lead := leads.at(b.id, at)) is not None]
     if not now:
-        return Reply(text=NO_BOARDS if at is None else f"No board had a table by {day(at)}.")
+        by = f" by {day(at)}" if at else ""
+        return Reply(text=NO_BOARDS if suite == "all" and at is None else
+                     f"No board of the suite `{suite}` had a table{by} ({', '.join(ctx.suites[suite])}).")
     rows: list[tuple[str, ...]] = [("board", "table of", "leads", "gap", *groups)]
     for lead in now:
         rows.append((lead.board.id, day(lead.as_of), lead.leader or "-", num(lead.gap),
@@ -130,14 +136,14 @@ def race_all(ctx: CommandContext, groups: Sequence[str], at: datetime | None) ->
     counts = lead_counts(now, groups)
     before: list[str] = []
     for days in LEAD_WINDOWS:
-        then = [lead for b in leads.boards()
-                if (lead := leads.at(b.id, end - timedelta(days=days))) is not None]
+        then = [lead for b in boards if (lead := leads.at(b.id, end - timedelta(days=days))) is not None]
         was = lead_counts(then, groups)
         before.append(f"{plural(days, 'day')} before: " + ", ".join(
             f"{g} {was[g]}" for g in groups) + f" of {len(then)}")
     tally = ", ".join(f"{g} leads on {counts[g]}" for g in groups)
     when = f"as of {day(at)}" if at else "as of each board's last table"
-    return Reply(title=f"The whole race: {', '.join(groups)}",
+    scope = "The whole race" if suite == "all" else f"The race on {suite}"
+    return Reply(title=f"{scope}: {', '.join(groups)}",
                  text=f"{plural(len(now), 'board')}, {when}: {tally} of {len(now)}. "
                       f"({'; '.join(before)}.)",
                  table=tuple(rows))

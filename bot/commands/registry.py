@@ -20,6 +20,7 @@ from datetime import datetime
 
 from leaderwatch.alerts.formatting import Reply
 from leaderwatch.alerts.models import Rule
+from leaderwatch.alerts.suites import BUILT_IN, Suites
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR, WHO_MANAGES, close_matches
 from leaderwatch.bot.runtime.metrics import UNKNOWN_COMMAND, Metrics
 from leaderwatch.sources.base import Board
@@ -66,6 +67,8 @@ class CommandContext:
     metrics: Metrics | None = None
     intervals: Mapping[str, int] = field(default_factory=dict)
     """Seconds between polls of each polled source, by source name (to tell a stale board)."""
+    suites: Suites = field(default_factory=lambda: dict(BUILT_IN))
+    """Named sets of boards (`vision`), usable wherever a board pattern is."""
 
 
 Handler = Callable[[CommandContext, Invocation, list[str]], Awaitable[Reply]]

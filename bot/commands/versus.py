@@ -8,7 +8,7 @@ from datetime import datetime
 from leaderwatch.alerts.formatting import Reply, day, num, plural
 from leaderwatch.alerts.matching import board_matches
 from leaderwatch.bot.commands.messages import NO_BOARDS, close_matches
-from leaderwatch.bot.commands.names import board_ids, resolve_model, split_at
+from leaderwatch.bot.commands.names import resolve_model, resolve_pattern, split_at
 from leaderwatch.bot.commands.registry import CommandContext, Invocation, UserError, command, usage_error
 from leaderwatch.sources.base import Entry, Snapshot
 from leaderwatch.sources.identity import Group
@@ -72,7 +72,7 @@ def bouts(ctx: CommandContext, key: str, rival: Rival, pattern: str | None,
           at: datetime | None) -> list[Bout]:
     """Every board (matching `pattern`) whose table as of `at` lists both the model and the rival."""
     mine = {s.board_id: s for s in standings(ctx.db, key, at)
-            if pattern is None or board_matches(pattern, s.board_id)}
+            if pattern is None or board_matches(pattern, s.board_id, ctx.suites)}
     found: list[Bout] = []
     if rival.key is not None:
         theirs: dict[str, Standing] = {s.board_id: s for s in standings(ctx.db, rival.key, at)}
@@ -117,10 +117,7 @@ async def versus_command(ctx: CommandContext, inv: Invocation, args: list[str]) 
     rival = resolve_rival(ctx, args[1], models)
     if rival.key == key:
         raise usage_error("versus", f"Give two different models, not `{models[key]}` twice.")
-    pattern = args[2].strip().lower() if len(args) == 3 else None
-    if pattern is not None and not any(board_matches(pattern, b) for b in board_ids(ctx)):
-        raise UserError(f"`{pattern}` matches no board.{close_matches(pattern, board_ids(ctx))} "
-                        "`/leaderwatch boards` lists them.")
+    pattern = resolve_pattern(ctx, args[2])[0] if len(args) == 3 else None
     found = bouts(ctx, key, rival, pattern, at)
     name = models[key]
     where = f" matching `{pattern}`" if pattern else ""

@@ -15,6 +15,7 @@ from leaderwatch.alerts.matching import Subscription, hold_for, match, rules_for
 from leaderwatch.alerts.models import Event, Rule, RuleError
 from leaderwatch.alerts.rules import evaluate
 from leaderwatch.alerts.ruleset import parse_rule
+from leaderwatch.alerts.suites import BUILT_IN, Suites
 from leaderwatch.bot.pipeline.store import Stored
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.identity import Group
@@ -33,14 +34,14 @@ class Alerter:
 
     def __init__(self, db: Database, rules: Sequence[Rule], groups: Mapping[str, Group],
                  clock: Callable[[], datetime], sink: Callable[[Event], None] | None = None, *,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, suites: Suites = BUILT_IN) -> None:
         self.db, self.default_rules, self.groups, self.clock, self.sink = db, rules, groups, clock, sink
-        self.metrics = metrics
+        self.metrics, self.suites = metrics, suites
 
     def rules_for(self, board_id: str, subscriptions: Sequence[Subscription]) -> list[Rule]:
         """The default rules plus every rule a channel follows on this board."""
         rules = {r.name: r for r in self.default_rules}
-        for name in rules_for_board(board_id, subscriptions):
+        for name in rules_for_board(board_id, subscriptions, self.suites):
             if name not in rules:
                 try:
                     rules[name] = parse_rule(name, list(self.groups))
@@ -77,7 +78,7 @@ class Alerter:
                          snapshot_id=result.snapshot_id)
         events = list(evaluation.events)
         save_events(self.db, events, result.snapshot_id, now)
-        deliveries = match(events, subscriptions)
+        deliveries = match(events, subscriptions, self.suites)
         channels = {(d.platform, d.channel_id) for d in deliveries}
         holds = {(p, c): hold_for(channel_settings(self.db, p, c), now) for p, c in channels}
         queued = outbox.enqueue(self.db, deliveries, now, holds)

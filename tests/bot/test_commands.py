@@ -135,7 +135,7 @@ async def test_help_lists_questions_then_configuration(ctx: CommandContext) -> N
                                     "Post alerts from the boards matching a pattern to this channel, by the "
                                     "rules given. (channel managers)", False)
     assert reply.footer == ("Rules: overtake, new_leader, top_n, gap, score, new_model, rank_change, "
-                            "board_changed (`/leaderwatch help RULE`)")
+                            "board_changed, share (`/leaderwatch help RULE`)")
     assert (await ask(ctx, "")).title == "leaderwatch commands"
 
 
@@ -348,7 +348,7 @@ async def test_any_date_and_stale_boards(ctx: CommandContext) -> None:
         "`2025-31-01` is not a date: give one like 2025-01-24 (or 2025-01-24T12:00Z)\n"
         "Usage: `/leaderwatch top BOARD [N] [GROUP] [at DATE]`")
     assert (await ask(ctx, "race text at")).text == (
-        "`at` needs a date, e.g. `at 2025-01-24`.\nUsage: `/leaderwatch race [BOARD|all] [at DATE]`")
+        "`at` needs a date, e.g. `at 2025-01-24`.\nUsage: `/leaderwatch race [BOARD|SUITE] [at DATE]`")
     assert (await ask(ctx, "race text at 2025-07-28")).text.startswith("As of 2025-07-27. west leads")
     # Polled hourly, lmarena's table last seen on 2025-08-04 is stale on 2025-08-26; polled every 30
     # days, aider's table of 2025-08-25 is not.
@@ -480,13 +480,14 @@ async def test_subscribe_without_rules_takes_the_default_set(ctx: CommandContext
 @pytest.mark.parametrize(("text", "answer"), [
     ("subscribe", "Which boards? Give a board or a pattern such as `lmarena/*`."
                   "\nUsage: `/leaderwatch subscribe BOARD_PATTERN [RULE ...] [KEY=VALUE ...]`"),
-    ("subscribe lmarna/*", "`lmarna/*` matches no board. Did you mean `lmarena/*` or `lmarena/text` or "
-                           "`lmarena/webdev`? `/leaderwatch boards` lists them."),
+    ("subscribe lmarna/*", "`lmarna/*` matches no board. Did you mean `lmarena/*` or `lmarena` or "
+                           "`lmarena/text`? `/leaderwatch boards` lists them."),
     ("subscribe lmarena/txt", "Unknown board `lmarena/txt`. Did you mean `lmarena/text` or `lmarena/webdev` "
                               "or "
                               "`lmarena/vision`? `/leaderwatch boards` lists them."),
     ("subscribe lmarena/text overtak", "Unknown rule `overtak`. Did you mean `overtake`? Rules: overtake, "
-                                       "new_leader, top_n, gap, score, new_model, rank_change, board_changed."
+                                       "new_leader, top_n, gap, score, new_model, rank_change, "
+                                       "board_changed, share."
                                        "\nUsage: `/leaderwatch subscribe BOARD_PATTERN [RULE ...] "
                                        "[KEY=VALUE ...]`"),
     ("subscribe lmarena/text overtake top=5", "No rule here takes `top` (overtake takes confidence, confirm, "

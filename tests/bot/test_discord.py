@@ -167,7 +167,9 @@ CASES: list[tuple[str, str, Options, bool, list[tuple[str, Options]], bool, list
     (GROUP, "boards", {}, False, [], False, ["2 boards", "lmarena/text", "lmarena/vision"]),
     (GROUP, "top", {"board": "lmarena/text", "n": 3}, False, [], False,
      ["Top 3 on lmarena/text", "gemini-3-pro", "grok-4.1-thinking", "as of 2025-12-11"]),
-    (GROUP, "race", {"board": "text"}, False, [], False, ["Race on lmarena/text: china, west"]),
+    (GROUP, "race", {"board_or_suite": "text"}, False, [], False, ["Race on lmarena/text: china, west"]),
+    (GROUP, "race", {"board_or_suite": "vision"}, False, [], False, ["The race on vision: china, west",
+                                                                      "lmarena/vision"]),
     (GROUP, "gap", {"board": "lmarena/text", "group_a": "china", "group_b": "west", "days": 35,
                     "at": "2025-12-31"}, False, [], False,
      ["Gap china vs west on lmarena/text", "35 days before", "2025-11-06", "2025-12-11"]),
@@ -282,8 +284,10 @@ async def test_board_autocomplete_puts_the_best_matches_first(bot: DiscordServic
     text_boards = sorted((b for b in ctx.boards if b.startswith("lmarena/te")), key=lambda b: (len(b), b))
     assert found == text_boards[:25] and found[0] == "lmarena/text"
     assert (await autocomplete(fake, GROUP, "why", {"board": "text"}, "board"))[0] == "lmarena/text"
-    everything = await autocomplete(fake, GROUP, "race", {"board": ""}, "board")
+    everything = await autocomplete(fake, GROUP, "gap", {"board": ""}, "board")
     assert len(everything) == MAX_CHOICES < len(ctx.boards)
+    either = await autocomplete(fake, GROUP, "race", {"board_or_suite": "vis"}, "board_or_suite")
+    assert either[:2] == ["vision", "lmarena/vision"]
     assert (await autocomplete(fake, GROUP, "top", {"board": "lmarena/txet"}, "board"))[0] == "lmarena/text"
 
 
@@ -293,7 +297,7 @@ async def test_group_model_and_pattern_autocomplete(bot: DiscordService, fake: F
     models = await autocomplete(fake, GROUP, "model", {"name": "gemini-3"}, "name")
     assert models[0] == "gemini-3-pro" and all("gemini-3" in m for m in models)
     patterns = await autocomplete(fake, ADMIN_GROUP, "unsubscribe", {"board_pattern": ""}, "board_pattern",)
-    assert patterns[:3] == ["all", "*", "aider/*"]
+    assert patterns[:3] == ["all", "coding", "lmarena"]  # `all` of `unsubscribe`, then the suites
     rules = await autocomplete(fake, ADMIN_GROUP, "subscribe", {"board_pattern": "lmarena/*",
                                                                 "rules": "overtake top"}, "rules")
     assert rules == ["overtake top_n"]
