@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from leaderwatch.sources.base import Snapshot
 from leaderwatch.sources.identity import Identity
 from leaderwatch.storage.db import open_db
 from tests.helpers import REPO
@@ -34,6 +35,36 @@ def recordings() -> Path:
     if path is None:
         pytest.skip("recorded data not found; set LEADERWATCH_RECORDINGS")
     return path
+
+
+@pytest.fixture(scope="session")
+def imported_history(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """All recorded history imported once per session by `leaderwatch import` (events included), and
+    what the import printed. Modules copy the file before they change it."""
+    import contextlib
+    import io
+
+    from leaderwatch.bot.cli.main import main
+
+    path = tmp_path_factory.mktemp("history") / "history.db"
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("LEADERWATCH_")}
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["--db", str(path), "import", "--recordings", str(recordings)])
+    finally:
+        os.environ.update(saved)
+    assert code == 0, err.getvalue()[-2000:]
+    return path, out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def recorded_timeline(recordings: Path) -> tuple[Snapshot, ...]:
+    """Every recorded snapshot on the timeline `import` and `replay` build, in time order, read once."""
+    from leaderwatch.bot.cli.history import recorded_snapshots
+    from leaderwatch.sources.registry import all_sources
+
+    return tuple(recorded_snapshots(all_sources(Identity.load()), recordings))
 
 
 @pytest.fixture

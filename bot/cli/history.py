@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,15 +44,18 @@ def recorded_snapshots(sources: Sequence[Source], root: Path, board_pattern: str
 
 
 def replay(sources: Sequence[Source], root: Path, rules: Sequence[Rule], groups: Mapping[str, Group],
-           board_pattern: str | None = None, boards: dict[str, BoardReplay] | None = None
-           ) -> Iterator[Event]:
+           board_pattern: str | None = None, boards: dict[str, BoardReplay] | None = None,
+           snapshots: Iterable[Snapshot] | None = None) -> Iterator[Event]:
     """Every event the rules find over the recorded history, in time order.
 
     Unchanged snapshots are skipped like an unchanged poll. `boards`, if given, collects each
-    board's span and changes.
+    board's span and changes. `snapshots`: the timeline already read (`recorded_snapshots`), instead
+    of reading the recordings under `root`.
     """
     state = boards if boards is not None else {}
-    for snap in recorded_snapshots(sources, root, board_pattern):
+    timeline = (recorded_snapshots(sources, root, board_pattern) if snapshots is None else
+                (s for s in snapshots if board_pattern is None or fnmatch.fnmatch(s.board.id, board_pattern)))
+    for snap in timeline:
         st = state.setdefault(snap.board.id, BoardReplay())
         if st.prev is not None and st.prev.content_hash == snap.content_hash:
             continue

@@ -14,7 +14,6 @@ from leaderwatch.alerts.formatting import Reply
 from leaderwatch.alerts.ruleset import default_rules
 from leaderwatch.bot.commands import CommandContext, Invocation, dispatch
 from leaderwatch.bot.commands.questions import top_entries
-from leaderwatch.bot.pipeline.importer import import_recordings
 from leaderwatch.sources.identity import Identity, default_groups
 from leaderwatch.sources.registry import all_boards, all_sources
 from leaderwatch.storage import snapshots as store
@@ -24,22 +23,11 @@ NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """All recorded history, imported once for the module."""
-    path = tmp_path_factory.mktemp("race") / "history.db"
-    db = open_db(path)
-    sources = all_sources(Identity.load())
-    report = import_recordings(db, sources, recordings, NOW)
-    assert not report.errors
-    db.close()
-    return path
-
-
-@pytest.fixture(scope="module")
-def ctx(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CommandContext]:
+def ctx(imported_history: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[CommandContext]:
     """A read-only context over the imported history (the questions here change nothing)."""
     path = tmp_path_factory.mktemp("race-db") / "lw.db"
-    shutil.copy(template, path)
+    shutil.copy(imported_history[0], path)
     db = open_db(path)
     identity = Identity.load()
     groups = default_groups()

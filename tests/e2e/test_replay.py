@@ -16,6 +16,7 @@ from leaderwatch.alerts.models import CONFIDENCES, KINDS, Event
 from leaderwatch.alerts.ruleset import default_rules
 from leaderwatch.bot.cli.history import BoardReplay, backtest, replay
 from leaderwatch.bot.cli.main import main
+from leaderwatch.sources.base import Snapshot
 from leaderwatch.sources.identity import Identity, load_groups
 from leaderwatch.sources.registry import all_sources
 
@@ -42,13 +43,14 @@ def day(text: str) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def history(recordings: Path) -> tuple[list[Event], dict[str, BoardReplay]]:
+def history(recordings: Path, recorded_timeline: tuple[Snapshot, ...]
+            ) -> tuple[list[Event], dict[str, BoardReplay]]:
     """Every event of the default rules over all recorded history, and each board's bookkeeping."""
     identity = Identity.load()
     groups = load_groups({}, identity)
     boards: dict[str, BoardReplay] = {}
     events = list(replay(all_sources(identity), recordings, default_rules(list(groups)), groups,
-                         boards=boards))
+                         boards=boards, snapshots=recorded_timeline))
     return events, boards
 
 
@@ -192,7 +194,7 @@ def test_unknown_rules_file_is_a_user_error(recordings: Path, tmp_path: Path) ->
 
 
 def test_a_share_rule_replayed_on_lmarena_text_names_the_models_and_never_fires_on_a_baseline(
-        recordings: Path, tmp_path: Path) -> None:
+        recordings: Path, tmp_path: Path, recorded_timeline: tuple[Snapshot, ...]) -> None:
     """`replay --rules` with `share group=china count=3 top=10` on the real lmarena/text history."""
     rules = tmp_path / "share.toml"
     rules.write_text('[[rule]]\nkind = "share"\ngroup = "china"\ncount = 3\ntop = 10\n')
@@ -210,6 +212,6 @@ def test_a_share_rule_replayed_on_lmarena_text_names_the_models_and_never_fires_
     groups = load_groups({}, identity)
     boards: dict[str, BoardReplay] = {}
     list(replay(all_sources(identity), recordings, default_rules(list(groups)), groups, "lmarena/text",
-                boards))
+                boards, recorded_timeline))
     baselines = {boards["lmarena/text"].first} | {at for at, _ in boards["lmarena/text"].changes}
     assert not {datetime.fromisoformat(e["at"]) for e in events} & baselines

@@ -9,16 +9,13 @@ with a reason line to show.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from pathlib import Path
 
 from leaderwatch.alerts.explain import explain
 from leaderwatch.alerts.models import BoardState, Event, RuleState
 from leaderwatch.alerts.rules import evaluate
 from leaderwatch.alerts.ruleset import default_rules, parse_rule
-from leaderwatch.bot.cli.history import recorded_snapshots
 from leaderwatch.sources.base import Snapshot
 from leaderwatch.sources.identity import Identity, load_groups
-from leaderwatch.sources.registry import all_sources
 
 VARIANTS = (
     "overtake groups=china,west confirm=2",
@@ -53,14 +50,15 @@ class Board:
         self.known = BoardState()
 
 
-def test_explain_fires_exactly_what_evaluate_fired_at_every_snapshot(recordings: Path) -> None:
+def test_explain_fires_exactly_what_evaluate_fired_at_every_snapshot(
+        recorded_timeline: tuple[Snapshot, ...]) -> None:
     identity = Identity.load()
     groups = load_groups({}, identity)
     rules = [*default_rules(list(groups)), *(parse_rule(text, list(groups)) for text in VARIANTS)]
     boards: dict[str, Board] = defaultdict(Board)
     disagree: list[str] = []
     snapshots, fired, reasons = 0, Counter[str](), Counter[str]()
-    for snap in recorded_snapshots(all_sources(identity), recordings):
+    for snap in recorded_timeline:
         board = boards[snap.board.id]
         if board.prev is not None and board.prev.content_hash == snap.content_hash:
             continue  # unchanged, like an unchanged poll
