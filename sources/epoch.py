@@ -32,6 +32,7 @@ from leaderwatch.sources.parsing import (
     read_optional_number,
     read_recording,
     refuse_html,
+    require_columns,
 )
 
 logger = logging.getLogger(__name__)
@@ -258,8 +259,7 @@ def parse_benchmark_csv(
     board = board_for(slug)
     table = read_csv(content, source=NAME, url=url)
     header = table.header
-    if MODEL_COLUMN not in header:
-        raise SourceError(NAME, url, f"required column {MODEL_COLUMN!r} missing (columns {header[:6]}...)")
+    require_columns(header, [MODEL_COLUMN], f"{slug}.csv", source=NAME, url=url)
     column = score_column(header, bench, url=url)
     idx = {name: i for i, name in enumerate(header)}
     model_i, score_i = idx[MODEL_COLUMN], idx[column]
@@ -308,9 +308,7 @@ def parse_hub_runs(
     table = read_csv(content, source=NAME, url=url)
     header = table.header
     required = ("task", "model", "Best score (across scorers)")
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise SourceError(NAME, url, f"required columns missing: {missing}")
+    require_columns(header, required, "benchmarks_runs.csv", source=NAME, url=url)
     task_i, model_i, score_i = (header.index(c) for c in required)
     per_task: dict[str, dict[str, _Row]] = {}
     for n, row in table.rows:

@@ -26,6 +26,7 @@ from leaderwatch.sources.parsing import (
     missing_fields,
     read_csv,
     read_recording,
+    refuse_missing,
     to_number,
 )
 
@@ -125,8 +126,7 @@ def _csv_rows(
 
 
 def _refuse_missing_columns(header: Sequence[str], missing: Sequence[str], url: str) -> None:
-    if missing:
-        raise _error(url, f"required column(s) missing: {', '.join(missing)} (header: {','.join(header)})")
+    refuse_missing(missing, header, "the table", source=NAME, url=url)
 
 
 def _number(value: Any, what: str, url: str) -> float:

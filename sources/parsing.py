@@ -162,9 +162,19 @@ def read_optional_number(value: object, what: str, *, source: str, url: str) -> 
 def require_columns(present: Collection[object], required: Sequence[str], what: str, *, source: str, url: str
                     ) -> None:
     """Refuse a table (`what`, e.g. "v1 CSV") whose columns lack any of `required`, naming them all."""
-    missing = [name for name in required if name not in present]
-    if missing:
-        raise SourceError(source, url, f"{what} is missing required columns: {', '.join(missing)}")
+    refuse_missing([name for name in required if name not in present], present, what, source=source, url=url)
+
+
+def refuse_missing(missing: Sequence[str], present: Collection[object], what: str, *, source: str, url: str
+                   ) -> None:
+    """The one wording of a table lacking columns: which ones, and the first columns it has instead
+    (`missing` may name alternatives: `arena_score (or arena_elo)`)."""
+    if not missing:
+        return
+    has = [str(c) for c in present]
+    shown = ", ".join(has[:8]) + (", ..." if len(has) > 8 else "")
+    raise SourceError(source, url, f"{what} is missing required columns: {', '.join(missing)} "
+                                   f"(it has: {shown or 'none'})")
 
 
 def missing_fields(record: Mapping[Any, Any], required: Sequence[str]) -> list[str]:

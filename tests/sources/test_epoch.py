@@ -147,7 +147,8 @@ def test_errors(recordings, identity):
     cut = real[: real.index(b"\n", len(real) // 2) - 30]
     with pytest.raises(SourceError, match="truncated"):
         parse(identity, cut, "gpqa_diamond")
-    with pytest.raises(SourceError, match="required column 'Model version' missing"):
+    missing = r"gpqa_diamond\.csv is missing required columns: Model version \(it has: Model, "
+    with pytest.raises(SourceError, match=missing):
         parse(identity, b"Model" + real[len(b"Model version"):], "gpqa_diamond")
     header_only = real.split(b"\n", 1)[0] + b"\n"
     with pytest.raises(SourceError, match="empty table"):
@@ -167,7 +168,7 @@ def test_errors(recordings, identity):
                    "gpqa_diamond")
     assert [e.name for e in dashed.entries] == ["y"]
     runs = (recordings / "epoch" / "benchmarking_hub_2025-05" / "benchmarks_runs.csv").read_bytes()
-    with pytest.raises(SourceError, match=r"required columns missing: \['task'\]"):
+    with pytest.raises(SourceError, match=r"benchmarks_runs\.csv is missing required columns: task \(it has"):
         parse_hub_runs(runs.replace(b"id,task,", b"id,benchmark,", 1), identity=identity, url="runs.csv",
                        as_of=AS_OF, fetched_at=AS_OF)
 

@@ -318,7 +318,8 @@ def test_truncated_csv(recordings, identity):
 def test_renamed_score_column(recordings, identity):
     content = data(recordings, "fboulnois_lmsys_csv", "lmsys_2025-01-24.csv")
     content = content.replace(b"arena_score", b"score", 1)
-    with pytest.raises(SourceError, match=r"required column\(s\) missing: arena_score \(or arena_elo\)"):
+    missing = r"the table is missing required columns: arena_score \(or arena_elo\) \(it has: rank, "
+    with pytest.raises(SourceError, match=missing):
         parse_fboulnois_csv(content, identity=identity, board=TEXT, url="test://r", as_of=DAY, fetched_at=DAY)
 
 
@@ -365,7 +366,7 @@ def test_history_errors(recordings, identity):
     content = data(recordings, "jasontrigg0_history", "alltime.csv")
     with pytest.raises(SourceError, match="fields where the header has 6"):
         parse_history_csv(content[: len(content) // 2 - 7], identity=identity, url="u")
-    with pytest.raises(SourceError, match=r"required column\(s\) missing: rating"):
+    with pytest.raises(SourceError, match=r"the table is missing required columns: rating \(it has: key, "):
         parse_history_csv(content.replace(b"rating", b"elo", 1), identity=identity, url="u")
     with pytest.raises(SourceError, match=r"no rows \(empty table\)"):
         parse_history_csv(content.split(b"\n", 1)[0], identity=identity, url="u")

@@ -191,7 +191,10 @@ def test_require_columns_names_every_missing_one_in_order():
     require_columns(["model", "score", "votes"], ("score", "model"), "v2 CSV", **WHERE)
     require_columns({"fullname": "x", "Average": 1}, ("fullname",), "row 0", **WHERE)
     assert refusal(require_columns, ["model"], ("score", "model", "precision"), "v2 schema B CSV") == (
-        "v2 schema B CSV is missing required columns: score, precision")
+        "v2 schema B CSV is missing required columns: score, precision (it has: model)")
+    many = [f"c{i}" for i in range(10)]
+    assert refusal(require_columns, many, ("x",), "t") == (
+        "t is missing required columns: x (it has: c0, c1, c2, c3, c4, c5, c6, c7, ...)")
 
 
 def test_missing_fields_counts_none_and_blank_text():
