@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from leaderwatch.alerts.models import BoardState, RuleError
 from leaderwatch.sources.base import Entry, Snapshot
@@ -41,6 +42,14 @@ def confidence_between(a: Entry, b: Entry, has_ci: bool) -> str:
     return "tied" if a.ci_lower <= b.ci_upper and b.ci_lower <= a.ci_upper else "clear"
 
 
+class Pairing(NamedTuple):
+    """Two models compared on one board (a rule spanning boards): each one's best entry, None if unlisted."""
+
+    board: str
+    model: Entry | None
+    rival: Entry | None
+
+
 @dataclass
 class Context:
     """What every rule needs from one (previous, current) pair, computed once for all rules."""
@@ -50,6 +59,9 @@ class Context:
     groups: Mapping[str, Group]
     board_state: BoardState
     now: datetime
+    elsewhere: Mapping[str, tuple[Pairing, ...]] = field(default_factory=dict)
+    """For rules that span boards (`rival`): by the rule's span key, the two models it compares on each
+    other board of its span, as that board's latest table lists them."""
     board: str = field(init=False)
     at_text: str = field(init=False)
     curr_by_key: dict[str, Entry] = field(init=False)
@@ -211,7 +223,7 @@ class Context:
         """The previous snapshot seen as a baseline of its own: where a rule with no state starts from."""
         assert self.prev is not None
         if self._previous is None:
-            self._previous = Context(None, self.prev, self.groups, BoardState(), self.now)
+            self._previous = Context(None, self.prev, self.groups, BoardState(), self.now, self.elsewhere)
         return self._previous
 
     def board_state_after(self) -> BoardState:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from leaderwatch.alerts.context import Context
+from leaderwatch.alerts.context import Context, Pairing
 from leaderwatch.alerts.models import BoardState, Event, Rule, RuleError, RuleState
 from leaderwatch.alerts.rules import evaluate_rule
 from leaderwatch.sources.base import Snapshot
@@ -37,12 +37,13 @@ class Explanation:
 
 
 def explain(rule: Rule, prev: Snapshot | None, curr: Snapshot, state: RuleState | None,
-            board_state: BoardState, groups: Mapping[str, Group], now: datetime) -> Explanation:
+            board_state: BoardState, groups: Mapping[str, Group], now: datetime,
+            elsewhere: Mapping[str, tuple[Pairing, ...]] | None = None) -> Explanation:
     """`rule` on the update from `prev` to `curr`, judged by `evaluate_rule` from `state` (None: no state).
 
     `state`, `board_state` and `now` are what the engine had when it evaluated `curr`.
     """
-    ctx = Context(prev, curr, groups, board_state, now)
+    ctx = Context(prev, curr, groups, board_state, now, elsewhere or {})
     try:
         result = evaluate_rule(rule, ctx, state)
     except RuleError as exc:  # e.g. a group removed from the config since the rule was made

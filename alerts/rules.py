@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from leaderwatch.alerts.context import Context
+from leaderwatch.alerts.context import Context, Pairing
 from leaderwatch.alerts.kinds.base import Judged, Memory, Outcome, Trace
 from leaderwatch.alerts.models import BoardState, Event, Rule, RuleState, dedupe_key
 from leaderwatch.sources.base import Entry, Snapshot
@@ -241,7 +241,7 @@ class Evaluation:
 
 def evaluate(prev: Snapshot | None, curr: Snapshot, rules: Sequence[Rule],
              states: Mapping[str, RuleState], board_state: BoardState, groups: Mapping[str, Group],
-             now: datetime) -> Evaluation:
+             now: datetime, elsewhere: Mapping[str, tuple[Pairing, ...]] | None = None) -> Evaluation:
     """All events the rules find going from `prev` to `curr` on one board.
 
     `states` maps rule names to their state on this board; `now` is the evaluation time (the
@@ -249,7 +249,7 @@ def evaluate(prev: Snapshot | None, curr: Snapshot, rules: Sequence[Rule],
     Every rule gets a state back, an empty one for the kinds that remember nothing, so a stored
     state also says which rules ran at a snapshot.
     """
-    ctx = Context(prev, curr, groups, board_state, now)
+    ctx = Context(prev, curr, groups, board_state, now, elsewhere or {})
     events: list[Event] = []
     new_states: dict[str, RuleState] = {}
     for rule in rules:

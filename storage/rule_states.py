@@ -20,6 +20,9 @@ from leaderwatch.alerts.models import BoardState, RuleState
 from leaderwatch.storage.db import from_text, to_text
 
 _STATE_TABLE = "rule_states"
+SPANNING = "~spanning"
+"""The pseudo board under which the rules that compare boards (`rival`) keep their states: one state
+each for all the boards they span, so a lead is reported once, not once per board."""
 
 
 def _to_state(confirmed: str, streak: str, last_fired: str) -> RuleState:
@@ -113,3 +116,14 @@ def names_listed_before(db: Database, board_id: str, snapshot_id: int) -> tuple[
                        "(SELECT as_of FROM snapshots WHERE id = ?)",
                        [board_id, snapshot_id, snapshot_id]).fetchone()[0]
     return {(name, key) for name, key in rows}, int(count)
+
+
+def spanning_at(db: Database, snapshot_id: int) -> dict[str, RuleState | None]:
+    """The states the rules that compare boards started from when they last ran, if that was on this
+    snapshot's update (by rule name; None: the rule had none)."""
+    out: dict[str, RuleState | None] = {}
+    for r in db.table(_STATE_TABLE).rows_where("board_id = ? AND snapshot_id = ?", [SPANNING, snapshot_id]):
+        had = r["previous_confirmed"] is not None
+        out[r["rule"]] = _to_state(r["previous_confirmed"], r["previous_streak"],
+                                   r["previous_last_fired"]) if had else None
+    return out

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlite_utils import Database
 
+from leaderwatch.alerts.context import Pairing
+from leaderwatch.alerts.kinds.rival import RivalParams, pair
+from leaderwatch.alerts.matching import board_matches
+from leaderwatch.alerts.suites import Suites
 from leaderwatch.sources.base import Entry
+from leaderwatch.sources.identity import Group, canonical_key
 from leaderwatch.storage.db import from_text, to_text
-from leaderwatch.storage.snapshots import to_entry
+from leaderwatch.storage.snapshots import in_force, iter_entries, to_entry
 
 _ENTRY = ("e.name, e.model_key, e.organization, e.countries, e.mixed, e.open_weights, e.score, e.rank, "
           "e.ci_lower, e.ci_upper, e.votes, e.components")
@@ -81,3 +86,29 @@ def organizations(db: Database) -> set[str]:
     """Every organization a stored model is credited to, as the boards spell it."""
     rows = db.execute("SELECT DISTINCT organization FROM models WHERE organization IS NOT NULL").fetchall()
     return {str(r[0]) for r in rows}
+
+
+def pairings(db: Database, key: str, rival_key: str, rival_group: Group | None, board_ids: Iterable[str]
+             ) -> tuple[Pairing, ...]:
+    """On each board's latest table, a model's best entry and its rival's (a model by key, or a group's
+    best model other than the model), each None when not listed; boards listing neither are left out.
+
+    Each table is read only until both are found (rule `rival`, which compares boards).
+    """
+    out: list[Pairing] = []
+    for board_id in board_ids:
+        found = in_force(db, board_id)
+        if found is not None:
+            model, rival = pair(iter_entries(db, found[0]), key, rival_key, rival_group)
+            if model is not None or rival is not None:
+                out.append(Pairing(board_id, model, rival))
+    return tuple(out)
+
+
+def rival_elsewhere(db: Database, p: RivalParams, board_id: str, groups: Mapping[str, Group],
+                    suites: Suites) -> tuple[Pairing, ...]:
+    """For a `rival` rule evaluated on one board: the model and its rival on the other boards of its span,
+    as their latest tables list them (`Context.elsewhere`)."""
+    others = [b for (b,) in db.execute("SELECT id FROM boards ORDER BY id").fetchall()
+              if b != board_id and board_matches(p.boards, b, suites)]
+    return pairings(db, p.key, canonical_key(p.rival), groups.get(p.rival.lower()), others)

@@ -16,6 +16,7 @@ from leaderwatch.alerts.kinds import (
     new_model,
     overtake,
     rank_change,
+    rival,
     score,
     share,
     top_n,
@@ -33,6 +34,7 @@ REGISTRY: tuple[AnyKind, ...] = (
     rank_change.RankChange(rank_change.RankChangeParams),
     board_changed.BoardChanged(board_changed.BoardChangedParams),
     share.Share(share.ShareParams),
+    rival.Rival(rival.RivalParams),
 )
 """Every kind, in the order help and error messages list them."""
 

@@ -375,6 +375,11 @@ class AnyKind(ABC):
     occurrence reported as seen (a new model, a move, a change of method)."""
     baseline_forgets: ClassVar[bool] = False
     """A baseline forgets every confirmed value (the subjects are models, not a fixed pair)."""
+    spans_boards: ClassVar[bool] = False
+    """The rule compares boards with each other (`rival`): its state is one for all the boards it spans,
+    and the engine is handed the other boards' tables (`Context.elsewhere`)."""
+    example: ClassVar[str] = ""
+    """A rule of the kind as a user subscribes it (`share group=china count=3 top=10`); "" for the name."""
 
     @abstractmethod
     def parameters(self) -> tuple[Param, ...]:
@@ -399,10 +404,12 @@ class Kind(AnyKind, Generic[P]):
     """
 
     def __init_subclass__(cls, *, name: str, title: str, help: str, default: str | None = None,
-                          condition: bool = True, baseline_forgets: bool = False) -> None:
+                          condition: bool = True, baseline_forgets: bool = False, spans_boards: bool = False,
+                          example: str = "") -> None:
         super().__init_subclass__()
         cls.name, cls.title, cls.help, cls.default = name, title, help, default
         cls.condition, cls.baseline_forgets = condition, baseline_forgets
+        cls.spans_boards, cls.example = spans_boards, example or name
 
     def __init__(self, params: type[P]) -> None:
         self.params = params

@@ -71,7 +71,8 @@ def listed(entries: list[Entry]) -> str:
 
 
 class Share(base.Kind[ShareParams], name="share", title="Share of the top",
-            help="a group or an organization comes to hold at least COUNT of a board's top N, or falls back"):
+            help="a group or an organization comes to hold at least COUNT of a board's top N, or falls back",
+            example="share group=china count=3 top=10"):
     """Whether the holder holds at least `count` of the top N (`holds`) or not (`short`); one subject."""
 
     def observe(self, p: ShareParams, ctx: Context, memory: base.Memory) -> base.Observed:

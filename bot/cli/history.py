@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -9,8 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from leaderwatch.alerts.context import Pairing
+from leaderwatch.alerts.kinds.rival import RivalParams, pairing
+from leaderwatch.alerts.matching import board_matches
 from leaderwatch.alerts.models import BoardState, Event, Rule, RuleState
 from leaderwatch.alerts.rules import evaluate
+from leaderwatch.alerts.suites import BUILT_IN, Suites
 from leaderwatch.bot.pipeline.importer import find_recordings
 from leaderwatch.sources.base import Snapshot, Source
 from leaderwatch.sources.identity import Group
@@ -45,21 +50,35 @@ def recorded_snapshots(sources: Sequence[Source], root: Path, board_pattern: str
 
 def replay(sources: Sequence[Source], root: Path, rules: Sequence[Rule], groups: Mapping[str, Group],
            board_pattern: str | None = None, boards: dict[str, BoardReplay] | None = None,
-           snapshots: Iterable[Snapshot] | None = None) -> Iterator[Event]:
+           snapshots: Iterable[Snapshot] | None = None, suites: Suites = BUILT_IN) -> Iterator[Event]:
     """Every event the rules find over the recorded history, in time order.
 
     Unchanged snapshots are skipped like an unchanged poll. `boards`, if given, collects each
     board's span and changes. `snapshots`: the timeline already read (`recorded_snapshots`), instead
-    of reading the recordings under `root`.
+    of reading the recordings under `root`. Rules that compare boards (`rival`) see each other board
+    as its latest table so far, and keep one state for all the boards they span, as the service does.
     """
     state = boards if boards is not None else {}
+    local = [r for r in rules if not r.spec.spans_boards]
+    spanning = [r for r in rules if isinstance(r.params, RivalParams)]
+    span_states: dict[str, RuleState] = {}
+    latest: dict[str, Snapshot] = {}
     timeline = (recorded_snapshots(sources, root, board_pattern) if snapshots is None else
                 (s for s in snapshots if board_pattern is None or fnmatch.fnmatch(s.board.id, board_pattern)))
     for snap in timeline:
         st = state.setdefault(snap.board.id, BoardReplay())
         if st.prev is not None and st.prev.content_hash == snap.content_hash:
             continue
-        result = evaluate(st.prev, snap, rules, st.rule_states, st.board_state, groups, snap.as_of)
+        result = evaluate(st.prev, snap, local, st.rule_states, st.board_state, groups, snap.as_of)
+        mine = [r for r in spanning if isinstance(r.params, RivalParams)
+                and board_matches(r.params.boards, snap.board.id, suites)]
+        if mine:
+            elsewhere = {r.params.span: seen_elsewhere(r.params, snap.board.id, latest, groups, suites)
+                         for r in mine if isinstance(r.params, RivalParams)}
+            across = evaluate(st.prev, snap, mine, span_states, st.board_state, groups, snap.as_of, elsewhere)
+            span_states.update(across.rule_states)
+            result = dataclasses.replace(result, events=result.events + across.events)
+        latest[snap.board.id] = snap
         st.prev, st.rule_states, st.board_state = snap, result.rule_states, result.board_state
         st.first = st.first or snap.as_of
         st.last = snap.as_of
@@ -67,6 +86,13 @@ def replay(sources: Sequence[Source], root: Path, rules: Sequence[Rule], groups:
         if result.changed:
             st.changes.append((snap.as_of, result.changed))
         yield from result.events
+
+
+def seen_elsewhere(p: RivalParams, board_id: str, latest: Mapping[str, Snapshot], groups: Mapping[str, Group],
+                   suites: Suites) -> tuple[Pairing, ...]:
+    """A `rival` rule's two models on the other boards it spans, as their latest tables so far list them."""
+    return tuple(pairing(p, s, groups) for b, s in latest.items()
+                 if b != board_id and board_matches(p.boards, b, suites))
 
 
 def in_range(event: Event, start: datetime | None, end: datetime | None) -> bool:

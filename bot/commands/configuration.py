@@ -25,12 +25,14 @@ from leaderwatch.bot.commands.names import (
     did_you_mean,
     resolve_board,
     resolve_group,
+    resolve_model,
     resolve_pattern,
     whole_number,
 )
 from leaderwatch.bot.commands.registry import CommandContext, Invocation, UserError, command, usage_error
 from leaderwatch.storage import outbox
 from leaderwatch.storage.db import to_text
+from leaderwatch.storage.standings import current_models
 from leaderwatch.storage.subscriptions import (
     add_subscription,
     audit_trail,
@@ -55,8 +57,22 @@ def raw_params(rule: Rule) -> dict[str, str]:
     return dict(word.partition("=")[::2] for word in rule.name.split()[1:])
 
 
-def build_rules(ctx: CommandContext, words: list[str]) -> list[Rule]:
-    """`[RULE ...] [KEY=VALUE ...]` as rules; no RULE means the default rule set."""
+def rival_values(ctx: CommandContext, pairs: dict[str, str], pattern: str) -> dict[str, str]:
+    """A `rival` rule's values as stored: its models named by their keys (resolved as `model` resolves a
+    name: prefixes, aliases, did-you-mean), its rival a group as it is, its boards the pattern subscribed
+    to unless given."""
+    models = ctx.snapshots.derived(ctx.db, "current_models", lambda: current_models(ctx.db))
+    out = dict(pairs)
+    if "model" in pairs:
+        out["model"] = resolve_model(ctx, pairs["model"], models)
+    if "rival" in pairs and pairs["rival"].lower() not in ctx.groups:
+        out["rival"] = resolve_model(ctx, pairs["rival"], models)
+    out.setdefault("boards", pattern)
+    return out
+
+
+def build_rules(ctx: CommandContext, words: list[str], pattern: str = "*") -> list[Rule]:
+    """`[RULE ...] [KEY=VALUE ...]` as rules for the boards of `pattern`; no RULE means the default set."""
     kinds: list[str] = []
     pairs: dict[str, str] = {}
     for word in words:
@@ -83,7 +99,8 @@ def build_rules(ctx: CommandContext, words: list[str]) -> list[Rule]:
             raise usage_error("subscribe", f"No rule here takes `{key}` ({listed}).")
     rules: list[Rule] = []
     for kind, raw in bases:
-        params = {**raw, **{k: v for k, v in pairs.items() if k in takes[kind]}}
+        given = {k: v for k, v in pairs.items() if k in takes[kind]}
+        params = {**raw, **(rival_values(ctx, given, pattern) if kind == "rival" else given)}
         try:
             rule = make_rule(kind, params, list(ctx.groups))
         except RuleError as exc:
@@ -117,7 +134,7 @@ async def subscribe_command(ctx: CommandContext, inv: Invocation, args: list[str
     if args[0].lower() == REPORT:
         return set_report(ctx, inv, args[1:])
     pattern, matched = resolve_pattern(ctx, args[0])
-    rules = build_rules(ctx, args[1:])
+    rules = build_rules(ctx, args[1:], pattern)
     now = ctx.clock()
     added = [r for r in rules if add_subscription(ctx.db, inv.platform, inv.channel_id, pattern, r.name,
                                                   inv.user_id, now)]

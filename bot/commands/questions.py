@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from leaderwatch.alerts.explain import explain
 from leaderwatch.alerts.formatting import Field, Reply, day, num, plural, signed
-from leaderwatch.alerts.kinds import KIND_HELP, KINDS
+from leaderwatch.alerts.kinds import KIND_HELP, KINDS, kind_named
+from leaderwatch.alerts.kinds.rival import RivalParams
 from leaderwatch.alerts.models import BoardState, Event, Rule, RuleError
 from leaderwatch.alerts.ruleset import params_of, parse_rule
 from leaderwatch.bot.commands.channel import (
@@ -40,8 +41,8 @@ from leaderwatch.sources.base import Entry, Snapshot
 from leaderwatch.sources.identity import Group
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.events import recent_events
-from leaderwatch.storage.rule_states import rules_at
-from leaderwatch.storage.standings import current_models, standings, standings_before
+from leaderwatch.storage.rule_states import SPANNING, load_rule_states, rules_at, spanning_at
+from leaderwatch.storage.standings import current_models, rival_elsewhere, standings, standings_before
 
 MODEL_DAYS = 30
 """`model` shows moves over this many days."""
@@ -51,6 +52,10 @@ EVENTS_SHOWN = 25
 
 
 # --- help, boards, top -----------------------------------------------------------------------------
+
+RULE_PATTERNS = {"rival": "vision"}
+"""The board pattern `help RULE`'s example subscribes to, where lmarena/* would not fit the rule."""
+
 
 def rule_help(kind: str) -> Reply:
     """`help overtake`: what a rule kind reports and its parameters."""
@@ -64,7 +69,8 @@ def rule_help(kind: str) -> Reply:
     line = KIND_HELP[kind]
     text = f"{line[:1].upper()}{line[1:]}.\n" + ("\n".join(lines) if lines else "No parameters.")
     return Reply(title=f"Rule `{kind}`", text=text, ephemeral=True,
-                 footer=f"e.g. `/leaderwatch subscribe lmarena/* {kind}`")
+                 footer=f"e.g. `/leaderwatch subscribe {RULE_PATTERNS.get(kind, 'lmarena/*')} "
+                        f"{kind_named(kind).example}`")
 
 
 @command("help", "help [COMMAND|RULE]")
@@ -289,12 +295,27 @@ async def why_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
     board_state = ran.board_state if ran else BoardState()
     states = ran.states if ran else {}
     now = ran.evaluated_at if ran and ran.evaluated_at else snap.as_of
+    spanning_before = spanning_at(ctx.db, ran.snapshot_id) if ran else {}
+    spanning_now = load_rule_states(ctx.db, SPANNING)
     fields = []
     for name in names:
         try:
             rule: Rule = parse_rule(name, list(ctx.groups))
         except RuleError as exc:
             fields.append(Field(name, f"not run: the rule is no longer valid ({exc})", inline=False))
+            continue
+        if isinstance(rule.params, RivalParams):  # it compares boards: one state for all of them
+            elsewhere = {rule.params.span: rival_elsewhere(ctx.db, rule.params, board_id, ctx.groups,
+                                                           ctx.suites)}
+            ran_here = name in spanning_before
+            state = spanning_before[name] if ran_here else spanning_now.get(name)
+            found = explain(rule, prev, snap, state, board_state, ctx.groups, now, elsewhere)
+            value = event_line(found.events) if found.fired else f"quiet: {found.reason}"
+            if not ran_here:
+                value += (" (as the boards stand now: the rule last ran on another board's update)"
+                          if name in spanning_now else
+                          " (had it been there: the rule was added after this snapshot arrived)")
+            fields.append(Field(name, value, inline=False))
             continue
         found = explain(rule, prev, snap, states.get(name), board_state, ctx.groups, now)
         value = event_line(found.events) if found.fired else f"quiet: {found.reason}"

@@ -11,19 +11,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from leaderwatch.alerts.matching import Subscription, hold_for, match, rules_for_board
-from leaderwatch.alerts.models import Event, Rule, RuleError
+from leaderwatch.alerts.kinds.rival import RivalParams
+from leaderwatch.alerts.matching import Subscription, board_matches, hold_for, match, rules_for_board
+from leaderwatch.alerts.models import BoardState, Event, Rule, RuleError
 from leaderwatch.alerts.rules import evaluate
 from leaderwatch.alerts.ruleset import parse_rule
 from leaderwatch.alerts.suites import BUILT_IN, Suites
 from leaderwatch.bot.pipeline.store import Stored
 from leaderwatch.bot.runtime.metrics import Metrics
+from leaderwatch.sources.base import Snapshot
 from leaderwatch.sources.identity import Group
 from leaderwatch.storage import outbox
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.db import Database
 from leaderwatch.storage.events import save_events
-from leaderwatch.storage.rule_states import board_state_before, load_rule_states, save_rule_states
+from leaderwatch.storage.rule_states import SPANNING, board_state_before, load_rule_states, save_rule_states
+from leaderwatch.storage.standings import rival_elsewhere
 from leaderwatch.storage.subscriptions import active_subscriptions, channel_settings
 
 logger = logging.getLogger(__name__)
@@ -71,18 +74,40 @@ class Alerter:
         subscriptions = active_subscriptions(self.db)
         now = self.clock()
         before = load_rule_states(self.db, snap.board.id)
-        evaluation = evaluate(prev, snap, self.rules_for(snap.board.id, subscriptions), before, board_state,
+        rules = self.rules_for(snap.board.id, subscriptions)
+        evaluation = evaluate(prev, snap, [r for r in rules if not r.spec.spans_boards], before, board_state,
                               self.groups, now)
         # The states before are kept beside the new ones: `why` runs a rule on this snapshot again.
         save_rule_states(self.db, snap.board.id, evaluation.rule_states, now, before=before,
                          snapshot_id=result.snapshot_id)
         events = list(evaluation.events)
+        spanning = [r for r in rules if r.spec.spans_boards and self.spans(r, snap.board.id)]
+        if spanning:
+            events += self.stage_spanning(spanning, prev, snap, board_state, now, result.snapshot_id)
         save_events(self.db, events, result.snapshot_id, now)
         deliveries = match(events, subscriptions, self.suites)
         channels = {(d.platform, d.channel_id) for d in deliveries}
         holds = {(p, c): hold_for(channel_settings(self.db, p, c), now) for p, c in channels}
         queued = outbox.enqueue(self.db, deliveries, now, holds)
         return Staged(self, snap.board.id, events, evaluation.changed, queued, len(channels))
+
+    def spans(self, rule: Rule, board_id: str) -> bool:
+        """Whether a rule that spans boards (`rival`) looks at this board."""
+        p = rule.params
+        return isinstance(p, RivalParams) and board_matches(p.boards, board_id, self.suites)
+
+    def stage_spanning(self, rules: Sequence[Rule], prev: Snapshot | None, snap: Snapshot,
+                       board_state: BoardState, now: datetime, snapshot_id: int) -> list[Event]:
+        """Evaluate the rules that compare boards, handed the other boards' latest tables, from the one
+        state each keeps for all the boards it spans (so a lead is reported once, not once per board)."""
+        before = load_rule_states(self.db, SPANNING)
+        board = snap.board.id
+        elsewhere = {r.params.span: rival_elsewhere(self.db, r.params, board, self.groups, self.suites)
+                     for r in rules if isinstance(r.params, RivalParams)}
+        evaluation = evaluate(prev, snap, rules, before, board_state, self.groups, now, elsewhere)
+        save_rule_states(self.db, SPANNING, {**before, **evaluation.rule_states}, now, before=before,
+                         snapshot_id=snapshot_id)
+        return list(evaluation.events)
 
     def announce(self, staged: Staged) -> None:
         """Log, count and hand to the sink the events of a committed `stage`."""

@@ -17,13 +17,14 @@ from leaderwatch.sources.base import Board, Entry, Snapshot, make_snapshot
 from leaderwatch.sources.identity import default_groups
 
 GROUPS = default_groups()
-SAMPLE = {"score": {"threshold": "80"}, "share": {"group": "china"}}
+SAMPLE = {"score": {"threshold": "80"}, "share": {"group": "china"},
+          "rival": {"model": "deepseek-b", "rival": "openai-a"}}
 """What a kind needs beyond its defaults to make a rule."""
 
 
 def test_the_registry_lists_every_kind_once_each_in_its_own_module() -> None:
     assert KINDS == ("overtake", "new_leader", "top_n", "gap", "score", "new_model", "rank_change",
-                     "board_changed", "share")
+                     "board_changed", "share", "rival")
     assert MODEL_KINDS == KINDS  # the name older code imports from alerts.models
     assert [type(k).__module__ for k in REGISTRY] == [f"leaderwatch.alerts.kinds.{k}" for k in KINDS]
     assert all(BY_NAME[k.name] is k for k in REGISTRY)
@@ -35,7 +36,7 @@ def test_titles_and_help_lines() -> None:
     assert KIND_TITLES == {
         "overtake": "Overtake", "new_leader": "New #1", "top_n": "Top N", "gap": "Gap",
         "score": "Score threshold", "new_model": "New model", "rank_change": "Rank change",
-        "board_changed": "Board changed", "share": "Share of the top"}
+        "board_changed": "Board changed", "share": "Share of the top", "rival": "Rival"}
     assert title_of("retired_kind") == "retired_kind"
     assert all(len(KIND_HELP[k]) > 20 for k in KINDS)
 
@@ -60,7 +61,8 @@ def test_each_kind_takes_the_common_parameters_that_mean_something_to_it() -> No
     assert {k.name: k.common for k in REGISTRY} == {
         "overtake": ("confirm", "cooldown"), "new_leader": ("confirm", "cooldown"),
         "top_n": ("confirm", "cooldown"), "gap": ("confirm", "cooldown"), "score": ("confirm", "cooldown"),
-        "new_model": (), "rank_change": ("cooldown",), "board_changed": (), "share": ("confirm", "cooldown")}
+        "new_model": (), "rank_change": ("cooldown",), "board_changed": (), "share": ("confirm", "cooldown"),
+        "rival": ("confirm", "cooldown")}
     # A kind without them reports on one snapshot and never cools down.
     assert make_rule("new_model", {}).params.confirm == 1
     assert make_rule("new_model", {}).params.cooldown == timedelta(0)

@@ -678,7 +678,7 @@ def test_find_renames_maps_old_keys_to_new() -> None:
 
 ALL_RULES = ["overtake groups=china,west", "new_leader", "new_model", "top_n top=3", "rank_change by=1",
              "gap groups=china,west threshold=6", "score threshold=85", "board_changed",
-             "share group=china count=2 top=3"]
+             "share group=china count=2 top=3", "rival model=deepseek-v3 rival=west boards=test/* at_least=1"]
 BEFORE = [us(GPT, 90), us(O3, 80), cn(DS, 70), fr(MI, 60)]
 AFTER = [cn(DS, 95), qwen(QW, 91), us(GPT, 90), us(O3, 80), fr(MI, 60)]  # DS passes, QW is new
 
@@ -722,7 +722,8 @@ def test_after_a_change_of_method_the_new_table_is_the_baseline() -> None:
     got = [(i, e.kind, e.model) for i, e in run(ALL_RULES, steps).events]
     assert got == [(2, "board_changed", None),
                    (4, "overtake", GPT), (4, "new_leader", GPT),
-                   (4, "rank_change", GPT), (4, "rank_change", DS), (4, "rank_change", QW)]
+                   (4, "rank_change", GPT), (4, "rank_change", DS), (4, "rank_change", QW),
+                   (4, "rival", DS)]  # DS no longer leads the best west model
 
 
 @pytest.mark.parametrize(("prev", "curr"), [

@@ -98,14 +98,15 @@ def test_parse_and_make_agree() -> None:
 def test_every_kind_has_help_and_parses_with_defaults() -> None:
     assert set(KIND_HELP) == set(KINDS)
     for kind in KINDS:
-        text = {"score": "score threshold=1", "share": "share group=china"}.get(kind, kind)
+        text = {"score": "score threshold=1", "share": "share group=china",
+                "rival": "rival model=a rival=b"}.get(kind, kind)
         rule = parse_rule(text, GROUPS)
         assert rule.kind == kind and set(values(rule)) == set(dataclasses.asdict(rule.params))
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("bogus", "unknown rule `bogus`; rules: overtake, new_leader, top_n, gap, score, new_model, "
-              "rank_change, board_changed, share"),
+              "rank_change, board_changed, share, rival"),
     ("overtake foo=1", "rule `overtake` has no parameter `foo` (parameters: groups, confidence, confirm, "
                        "cooldown)"),
     ("board_changed top=3", "rule `board_changed` has no parameter `top` (parameters: none)"),

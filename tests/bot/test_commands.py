@@ -135,7 +135,7 @@ async def test_help_lists_questions_then_configuration(ctx: CommandContext) -> N
                                     "Post alerts from the boards matching a pattern to this channel, by the "
                                     "rules given. (channel managers)", False)
     assert reply.footer == ("Rules: overtake, new_leader, top_n, gap, score, new_model, rank_change, "
-                            "board_changed, share (`/leaderwatch help RULE`)")
+                            "board_changed, share, rival (`/leaderwatch help RULE`)")
     assert (await ask(ctx, "")).title == "leaderwatch commands"
 
 
@@ -487,7 +487,7 @@ async def test_subscribe_without_rules_takes_the_default_set(ctx: CommandContext
                               "`lmarena/vision`? `/leaderwatch boards` lists them."),
     ("subscribe lmarena/text overtak", "Unknown rule `overtak`. Did you mean `overtake`? Rules: overtake, "
                                        "new_leader, top_n, gap, score, new_model, rank_change, "
-                                       "board_changed, share."
+                                       "board_changed, share, rival."
                                        "\nUsage: `/leaderwatch subscribe BOARD_PATTERN [RULE ...] "
                                        "[KEY=VALUE ...]`"),
     ("subscribe lmarena/text overtake top=5", "No rule here takes `top` (overtake takes confidence, confirm, "
