@@ -139,6 +139,26 @@ async def test_help_lists_questions_then_configuration(ctx: CommandContext) -> N
     assert (await ask(ctx, "")).title == "leaderwatch commands"
 
 
+@pytest.mark.parametrize(("text", "example"), [
+    ("help share", "`/leaderwatch share lmarena/text 10 at 2025-08-04`"),
+    ("help rule share", "`/leaderwatch subscribe lmarena/* share group=china count=3 top=10`"),
+    ("help rival", "`/leaderwatch subscribe vision rival model=qwen2-vl-72b-instruct rival=gpt-4o-20240513 "
+                   "boards=vision`"),
+    ("help versus", "`/leaderwatch versus deepseek-r1 west lmarena/*`"),
+    ("help report", "`/leaderwatch subscribe report weekly`"),
+])
+async def test_the_race_commands_and_rules_explain_themselves_with_an_example(
+        ctx: CommandContext, text: str, example: str) -> None:
+    reply = await ask(ctx, text)
+    assert not reply.error and example in reply.plain().replace("\n", " ")
+
+
+async def test_a_rule_example_subscribes_as_shown(ctx: CommandContext) -> None:
+    """The example `help rule share` gives is a subscription that works."""
+    reply = await ask(ctx, "subscribe lmarena/* share group=china count=3 top=10", manager=True)
+    assert not reply.error and "`share group=china count=3 top=10`" in reply.text
+
+
 async def test_help_for_a_command_and_for_a_rule(ctx: CommandContext) -> None:
     reply = await ask(ctx, "help top")
     assert reply.plain() == ("*/leaderwatch top BOARD [N] [GROUP] [at DATE]*\nShow a board's top N (default "

@@ -226,6 +226,27 @@ def test_a_value_that_is_no_number_nor_text_names_the_setting(tmp_path, value):
         with_config(tmp_path, f"[sources.lmarena]\ninterval = {value}\n")
 
 
+def test_suites_add_to_and_redefine_the_built_in_ones(tmp_path):
+    s = with_config(tmp_path, '[suites.agents]\nboards = ["swebench/*", "Epoch/OS_World"]\n'
+                              '[suites.vision]\nboards = ["lmarena/vision"]\n')
+    assert s.suites["agents"] == ("swebench/*", "epoch/os_world")
+    assert s.suites["vision"] == ("lmarena/vision",)
+    assert s.suites["coding"][0] == "aider/*" and s.suites["all"] == ("*",)
+    assert with_config(tmp_path, "").suites["vision"][0] == "lmarena/vision*"
+
+
+@pytest.mark.parametrize(("body", "pattern"), [
+    ('[suites.agents]\nboards = "swebench/*"\n', r"config \[suites\.agents\]: expected boards = \["),
+    ('[suites.agents]\nboard = ["swebench/*"]\n', r"config \[suites\.agents\]: expected .* and nothing"),
+    ('[suites.agents]\nboards = []\n', r"config \[suites\]: suite `agents`: give one or more board patterns"),
+    ('[suites."my/boards"]\nboards = ["a/*"]\n', r"config \[suites\]: suite `my/boards`: a name is lower"),
+    ("suites = 3\n", r"config \[suites\]: expected \[suites\.NAME\] tables"),
+])
+def test_a_bad_suite_names_the_section(tmp_path, body, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        with_config(tmp_path, body)
+
+
 def test_settings_are_frozen():
     s = Settings()
     with pytest.raises(AttributeError):
