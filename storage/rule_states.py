@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from leaderwatch.alerts.context import base_key_of
 from leaderwatch.alerts.models import BoardState, RuleState
 from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.snapshots import in_force
 
 _STATE_TABLE = "rule_states"
 SPANNING = "~spanning"
@@ -83,23 +84,23 @@ def board_state_before(db: Database, board_id: str, snapshot_id: int) -> BoardSt
 def rules_at(db: Database, board_id: str, at: datetime | None = None) -> RulesAt | None:
     """The rules' memory at the board's snapshot in force at `at` (the latest when None), or None
     when the board has no snapshot."""
-    sql = "SELECT id FROM snapshots WHERE board_id = ?"
-    params: list[Any] = [board_id]
-    if at is not None:
-        sql += " AND as_of <= ?"
-        params.append(to_text(at))
-    row = db.execute(sql + " ORDER BY as_of DESC, id DESC LIMIT 1", params).fetchone()
-    if row is None:
+    found = in_force(db, board_id, at)
+    if found is None:
         return None
-    snapshot_id = int(row[0])
+    snapshot_id = found[0]
     states: dict[str, RuleState | None] = {}
     evaluated_at = None
     for r in db.table(_STATE_TABLE).rows_where("board_id = ? AND snapshot_id = ?", [board_id, snapshot_id]):
-        had = r["previous_confirmed"] is not None
-        states[r["rule"]] = _to_state(r["previous_confirmed"], r["previous_streak"],
-                                      r["previous_last_fired"]) if had else None
+        states[r["rule"]] = _previous(r)
         evaluated_at = from_text(r["updated_at"])
     return RulesAt(snapshot_id, board_state_before(db, board_id, snapshot_id), evaluated_at, states)
+
+
+def _previous(row: Mapping[str, Any]) -> RuleState | None:
+    """The state a stored row's rule started from at its snapshot (None: it had none)."""
+    if row["previous_confirmed"] is None:
+        return None
+    return _to_state(row["previous_confirmed"], row["previous_streak"], row["previous_last_fired"])
 
 
 def names_listed_before(db: Database, board_id: str, snapshot_id: int) -> tuple[set[tuple[str, str]], int]:
@@ -121,9 +122,5 @@ def names_listed_before(db: Database, board_id: str, snapshot_id: int) -> tuple[
 def spanning_at(db: Database, snapshot_id: int) -> dict[str, RuleState | None]:
     """The states the rules that compare boards started from when they last ran, if that was on this
     snapshot's update (by rule name; None: the rule had none)."""
-    out: dict[str, RuleState | None] = {}
-    for r in db.table(_STATE_TABLE).rows_where("board_id = ? AND snapshot_id = ?", [SPANNING, snapshot_id]):
-        had = r["previous_confirmed"] is not None
-        out[r["rule"]] = _to_state(r["previous_confirmed"], r["previous_streak"],
-                                   r["previous_last_fired"]) if had else None
-    return out
+    rows = db.table(_STATE_TABLE).rows_where("board_id = ? AND snapshot_id = ?", [SPANNING, snapshot_id])
+    return {r["rule"]: _previous(r) for r in rows}

@@ -134,16 +134,8 @@ def board(db: Database, board_id: str) -> Board | None:
 
 def snapshot_at(db: Database, board_id: str, at: datetime | None = None) -> Snapshot | None:
     """The board's table as it stood at `at` (the latest snapshot when `at` is None)."""
-    b = board(db, board_id)
-    if b is None:
-        return None
-    sql = f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE board_id = ?"
-    params: list[Any] = [board_id]
-    if at is not None:
-        sql += " AND as_of <= ?"
-        params.append(to_text(at))
-    row = db.execute(sql + " ORDER BY as_of DESC, id DESC LIMIT 1", params).fetchone()
-    return _snapshot_from_row(db, b, row) if row else None
+    found = in_force(db, board_id, at)
+    return snapshot_by_id(db, found[0]) if found else None
 
 
 def latest_snapshot(db: Database, board_id: str) -> Snapshot | None:
@@ -301,13 +293,8 @@ class SnapshotCache:
 
     def at(self, db: Database, board_id: str, at: datetime | None = None) -> Snapshot | None:
         """Like `snapshot_at`, through the cache."""
-        sql = "SELECT id FROM snapshots WHERE board_id = ?"
-        params: list[Any] = [board_id]
-        if at is not None:
-            sql += " AND as_of <= ?"
-            params.append(to_text(at))
-        row = db.execute(sql + " ORDER BY as_of DESC, id DESC LIMIT 1", params).fetchone()
-        return self.by_id(db, int(row[0])) if row else None
+        found = in_force(db, board_id, at)
+        return self.by_id(db, found[0]) if found else None
 
     def latest(self, db: Database, board_id: str) -> Snapshot | None:
         """Like `latest_snapshot`, through the cache."""
