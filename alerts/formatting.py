@@ -7,6 +7,7 @@ are the one way leaderwatch writes numbers, dates and counts, in alerts, answers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from leaderwatch.alerts.kinds import title_of
@@ -28,11 +29,29 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True)
+class Action:
+    """A button under a message. A click is handed to the command layer (`bot.commands.actions.press`)
+    with `name` (what to do: `why`, `chart`, `mute`, `unsubscribe`), `ref` (what about: the alert's
+    event key) and `choice`; `choices` are other values the button offers (a mute's 1d, 7d, 30d).
+    `confirm` is a question to answer before it runs; `danger` marks a button that removes something.
+    """
+
+    name: str
+    label: str
+    ref: str
+    choice: str = ""
+    choices: tuple[str, ...] = ()
+    confirm: str | None = None
+    danger: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """A message, whatever the platform: title, text, fields, an optional table, a link.
+    """A message, whatever the platform: title, text, fields, an optional table, a link, buttons.
 
     `table` rows are strings; the first row is the header. `ephemeral` replies are shown only to
-    the person who asked. `group` names the group whose colour an adapter may use.
+    the person who asked. `group` names the group whose colour an adapter may use. `actions` are
+    the buttons under it.
     """
 
     text: str
@@ -45,6 +64,7 @@ class Reply:
     error: bool = False
     footer: str | None = None
     image: bytes | None = field(default=None, repr=False)
+    actions: tuple[Action, ...] = ()
 
     def plain(self) -> str:
         """The whole reply as plain text (console, logs, fallbacks)."""
@@ -63,8 +83,10 @@ class Reply:
         return "\n".join(parts)
 
 
-def event_reply(event: Event, board_url: str = "") -> Reply:
-    """An alert: the event's message with its facts as fields."""
+def event_reply(event: Event, board_url: str = "", updates: Sequence[str] = (), status: str = "") -> Reply:
+    """An alert: the event's message with its facts as fields; when its message is edited after
+    follow-ups, the story's `updates` since (`alerts.stories.update_lines`) and its `status` in the
+    title (`reversed on 2025-02-06`)."""
     fields = [Field("Board", event.board)]
     if event.model:
         fields.append(Field("Model", event.model))
@@ -78,8 +100,10 @@ def event_reply(event: Event, board_url: str = "") -> Reply:
         fields.append(Field("Score", f"{num(event.score_after)}{was}"))
     if event.confidence != "n/a":
         fields.append(Field("Confidence", event.confidence))
+    if updates:
+        fields.append(Field("Since then", "\n".join(updates), inline=False))
     group = event.groups[0] if event.groups else None
-    title = f"{title_of(event.kind)} on {event.board}"
+    title = f"{title_of(event.kind)} on {event.board}" + (f" ({status})" if status else "")
     text = event.message.removeprefix(f"{event.board}: ")
     return Reply(text=text, title=title, fields=tuple(fields), url=board_url or None, group=group,
                  footer=f"as of {moment(event.at)} · rule: {event.rule}")

@@ -80,17 +80,48 @@ def next_digest(period: str, hour: int, after: datetime) -> datetime:
     return at
 
 
-def hold_for(settings: Mapping[str, str], now: datetime) -> tuple[datetime | None, str | None]:
-    """When a channel's alerts may go out given its settings (mute, digest), and the digest kind.
+MUTE = "mute_until"
+"""The channel setting holding the end of the channel's mute; `mute_until:PATTERN` a board pattern's."""
 
-    Muted and digest channels get their alerts later, never dropped.
+
+def board_mutes(settings: Mapping[str, str], now: datetime) -> dict[str, datetime]:
+    """The board patterns muted in a channel now, and until when."""
+    out: dict[str, datetime] = {}
+    for key, value in settings.items():
+        if key.startswith(MUTE + ":"):
+            until = _time(value)
+            if until is not None and until > now:
+                out[key.partition(":")[2]] = until
+    return out
+
+
+def _time(text: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def muted_until(settings: Mapping[str, str], now: datetime, board: str | None = None,
+                suites: Suites = BUILT_IN) -> datetime | None:
+    """When the channel's mute, or the longest mute of a pattern matching `board`, ends; None when
+    nothing mutes it now."""
+    ends = [t for t in [_time(settings.get(MUTE, ""))] if t is not None and t > now]
+    if board is not None:
+        ends += [t for pattern, t in board_mutes(settings, now).items()
+                 if board_matches(pattern, board, suites)]
+    return max(ends, default=None)
+
+
+def hold_for(settings: Mapping[str, str], now: datetime, board: str | None = None,
+             suites: Suites = BUILT_IN) -> tuple[datetime | None, str | None]:
+    """When a channel's alerts (on `board`) may go out given its settings (mutes, digest), and the
+    digest kind.
+
+    Muted channels and boards and digest channels get their alerts later, never dropped.
     """
-    until: datetime | None = None
-    mute = settings.get("mute_until")
-    if mute:
-        muted_to = datetime.fromisoformat(mute)
-        if muted_to > now:
-            until = muted_to
+    until = muted_until(settings, now, board, suites)
     digest = settings.get("digest")
     if digest in ("daily", "weekly"):
         hour = int(settings.get("digest_hour", DIGEST_HOUR))

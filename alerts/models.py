@@ -62,6 +62,9 @@ class Event(NamedTuple):
     confidence: str
     message: str
     dedupe_key: str
+    value: str = ""
+    """The outcome the rule saw for the subject (`china` leads, `in` the top N, `below`): with the
+    subject, what tells a reversal (another value) from a confirmation (the same) in a story."""
 
     def to_json(self) -> dict[str, Any]:
         """The event as a JSON object (`replay --format jsonl`)."""

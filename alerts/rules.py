@@ -152,7 +152,7 @@ def _event(rule: Rule, ctx: Context, subject: str, value: str, message: str, *, 
         score_before=before.score if before else None,
         score_after=entry.score if listed and entry else None,
         confidence=confidence, message=f"{ctx.board}: {message}",
-        dedupe_key=dedupe_key(kind, ctx.board, subject, value, ctx.at_text),
+        dedupe_key=dedupe_key(kind, ctx.board, subject, value, ctx.at_text), value=value,
     )
 
 

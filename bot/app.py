@@ -263,7 +263,7 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
             senders[name] = svc.sender
     dispatcher = Dispatcher(app.db, senders, app.clock,
                             board_urls={b.id: b.url for b in all_boards(app.sources).values()},
-                            decorate=chart_alerts(ctx), metrics=app.metrics)
+                            decorate=chart_alerts(ctx), metrics=app.metrics, suites=ctx.suites)
     delivering = asyncio.create_task(dispatcher.run(stop)) if settings.has_chat else None
     scheduler = AsyncIOScheduler(timezone=UTC)
     schedule(app, scheduler, dispatcher.wake if delivering else None)

@@ -116,6 +116,28 @@ def m004_rule_states_before(db: Database) -> None:
     states.add_column("snapshot_id", int)
 
 
+@migrations()
+def m005_stories(db: Database) -> None:
+    """Follow-ups in the thread of the first alert, and edits of it (issue 12).
+
+    `events.value`: the outcome a rule saw (tells a reversal from a confirmation). `outbox.action`:
+    `post` (a message of its own), `reply` (in the thread of the row `parent_id`) or `edit` (of the
+    message of `parent_id`); `outbox.message_ref`: the platform's id of the delivered message (Slack
+    ts, Discord message id). `stories`: per channel, the row whose message a story's follow-ups
+    thread under, and when the story last moved.
+    """
+    db.table("events").add_column("value", str)
+    outbox = db.table("outbox")
+    outbox.add_column("action", str, not_null_default="post")
+    outbox.add_column("parent_id", int)
+    outbox.add_column("message_ref", str)
+    outbox.create_index(["parent_id"])
+    db.table("stories").create({
+        "platform": str, "channel_id": str, "story": str, "root_id": int, "updated_at": str,
+    }, pk=("platform", "channel_id", "story"))
+    db.table("stories").create_index(["root_id"])
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the database at `path` and bring its schema up to date.
 

@@ -17,11 +17,11 @@ def save_events(db: Database, events: Iterable[Event], snapshot_id: int | None, 
     """Store events; one already stored (same dedupe key) is left as it is."""
     db.conn.executemany(
         "INSERT OR IGNORE INTO events (dedupe_key, kind, board_id, at, rule, subject, model, other, groups, "
-        "rank_before, rank_after, score_before, score_after, confidence, message, snapshot_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "rank_before, rank_after, score_before, score_after, confidence, message, snapshot_id, created_at, "
+        "value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(e.dedupe_key, e.kind, e.board, to_text(e.at), e.rule, e.subject, e.model, e.other,
           json.dumps(list(e.groups)), e.rank_before, e.rank_after, e.score_before, e.score_after,
-          e.confidence, e.message, snapshot_id, to_text(now)) for e in events])
+          e.confidence, e.message, snapshot_id, to_text(now), e.value) for e in events])
 
 
 def to_event(row: dict[str, Any]) -> Event:
@@ -32,6 +32,7 @@ def to_event(row: dict[str, Any]) -> Event:
         groups=tuple(json.loads(row["groups"] or "[]")), rank_before=row["rank_before"],
         rank_after=row["rank_after"], score_before=row["score_before"], score_after=row["score_after"],
         confidence=row["confidence"], message=row["message"], dedupe_key=row["dedupe_key"],
+        value=row.get("value") or "",
     )
 
 

@@ -1,15 +1,23 @@
 """The outbox: one row per (event, channel), written with the snapshot that produced it.
 
 Statuses: `pending` (to send at `next_attempt_at`, not before `hold_until` for muted channels and
-digests), `sending` (claimed by the dispatcher: the platform may or may not have it), `delivered`,
-`failed` (permanently; the channel's subscriptions are disabled). A crash leaves rows `pending` or
-`sending`; the dispatcher recovers `sending` ones at start, checking the channel before resending.
+boards and digests), `sending` (claimed by the dispatcher: the platform may or may not have it),
+`delivered` (with the platform's `message_ref`), `failed` (permanently; the channel's subscriptions
+are disabled), `skipped` (an edit with nothing left to edit: the message was deleted). A crash leaves
+rows `pending` or `sending`; the dispatcher recovers `sending` ones at start, checking the channel
+before resending.
+
+Actions: an event that follows up a story open in the channel (`alerts.stories`) is queued as two
+rows, a `reply` in the thread of the story's first alert (`parent_id`) and, right after it, an `edit`
+of that first alert; any other event as a `post`. The `stories` table maps each open story of a
+channel to the row of its first alert.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +25,14 @@ from typing import Any
 from sqlite_utils import Database
 
 from leaderwatch.alerts.matching import Delivery
+from leaderwatch.alerts.models import Event
+from leaderwatch.alerts.stories import STORY_WINDOW
 from leaderwatch.storage.db import from_text, to_text
+
+POST, REPLY, EDIT = "post", "reply", "edit"
+
+Hold = Callable[[Delivery], tuple[datetime | None, str | None]]
+"""For a delivery: the time before which it is not sent (a mute's end, the next digest) and the digest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +52,9 @@ class OutboxItem:
     last_error: str | None
     created_at: datetime | None = None
     sent_at: datetime | None = None
+    action: str = POST
+    parent_id: int | None = None
+    message_ref: str | None = None
 
 
 def _item(row: dict[str, Any]) -> OutboxItem:
@@ -45,27 +63,96 @@ def _item(row: dict[str, Any]) -> OutboxItem:
         row["status"], row["attempts"] or 0, from_text(row["hold_until"]) if row["hold_until"] else None,
         row["digest"], from_text(row["next_attempt_at"]), row["last_error"],
         from_text(row["created_at"]) if row.get("created_at") else None,
-        from_text(row["sent_at"]) if row.get("sent_at") else None)
+        from_text(row["sent_at"]) if row.get("sent_at") else None,
+        row.get("action") or POST, row.get("parent_id"), row.get("message_ref"))
 
 
-def enqueue(db: Database, deliveries: Iterable[Delivery], now: datetime,
-            hold: dict[tuple[str, str], tuple[datetime | None, str | None]] | None = None) -> int:
+def edit_key(delivery_key: str) -> str:
+    """The delivery key of the edit that goes with a follow-up's reply."""
+    return hashlib.sha256(f"edit|{delivery_key}".encode()).hexdigest()[:32]
+
+
+def _insert(db: Database, d: Delivery, key: str, now: datetime, until: datetime | None, digest: str | None,
+            action: str, parent_id: int | None) -> int | None:
+    """One row; its id, or None when a row with that key was there already."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO outbox (delivery_key, event_key, platform, channel_id, subscription_ids, "
+        "status, hold_until, digest, attempts, next_attempt_at, created_at, action, parent_id) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, 0, ?, ?, ?, ?)",
+        [key, d.event.dedupe_key, d.platform, d.channel_id, json.dumps(list(d.subscription_ids)),
+         to_text(until) if until else None, digest, to_text(now), to_text(now), action, parent_id])
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def enqueue(db: Database, deliveries: Iterable[Delivery], now: datetime, hold: Hold | None = None,
+            stories: Callable[[Event], Sequence[str]] | None = None) -> int:
     """Add deliveries (one already there, same key, is left alone); how many were added.
 
-    `hold` gives per (platform, channel) the time before which nothing is sent (a mute's end or the
-    next digest) and the digest kind, if any.
+    `hold` tells each delivery's hold (a mute's end or the next digest) and digest kind. With
+    `stories` (`alerts.stories.story_keys`), an event of a story open in the channel is queued as a
+    reply and an edit of the story's first alert (counted as one delivery); any other opens its
+    stories. Digests do not thread: a digest row is a post.
     """
     added = 0
     for d in deliveries:
-        until, digest = (hold or {}).get((d.platform, d.channel_id), (None, None))
-        cursor = db.execute(
-            "INSERT OR IGNORE INTO outbox (delivery_key, event_key, platform, channel_id, subscription_ids, "
-            "status, hold_until, digest, attempts, next_attempt_at, created_at) "
-            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, 0, ?, ?)",
-            [d.key, d.event.dedupe_key, d.platform, d.channel_id, json.dumps(list(d.subscription_ids)),
-             to_text(until) if until else None, digest, to_text(now), to_text(now)])
-        added += cursor.rowcount
+        until, digest = hold(d) if hold is not None else (None, None)
+        keys = list(stories(d.event)) if stories is not None and digest is None else []
+        root = story_root(db, d.platform, d.channel_id, keys, now) if keys else None
+        if root is not None:
+            row = _insert(db, d, d.key, now, until, None, REPLY, root)
+            if row is not None:
+                _insert(db, d, edit_key(d.key), now, until, None, EDIT, root)
+                _touch_stories(db, d.platform, d.channel_id, keys, root, now)
+        else:
+            row = _insert(db, d, d.key, now, until, digest, POST, None)
+            if row is not None and keys:
+                _touch_stories(db, d.platform, d.channel_id, keys, row, now)
+        added += row is not None
     return added
+
+
+def story_root(db: Database, platform: str, channel_id: str, keys: Sequence[str],
+               now: datetime) -> int | None:
+    """The row of the first alert of the most recently moved story open under one of `keys` in a
+    channel, or None. A story whose first alert failed, or is gone from the outbox, is not open."""
+    if not keys:
+        return None
+    row = db.execute(
+        "SELECT s.root_id FROM stories s JOIN outbox o ON o.id = s.root_id "
+        f"WHERE s.platform = ? AND s.channel_id = ? AND s.story IN ({', '.join('?' * len(keys))}) "
+        "AND s.updated_at >= ? AND o.status NOT IN ('failed', 'skipped') "
+        "ORDER BY s.updated_at DESC, s.root_id DESC LIMIT 1",
+        [platform, channel_id, *keys, to_text(now - STORY_WINDOW)]).fetchone()
+    return int(row[0]) if row else None
+
+
+def _touch_stories(db: Database, platform: str, channel_id: str, keys: Sequence[str], root_id: int,
+                   now: datetime) -> None:
+    """The stories `keys` of a channel now thread under `root_id`, and moved `now`."""
+    db.conn.executemany(
+        "INSERT INTO stories (platform, channel_id, story, root_id, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (platform, channel_id, story) DO UPDATE SET root_id = excluded.root_id, "
+        "updated_at = excluded.updated_at",
+        [(platform, channel_id, key, root_id, to_text(now)) for key in keys])
+
+
+def become_root(db: Database, item_id: int, old_root: int) -> None:
+    """A follow-up went out as a message of its own (its first alert was deleted): it is now a post,
+    the stories of the old first alert thread under it, and the edit queued with it has nothing to do."""
+    with db.atomic():
+        row = item(db, item_id)
+        db.execute("UPDATE outbox SET action = 'post', parent_id = NULL WHERE id = ?", [item_id])
+        db.execute("UPDATE stories SET root_id = ? WHERE root_id = ?", [item_id, old_root])
+        if row is not None:
+            db.execute("UPDATE outbox SET status = 'skipped', last_error = ? WHERE delivery_key = ? "
+                       "AND status = 'pending'", ["the first alert was deleted: the update went out as a "
+                                                  "new message", edit_key(row.delivery_key)])
+
+
+def follow_ups(db: Database, root_id: int, up_to: int) -> list[OutboxItem]:
+    """The replies queued in the thread of `root_id` up to row `up_to`, oldest first."""
+    return [_item(r) for r in db.table("outbox").rows_where(
+        "parent_id = ? AND action = 'reply' AND id <= ?", [root_id, up_to], order_by="id")]
 
 
 def due(db: Database, now: datetime, platform: str | None = None, limit: int = 100) -> list[OutboxItem]:
@@ -96,11 +183,19 @@ def claim(db: Database, item_id: int, now: datetime) -> bool:
     return cursor.rowcount == 1
 
 
-def mark_delivered(db: Database, item_id: int, now: datetime) -> None:
-    """The platform accepted the message."""
+def mark_delivered(db: Database, item_id: int, now: datetime, message_ref: str | None = None) -> None:
+    """The platform accepted the message (`message_ref`: its id there, when the platform said)."""
     with db.atomic():
-        db.execute("UPDATE outbox SET status = 'delivered', delivered_at = ?, last_error = NULL WHERE id = ?",
-                   [to_text(now), item_id])
+        db.execute("UPDATE outbox SET status = 'delivered', delivered_at = ?, last_error = NULL, "
+                   "message_ref = coalesce(?, message_ref) WHERE id = ?",
+                   [to_text(now), message_ref, item_id])
+
+
+def mark_skipped(db: Database, item_id: int, reason: str) -> None:
+    """Nothing to do for this row (an edit of a deleted message)."""
+    with db.atomic():
+        db.execute("UPDATE outbox SET status = 'skipped', last_error = ? WHERE id = ?",
+                   [reason[:500], item_id])
 
 
 def mark_retry(db: Database, item_id: int, next_attempt_at: datetime, error: str) -> None:
@@ -125,13 +220,23 @@ def fail_channel(db: Database, platform: str, channel_id: str, error: str) -> in
     return int(cursor.rowcount)
 
 
-def release_hold(db: Database, platform: str, channel_id: str, now: datetime) -> int:
-    """Send a channel's held rows now (after `unmute`), keeping digest rows for their digest."""
+def rehold(db: Database, platform: str, channel_id: str, now: datetime,
+           until_for: Callable[[str], datetime | None]) -> int:
+    """Hold a channel's held rows again by the mutes still in force (after an `unmute`): `until_for`
+    gives a board's new hold (None: none). Digest rows keep waiting for their digest. How many rows
+    are released now."""
+    rows = db.execute(
+        "SELECT o.id, e.board_id FROM outbox o JOIN events e ON e.dedupe_key = o.event_key "
+        "WHERE o.platform = ? AND o.channel_id = ? AND o.status = 'pending' AND o.digest IS NULL "
+        "AND o.hold_until > ?", [platform, channel_id, to_text(now)]).fetchall()
+    released = 0
     with db.atomic():
-        cursor = db.execute(
-            "UPDATE outbox SET hold_until = ? WHERE platform = ? AND channel_id = ? AND status = 'pending' "
-            "AND digest IS NULL AND hold_until > ?", [to_text(now), platform, channel_id, to_text(now)])
-    return int(cursor.rowcount)
+        for item_id, board in rows:
+            until = until_for(str(board))
+            if until is None or until <= now:
+                until, released = now, released + 1
+            db.execute("UPDATE outbox SET hold_until = ? WHERE id = ?", [to_text(until), item_id])
+    return released
 
 
 def undelivered(db: Database, now: datetime, limit: int = 1000) -> list[OutboxItem]:
@@ -161,11 +266,12 @@ def claim_all(db: Database, item_ids: Iterable[int], now: datetime) -> bool:
     return True
 
 
-def mark_delivered_all(db: Database, item_ids: Iterable[int], now: datetime) -> None:
+def mark_delivered_all(db: Database, item_ids: Iterable[int], now: datetime,
+                       message_ref: str | None = None) -> None:
     """Several rows went out as one message: confirm them together."""
     with db.atomic():
         for item_id in item_ids:
-            mark_delivered(db, item_id, now)
+            mark_delivered(db, item_id, now, message_ref)
 
 
 def mark_retry_all(db: Database, item_ids: Iterable[int], next_attempt_at: datetime, error: str) -> None:
@@ -194,10 +300,17 @@ def item(db: Database, item_id: int) -> OutboxItem | None:
     return _item(rows[0]) if rows else None
 
 
-def release_digest(db: Database, platform: str, channel_id: str, until: datetime) -> int:
-    """Turn a channel's alerts held for a digest back into single alerts, sent from `until` on."""
+def release_digest(db: Database, platform: str, channel_id: str, now: datetime,
+                   until_for: Callable[[str], datetime | None]) -> int:
+    """Turn a channel's alerts held for a digest back into single alerts, each sent from the end of
+    the mutes still holding its board (`until_for`; None: now on)."""
+    rows = db.execute(
+        "SELECT o.id, e.board_id FROM outbox o JOIN events e ON e.dedupe_key = o.event_key "
+        "WHERE o.platform = ? AND o.channel_id = ? AND o.status = 'pending' AND o.digest IS NOT NULL",
+        [platform, channel_id]).fetchall()
     with db.atomic():
-        cursor = db.execute(
-            "UPDATE outbox SET digest = NULL, hold_until = ? WHERE platform = ? AND channel_id = ? "
-            "AND status = 'pending' AND digest IS NOT NULL", [to_text(until), platform, channel_id])
-    return int(cursor.rowcount)
+        for item_id, board in rows:
+            until = until_for(str(board)) or now
+            db.execute("UPDATE outbox SET digest = NULL, hold_until = ? WHERE id = ?",
+                       [to_text(until), item_id])
+    return len(rows)

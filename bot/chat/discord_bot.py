@@ -22,6 +22,7 @@ discord.py is imported nowhere else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import inspect
 import io
@@ -30,7 +31,7 @@ import re
 import secrets
 import warnings
 import zlib
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -98,6 +99,7 @@ MAX_CHOICE = 100
 MAX_COMMAND_DESCRIPTION = 100
 MAX_SUBCOMMANDS = 25
 MAX_NONCE = 25
+MAX_THREAD_NAME = 100
 # Ours, within those.
 FOOTER_ROOM = 1000
 """Footers are cut to this, so a full description, a title and the footer always fit one embed."""
@@ -108,6 +110,8 @@ MAX_REPLY_MESSAGES = 5
 
 # Discord JSON error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
 UNKNOWN_CHANNEL = 10003
+UNKNOWN_MESSAGE = 10008
+THREAD_EXISTS = 160004
 UNKNOWN_INTERACTION = 10062
 MISSING_ACCESS = 50001
 MISSING_PERMISSIONS = 50013
@@ -485,6 +489,8 @@ def _retry_after(exc: discord.HTTPException) -> float:
 def to_delivery_error(exc: discord.HTTPException, action: str, channel_id: str) -> DeliveryError:
     """What a REST error means for a delivery: retry (when), give up on the channel, or neither."""
     what = f"{action}: HTTP {exc.status}" + (f" (code {exc.code})" if exc.code else "")
+    if exc.code == UNKNOWN_MESSAGE:
+        return DeliveryError(f"{what} Unknown Message: the message was deleted", message_gone=True)
     if isinstance(exc, discord.NotFound | discord.Forbidden):
         name = CHANNEL_GONE_CODES.get(exc.code) or clip(exc.text or "refused", 100)
         return DeliveryError(f"{what} {name}: channel {channel_id} was deleted, or the bot cannot see or "
@@ -501,6 +507,20 @@ def to_delivery_error(exc: discord.HTTPException, action: str, channel_id: str) 
         return DeliveryError(f"{what}: unauthorized (check DISCORD_TOKEN)", retryable=True,
                              retry_after=TOKEN_RETRY_SECONDS)
     return DeliveryError(f"{what}: {clip(exc.text or 'refused', 200)}")
+
+
+@contextlib.contextmanager
+def delivery_errors(action: str, channel_id: str) -> Iterator[None]:
+    """discord.py's failures of a delivery call as `DeliveryError`: whether, and when, to retry."""
+    try:
+        yield
+    except discord.RateLimited as exc:
+        raise DeliveryError(f"{action}: rate limited for {exc.retry_after:.0f}s", retryable=True,
+                            retry_after=exc.retry_after) from exc
+    except discord.HTTPException as exc:
+        raise to_delivery_error(exc, action, channel_id) from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise DeliveryError(f"{action}: network error {type(exc).__name__}", retryable=True) from exc
 
 
 class DiscordSender:
@@ -520,53 +540,75 @@ class DiscordSender:
     def __init__(self, client: discord.Client, history_limit: int = HISTORY_LIMIT) -> None:
         self.client, self.history_limit = client, history_limit
 
-    async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
-        """Post one alert (one message, or a few when long; its chart attached to the first);
-        DeliveryError says whether to retry."""
-        channel = self.client.get_partial_messageable(int(channel_id))
-        try:
+    async def send(self, channel_id: str, reply: Reply, delivery_key: str, thread: str | None = None) -> str:
+        """Post one alert (one message, or a few when long; its chart attached to the first), or a
+        follow-up in the thread of the message `thread` (the thread is started on it the first time);
+        the id of the (first) message. DeliveryError says whether to retry, and `message_gone` when
+        `thread`'s message was deleted."""
+        target = int(thread) if thread else int(channel_id)
+        with delivery_errors("send", channel_id):
+            if thread:
+                await self._open_thread(int(channel_id), int(thread), reply)
+            channel = self.client.get_partial_messageable(target)
             try:
-                await self._post(channel, reply, delivery_key)
+                return await self._post(channel, reply, delivery_key)
             except discord.Forbidden as exc:
                 if not has_image(reply) or exc.code != MISSING_PERMISSIONS:
                     raise
                 # Refused before anything was posted: without Attach Files, the alert goes out alone.
                 logger.warning("Discord: cannot attach the chart of alert %s in channel %s (the bot needs "
                                "Attach Files); sending the alert without it", delivery_key, channel_id)
-                await self._post(channel, replace(reply, image=None), delivery_key)
-        except discord.RateLimited as exc:
-            raise DeliveryError(f"send: rate limited for {exc.retry_after:.0f}s", retryable=True,
-                                retry_after=exc.retry_after) from exc
-        except discord.HTTPException as exc:
-            raise to_delivery_error(exc, "send", channel_id) from exc
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"send: network error {type(exc).__name__}", retryable=True) from exc
+                return await self._post(channel, replace(reply, image=None), delivery_key)
 
-    async def _post(self, channel: discord.PartialMessageable, reply: Reply, delivery_key: str) -> None:
+    async def _open_thread(self, channel_id: int, message_id: int, reply: Reply) -> None:
+        """Start the thread on a story's first alert (its id is the message's), unless it has one."""
+        message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
+        try:
+            await message.create_thread(name=clip(reply.title or "Follow-ups", MAX_THREAD_NAME))
+        except discord.HTTPException as exc:
+            if exc.code != THREAD_EXISTS:  # a deleted message is Unknown Message: `message_gone`
+                raise
+
+    async def _post(self, channel: discord.PartialMessageable, reply: Reply, delivery_key: str) -> str:
         ref = alert_ref(delivery_key)
+        first = ""
         for part, embeds in enumerate(to_messages(reply, ref=ref)):
             try:
                 nonce = nonce_of(delivery_key, part)
                 if part == 0 and has_image(reply):
-                    await channel.send(embeds=embeds, nonce=nonce, file=chart_file(reply))
+                    message = await channel.send(embeds=embeds, nonce=nonce, file=chart_file(reply))
                 else:
-                    await channel.send(embeds=embeds, nonce=nonce)
+                    message = await channel.send(embeds=embeds, nonce=nonce)
             except discord.HTTPException as exc:
                 if exc.status != 400 or exc.code != INVALID_FORM_BODY:
                     raise
                 # Our embeds were refused: the alert still goes out, as plain text.
                 logger.error("Discord refused the embeds of alert %s (%s); sending it as plain text",
                              delivery_key, clip(exc.text, 300))
-                await channel.send(content=plain_content(reply, ref), nonce=nonce_of(delivery_key, -1))
-                return
+                message = await channel.send(content=plain_content(reply, ref),
+                                             nonce=nonce_of(delivery_key, -1))
+                return first or str(message.id)
+            first = first or str(message.id)
+        return first
 
-    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
-        """Whether our message carrying this alert's ref is in the channel since `since`.
+    async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
+        """Rewrite an alert's (first) message in place, its chart kept; DeliveryError as `send`."""
+        message = self.client.get_partial_messageable(int(channel_id)).get_partial_message(int(message_ref))
+        embeds = to_messages(replace(reply, image=None), ref=alert_ref(delivery_key))[0]
+        if has_image(reply):  # the chart attached when it was posted stays, shown in the first embed
+            embeds[0].set_image(url=f"attachment://{CHART_FILE}")
+        with delivery_errors("edit", channel_id):
+            await message.edit(embeds=embeds)
 
-        Without Read Message History the answer is False (logged): the alert is sent again, and
+    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
+                                thread: str | None = None) -> str | None:
+        """The id of our message carrying this alert's ref in the channel (or `thread`'s thread) since
+        `since`, or None.
+
+        Without Read Message History the answer is None (logged): the alert is sent again, and
         the nonce still stops a copy within Discord's few minutes.
         """
-        channel = self.client.get_partial_messageable(int(channel_id))
+        channel = self.client.get_partial_messageable(int(thread or channel_id))
         marker = f"ref {alert_ref(delivery_key)}"
         me = self.client.user.id if self.client.user else None
         try:
@@ -575,12 +617,16 @@ class DiscordSender:
                     continue
                 footers = [e.footer.text or "" for e in message.embeds]
                 if any(marker in text for text in [message.content, *footers]):
-                    return True
-            return False
+                    return str(message.id)
+            return None
+        except discord.NotFound as exc:
+            if thread:  # the thread was never started: nothing was posted in it
+                return None
+            raise to_delivery_error(exc, "history", channel_id) from exc
         except discord.Forbidden as exc:
             logger.warning("Discord: cannot read the history of channel %s (%s); resending alert %s "
                            "unchecked", channel_id, exc.text, delivery_key)
-            return False
+            return None
         except discord.HTTPException as exc:
             raise to_delivery_error(exc, "history", channel_id) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -97,6 +97,8 @@ INSTALL_ERRORS = frozenset({
 """The token or app is broken for every channel at once: the operator must fix it. Retried slowly, so
 alerts wait for the fix instead of being dropped or every channel being disabled."""
 INSTALL_RETRY_SECONDS = 900.0
+MESSAGE_GONE_ERRORS = frozenset({"message_not_found", "thread_not_found"})
+"""The message to edit, or whose thread to reply in, was deleted: the follow-up goes out on its own."""
 SERVER_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 MESSAGE_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_blocks"})
 """The message itself was refused: sent again as plain text only."""
@@ -413,6 +415,8 @@ def to_delivery_error(exc: SlackApiError, method: str, channel_id: str) -> Deliv
     if status >= 500 or code in SERVER_ERRORS:
         # Maybe posted anyway: no retry_after, so the dispatcher backs off and checks the history first.
         return DeliveryError(f"{method}: Slack error {code or f'HTTP {status}'}", retryable=True)
+    if code in MESSAGE_GONE_ERRORS:
+        return DeliveryError(f"{method}: {code} (the message was deleted)", message_gone=True)
     if code in CHANNEL_GONE_ERRORS:
         return DeliveryError(f"{method}: {code} (channel {channel_id}: gone, archived, or the bot is not a "
                              f"member; invite the bot with /invite @leaderwatch)", retryable=False,
@@ -426,7 +430,8 @@ def to_delivery_error(exc: SlackApiError, method: str, channel_id: str) -> Deliv
 
 
 class SlackSender:
-    """Delivers alerts with chat.postMessage, each tagged with its delivery key in message metadata."""
+    """Delivers alerts with chat.postMessage, each tagged with its delivery key in message metadata;
+    follow-ups in the thread of their story's first alert (`thread_ts`), which chat.update edits."""
 
     platform = PLATFORM
 
@@ -444,32 +449,65 @@ class SlackSender:
                 await self.sleep(wait)
         self.last_post[channel_id] = self.monotonic()
 
-    async def _post(self, channel_id: str, message: dict[str, Any], delivery_key: str) -> None:
-        await self.client.chat_postMessage(
-            channel=channel_id, unfurl_links=False, unfurl_media=False,
+    async def _post(self, channel_id: str, message: dict[str, Any], delivery_key: str,
+                    thread: str | None) -> str:
+        response = await self.client.chat_postMessage(
+            channel=channel_id, unfurl_links=False, unfurl_media=False, thread_ts=thread or None,
             metadata={"event_type": ALERT_EVENT_TYPE, "event_payload": {"delivery_key": delivery_key}},
             **message)
+        return str(response.get("ts") or "")
 
-    async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
-        """Post one alert; DeliveryError says whether and when to retry."""
+    async def send(self, channel_id: str, reply: Reply, delivery_key: str, thread: str | None = None) -> str:
+        """Post one alert (in the thread of the message `thread`); its ts. DeliveryError says whether
+        and when to retry, and `message_gone` when `thread`'s message was deleted (Slack would keep a
+        reply to a deleted message hidden in an orphan thread, so the parent is looked up first)."""
         await self._pace(channel_id)
         try:
+            if thread:
+                await self._check_parent(channel_id, thread)
             try:
-                await self._post(channel_id, to_message(reply), delivery_key)
+                ts = await self._post(channel_id, to_message(reply), delivery_key, thread)
             except SlackApiError as exc:
                 if _error_code(exc) not in MESSAGE_ERRORS:
                     raise
                 # Our Block Kit was refused: the alert still goes out, as plain text.
                 logger.error("Slack refused the blocks of alert %s (%s); sending it as plain text",
                              delivery_key, _error_code(exc))
-                await self._post(channel_id, {"text": fallback_text(reply)}, delivery_key)
+                ts = await self._post(channel_id, {"text": fallback_text(reply)}, delivery_key, thread)
         except SlackApiError as exc:
             raise to_delivery_error(exc, "chat.postMessage", channel_id) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"chat.postMessage: network error {type(exc).__name__}", retryable=True,
                                 retry_after=None) from exc
-        if reply.image is not None:
+        if reply.image is not None and not thread:
             await self._post_image(channel_id, reply, delivery_key)
+        return ts
+
+    async def _check_parent(self, channel_id: str, thread: str) -> None:
+        """DeliveryError(message_gone) unless `thread` is a message of the channel that was not deleted
+        (a deleted parent with replies stays as a tombstone)."""
+        page = await self.client.conversations_replies(channel=channel_id, ts=thread, limit=1)
+        first = (page.get("messages") or [{}])[0]
+        if first.get("ts") != thread or first.get("subtype") == "tombstone":
+            raise DeliveryError(f"conversations.replies: message {thread} was deleted", message_gone=True)
+
+    async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
+        """Rewrite an alert in place (chat.update, the same blocks and buttons); DeliveryError as `send`."""
+        await self._pace(channel_id)
+        try:
+            try:
+                await self.client.chat_update(channel=channel_id, ts=message_ref, **to_message(reply))
+            except SlackApiError as exc:
+                if _error_code(exc) not in MESSAGE_ERRORS:
+                    raise
+                logger.error("Slack refused the blocks of the edit of alert %s (%s); editing it as plain "
+                             "text", delivery_key, _error_code(exc))
+                await self.client.chat_update(channel=channel_id, ts=message_ref, text=fallback_text(reply),
+                                              blocks=[])
+        except SlackApiError as exc:
+            raise to_delivery_error(exc, "chat.update", channel_id) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"chat.update: network error {type(exc).__name__}", retryable=True) from exc
 
     async def _post_image(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
         """The alert's chart, uploaded after it. The alert is delivered already: a failure only loses
@@ -484,29 +522,35 @@ class SlackSender:
             logger.warning("Slack: the chart of alert %s was not uploaded: %s", delivery_key,
                            type(exc).__name__)
 
-    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
-        """Whether the channel already shows this alert (a crash after Slack accepted it)."""
+    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
+                                thread: str | None = None) -> str | None:
+        """The ts of this alert if the channel (or `thread`'s thread) already shows it (a crash after
+        Slack accepted it), else None."""
         oldest = f"{since.timestamp():.6f}"
         cursor: str | None = None
+        method = "conversations.replies" if thread else "conversations.history"
         try:
             for _ in range(HISTORY_PAGES):
                 kwargs: dict[str, Any] = {"channel": channel_id, "oldest": oldest, "limit": 200,
                                           "include_all_metadata": True}
                 if cursor:
                     kwargs["cursor"] = cursor
-                page = await self.client.conversations_history(**kwargs)
+                if thread:
+                    page = await self.client.conversations_replies(ts=thread, **kwargs)
+                else:
+                    page = await self.client.conversations_history(**kwargs)
                 for message in page.get("messages") or []:
                     metadata = message.get("metadata") or {}
                     payload = metadata.get("event_payload") or {}
                     if (metadata.get("event_type") == ALERT_EVENT_TYPE
                             and payload.get("delivery_key") == delivery_key):
-                        return True
+                        return str(message.get("ts") or "")
                 cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
                 if not cursor:
                     break
-            return False
+            return None
         except SlackApiError as exc:
-            raise to_delivery_error(exc, "conversations.history", channel_id) from exc
+            raise to_delivery_error(exc, method, channel_id) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"conversations.history: network error {type(exc).__name__}",
                                 retryable=True, retry_after=None) from exc

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from leaderwatch.alerts.durations import DurationError, parse_duration
 from leaderwatch.alerts.formatting import Field, Reply, day, moment, plural
 from leaderwatch.alerts.kinds import KIND_HELP, KINDS
-from leaderwatch.alerts.matching import DIGEST_HOUR, board_matches, hold_for
+from leaderwatch.alerts.matching import DIGEST_HOUR, MUTE, board_matches, board_mutes, muted_until
 from leaderwatch.alerts.models import Rule, RuleError
 from leaderwatch.alerts.ruleset import make_rule, params_of, parse_rule
 from leaderwatch.bot.commands.channel import DEFAULT_TOP, MAX_TOP, default_groups
@@ -235,13 +235,14 @@ def describe_digest(settings: dict[str, str]) -> str:
     return "off"
 
 
-def muted_until(settings: dict[str, str], now: datetime) -> datetime | None:
-    """The end of the channel's mute, or None when it is not muted."""
-    try:
-        until = datetime.fromisoformat(settings.get("mute_until", ""))
-    except ValueError:
-        return None
-    return until if until.tzinfo is not None and until > now else None
+def describe_mutes(settings: dict[str, str], now: datetime) -> str:
+    """`muted until 2025-02-06 10:00 UTC` (the channel), then each muted board pattern; `not muted`."""
+    lines = []
+    until = muted_until(settings, now)
+    if until is not None:
+        lines.append(f"muted until {moment(until)}")
+    lines += [f"`{p}` muted until {moment(t)}" for p, t in sorted(board_mutes(settings, now).items())]
+    return "\n".join(lines) or "not muted"
 
 
 @command("settings", "settings", configures=True)
@@ -276,8 +277,7 @@ async def settings_command(ctx: CommandContext, inv: Invocation, args: list[str]
         fields.append(Field(f"{key} ({spec.help})", shown))
     fields.append(Field("Digest", describe_digest(settings)))
     fields.append(Field("Race report", describe_report(settings)))
-    until = muted_until(settings, now)
-    fields.append(Field("Mute", f"muted until {moment(until)}" if until else "not muted"))
+    fields.append(Field("Mute", describe_mutes(settings, now), inline=False))
     fields.append(Field("Default rules (subscribe with no RULE)", code(r.name for r in ctx.default_rules),
                         inline=False))
     trail = audit_trail(ctx.db, inv.platform, inv.channel_id, limit=5)
@@ -371,34 +371,107 @@ def parse_mute(word: str) -> timedelta:
         raise usage_error("mute", f"{str(exc)[0].upper()}{str(exc)[1:]}.") from None
 
 
-@command("mute", "mute DURATION", configures=True)
-async def mute_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """Hold this channel's alerts a while (90s, 30m, 1.5h, 2d, 1w; at most 30d); they arrive when it ends."""
-    if len(args) != 1:
+def is_duration(word: str) -> bool:
+    """Whether a word reads as a duration (`7d`), so `mute` can take its two words in either order."""
+    try:
+        parse_duration(word)
+    except DurationError:
+        return False
+    return True
+
+
+def mute_words(args: list[str]) -> tuple[str, str | None]:
+    """`mute`'s words as (duration, board pattern or None): `7d`, `lmarena/text 7d` or `7d lmarena/text`."""
+    if not args:
         raise usage_error("mute", "Give how long, e.g. 2h.")
+    if len(args) == 1:
+        return args[0], None
+    if len(args) == 2:
+        if is_duration(args[1]) or not is_duration(args[0]):
+            return args[1], args[0]
+        return args[0], args[1]
+    raise usage_error("mute", "Give how long, e.g. `2h`, and optionally which boards: `lmarena/text 7d`.")
+
+
+@command("mute", "mute DURATION [BOARD_PATTERN]", configures=True)
+async def mute_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
+    """Hold this channel's alerts a while, or only some boards' (90s, 30m, 1.5h, 2d, 1w; at most 30d).
+
+    `/leaderwatch mute 2h` mutes the channel; `/leaderwatch mute lmarena/text 7d` (or `mute 7d lmarena/*`,
+    or a suite) mutes those boards only. Alerts found meanwhile are kept and posted when the mute
+    ends, or at `/leaderwatch unmute` (`unmute lmarena/text` for a board's).
+    """
+    word, target = mute_words(args)
     now = ctx.clock()
-    until = now + parse_mute(args[0])
-    set_channel_setting(ctx.db, inv.platform, inv.channel_id, "mute_until", to_text(until), now)
-    audit(ctx, inv, "mute", f"until {to_text(until)}")
-    return Reply(title="Muted",
-                 text=f"This channel is muted until {moment(until)}. Alerts found meanwhile are kept and "
-                      "posted when the mute ends, or at `/leaderwatch unmute`.")
+    until = now + parse_mute(word)
+    if target is None:
+        set_channel_setting(ctx.db, inv.platform, inv.channel_id, MUTE, to_text(until), now)
+        audit(ctx, inv, "mute", f"until {to_text(until)}")
+        return Reply(title="Muted",
+                     text=f"This channel is muted until {moment(until)}. Alerts found meanwhile are kept and "
+                          "posted when the mute ends, or at `/leaderwatch unmute`.")
+    pattern, matched = resolve_pattern(ctx, target)
+    set_channel_setting(ctx.db, inv.platform, inv.channel_id, f"{MUTE}:{pattern}", to_text(until), now)
+    audit(ctx, inv, "mute", f"{pattern} until {to_text(until)}")
+    where = f"`{pattern}`" + (f" ({plural(len(matched), 'board')})" if pattern != matched[0] else "")
+    return Reply(title="Board muted",
+                 text=f"{where} is muted in this channel until {moment(until)}. Its alerts found meanwhile "
+                      f"are kept and posted when the mute ends, or at `/leaderwatch unmute {pattern}`; "
+                      "alerts from other boards arrive as usual.")
 
 
-@command("unmute", "unmute", configures=True)
+@command("unmute", "unmute [BOARD_PATTERN|all]", configures=True)
 async def unmute_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """End this channel's mute now; the alerts it held are posted."""
-    if args:
-        raise usage_error("unmute", "`unmute` takes no arguments.")
+    """End this channel's mute now, or a muted board pattern's, or every mute (`all`); held alerts follow.
+
+    `/leaderwatch unmute`, `/leaderwatch unmute lmarena/text`, `/leaderwatch unmute all`
+    """
+    if len(args) > 1:
+        raise usage_error("unmute", "Give at most one board pattern, or `all`.")
     now = ctx.clock()
     settings = channel_settings(ctx.db, inv.platform, inv.channel_id)
-    if muted_until(settings, now) is None:
-        return Reply(text="This channel is not muted. Nothing changed.", ephemeral=True)
-    set_channel_setting(ctx.db, inv.platform, inv.channel_id, "mute_until", None, now)
-    released = outbox.release_hold(ctx.db, inv.platform, inv.channel_id, now)
-    audit(ctx, inv, "unmute", f"{plural(released, 'held alert')} released")
-    held = f"{plural(released, 'held alert')} will be posted now." if released else "No alert was held."
-    return Reply(title="Unmuted", text=f"This channel is no longer muted. {held}")
+    boards = board_mutes(settings, now)
+    channel = muted_until(settings, now) is not None
+    word = args[0].strip().lower() if args else ""
+    if word == "all":
+        ended = ([MUTE] if channel else []) + [f"{MUTE}:{p}" for p in boards]
+        if not ended:
+            return Reply(text="Nothing is muted in this channel. Nothing changed.", ephemeral=True)
+        what = "every mute of this channel"
+    elif word:
+        pattern = word if word in boards else _muted_board(ctx, word, boards)
+        ended, what = [f"{MUTE}:{pattern}"], f"the mute of `{pattern}`"
+    else:
+        if not channel:
+            others = (f" Muted boards: {code(sorted(boards))}; `/leaderwatch unmute BOARD_PATTERN` or "
+                      "`unmute all` ends them." if boards else "")
+            return Reply(text=f"This channel is not muted. Nothing changed.{others}", ephemeral=True)
+        ended, what = [MUTE], "the channel's mute"
+    for key in ended:
+        set_channel_setting(ctx.db, inv.platform, inv.channel_id, key, None, now)
+        settings.pop(key, None)
+    if ended == [MUTE]:
+        what = "This channel is no longer muted."
+    else:
+        what = f"Ended {what}."
+    released = outbox.rehold(ctx.db, inv.platform, inv.channel_id, now,
+                             lambda board: muted_until(settings, now, board, ctx.suites))
+    audit(ctx, inv, "unmute", (f"{word}: " if word else "") + f"{plural(released, 'held alert')} released")
+    held = (f"{plural(released, 'held alert')} will be posted now." if released
+            else "No alert was waiting for it.")
+    return Reply(title="Unmuted", text=f"{what} {held}")
+
+
+def _muted_board(ctx: CommandContext, word: str, boards: dict[str, datetime]) -> str:
+    """The muted pattern `word` names (a board by prefix or name too), or a UserError listing them."""
+    try:
+        pattern = resolve_pattern(ctx, word)[0]
+    except UserError:
+        pattern = word
+    if pattern in boards:
+        return pattern
+    listed = f" Muted here: {code(sorted(boards))}." if boards else " No board is muted here."
+    raise UserError(f"`{word}` is not muted in this channel.{close_matches(word, list(boards))}{listed}")
 
 
 @command("digest", "digest off|daily|weekly", configures=True)
@@ -420,8 +493,9 @@ async def digest_command(ctx: CommandContext, inv: Invocation, args: list[str]) 
     if kind == "off":
         # Alerts already waiting for the digest go out now (or when a mute ends), one by one.
         settings.pop("digest", None)
-        until, _ = hold_for(settings, ctx.clock())
-        waiting = outbox.release_digest(ctx.db, inv.platform, inv.channel_id, until or ctx.clock())
+        now = ctx.clock()
+        waiting = outbox.release_digest(ctx.db, inv.platform, inv.channel_id, now,
+                                        lambda board: muted_until(settings, now, board, ctx.suites))
         sent = f" The {waiting} alert(s) waiting for the digest follow now." if waiting else ""
         return Reply(title="Digest off", text=f"Alerts are posted to this channel as they happen.{sent}")
     settings["digest"] = kind

@@ -274,12 +274,33 @@ def event_line(events: Sequence[Event]) -> str:
     return f"fired: {events[0].message.removeprefix(f'{board}: ')}{more}"
 
 
-@command("why", "why BOARD")
+def why_then(ctx: CommandContext, board_id: str, then: Snapshot, newest: Snapshot, names: list[str]) -> Reply:
+    """`why` about an earlier snapshot: what each rule found there, from the events stored with it.
+
+    The rules keep their memory of the latest update only, so they cannot be run again on an
+    earlier one: the events they stored then say what fired; the rest did not fire then.
+    """
+    found = recent_events(ctx.db, then.as_of, [board_id], limit=500, until=then.as_of)
+    fields = []
+    for name in names:
+        fired = [e for e in found if e.rule == name]
+        said = event_line(fired) if fired else "did not fire at this update"
+        fields.append(Field(name, said, inline=False))
+    return Reply(title=f"Why on {board_id}, {day(then.as_of)}",
+                 text=f"The snapshot of {day(then.as_of)}, through the {plural(len(names), 'rule')} this "
+                      f"channel follows there. The board has updated since ({day(newest.as_of)}): "
+                      f"`/leaderwatch why {board_id}` explains its latest snapshot step by step.",
+                 fields=tuple(fields), url=then.board.url or None)
+
+
+@command("why", "why BOARD [at DATE]")
 async def why_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
     """Which of this channel's rules looked at a board's last snapshot, and why each fired or not.
 
-    `/leaderwatch why lmarena/text`
+    `/leaderwatch why lmarena/text`; `at DATE` asks about the snapshot in force then (the *Why* button
+    under an alert asks about the snapshot the alert came from).
     """
+    args, at = split_at("why", args)
     if len(args) != 1:
         raise usage_error("why", "Give one board.")
     board_id = resolve_board(ctx, args[0])
@@ -288,6 +309,9 @@ async def why_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> 
     if not names:
         return Reply(text=f"This channel follows no rule on {board_id}, so nothing from it is posted here. "
                           f"A channel manager can run `/leaderwatch subscribe {board_id}`.")
+    then = snapshot_as_of(ctx, board_id, at) if at is not None else snap
+    if then.as_of != snap.as_of:
+        return why_then(ctx, board_id, then, snap, names)
     prev = ctx.snapshots.at(ctx.db, board_id, snap.as_of - timedelta(seconds=1))
     # The rules run again as the engine ran them on this snapshot: from their states before it,
     # with its clock; a rule with no stored state there joined after it and is judged as new.

@@ -12,10 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leaderwatch.alerts.kinds.rival import RivalParams
-from leaderwatch.alerts.matching import Subscription, board_matches, hold_for, match, rules_for_board
+from leaderwatch.alerts.matching import (
+    Delivery,
+    Subscription,
+    board_matches,
+    hold_for,
+    match,
+    rules_for_board,
+)
 from leaderwatch.alerts.models import BoardState, Event, Rule, RuleError
 from leaderwatch.alerts.rules import evaluate
 from leaderwatch.alerts.ruleset import parse_rule
+from leaderwatch.alerts.stories import story_keys
 from leaderwatch.alerts.suites import BUILT_IN, Suites
 from leaderwatch.bot.pipeline.store import Stored
 from leaderwatch.bot.runtime.metrics import Metrics
@@ -87,8 +95,12 @@ class Alerter:
         save_events(self.db, events, result.snapshot_id, now)
         deliveries = match(events, subscriptions, self.suites)
         channels = {(d.platform, d.channel_id) for d in deliveries}
-        holds = {(p, c): hold_for(channel_settings(self.db, p, c), now) for p, c in channels}
-        queued = outbox.enqueue(self.db, deliveries, now, holds)
+        settings = {(p, c): channel_settings(self.db, p, c) for p, c in channels}
+
+        def hold(d: Delivery) -> tuple[datetime | None, str | None]:
+            return hold_for(settings[(d.platform, d.channel_id)], now, d.event.board, self.suites)
+
+        queued = outbox.enqueue(self.db, deliveries, now, hold, story_keys)
         return Staged(self, snap.board.id, events, evaluation.changed, queued, len(channels))
 
     def spans(self, rule: Rule, board_id: str) -> bool:

@@ -1,8 +1,15 @@
 """Delivering the outbox to the chat platforms: each alert once, in order, retried, never dropped.
 
 The protocol per message: claim its rows (committed as `sending` before the platform call), send
-with the rows' stable delivery key, confirm (`delivered`). A crash between claim and confirm leaves
-`sending` rows; the next dispatcher asks the platform (`Sender.already_delivered`) before resending.
+with the rows' stable delivery key, confirm (`delivered`, with the platform's message id). A crash
+between claim and confirm leaves `sending` rows; the next dispatcher asks the platform
+(`Sender.already_delivered`) before resending.
+
+Follow-ups (`outbox` actions): a `reply` goes in the thread of its story's first alert once that one
+is delivered, and the `edit` queued after it rewrites the first alert with the story's updates. Both
+go through the same claim, confirm and retry as posts; an edit is idempotent, so an interrupted one
+is simply made again. A first alert someone deleted: the reply goes out as a message of its own
+(and starts the thread of later follow-ups) and its edit is skipped.
 
 Policies (numbers below, reasons in the docstrings of `retry_delay` and `Dispatcher`):
 - retryable failures (429, 5xx, network) back off 5 s, 10 s, 20 s ... up to 15 min, plus up to 20 %
@@ -20,12 +27,15 @@ import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from leaderwatch.alerts.formatting import Reply, digest_reply, event_reply
 from leaderwatch.alerts.models import Event
+from leaderwatch.alerts.stories import status, update_lines
+from leaderwatch.alerts.suites import BUILT_IN, Suites
+from leaderwatch.bot.commands.actions import sending_patterns, with_actions
 from leaderwatch.bot.pipeline import reports
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.http import backoff
@@ -62,10 +72,12 @@ class DeliveryError(Exception):
     """
 
     def __init__(self, reason: str, retryable: bool = False, retry_after: float | None = None,
-                 channel_gone: bool = False) -> None:
+                 channel_gone: bool = False, message_gone: bool = False) -> None:
         super().__init__(reason)
         self.reason, self.retryable, self.retry_after, self.channel_gone = (
             reason, retryable, retry_after, channel_gone)
+        self.message_gone = message_gone
+        """The message to edit, or whose thread to reply in, was deleted (the channel is fine)."""
 
 
 Decorate = Callable[[str, str, Event, Reply], Awaitable[Reply]]
@@ -73,19 +85,29 @@ Decorate = Callable[[str, str, Event, Reply], Awaitable[Reply]]
 
 
 class Sender(Protocol):
-    """What a chat adapter provides for delivery (Slack, Discord, the console)."""
+    """What a chat adapter provides for delivery (Slack, Discord)."""
 
     platform: str
 
-    async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
-        """Post `reply` to the channel, tagged with `delivery_key`; raise `DeliveryError` on failure."""
+    async def send(self, channel_id: str, reply: Reply, delivery_key: str,
+                   thread: str | None = None) -> str | None:
+        """Post `reply` to the channel, tagged with `delivery_key`, in the thread of the message
+        `thread` when given; the platform's id of the (first) message posted, None when it cannot
+        tell. `DeliveryError` on failure, with `message_gone` when `thread`'s message was deleted."""
         ...
 
-    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
-        """Whether a message tagged `delivery_key` reached the channel at or after `since`.
+    async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
+        """Make the message `message_ref` read `reply`; `DeliveryError(message_gone=True)` when it was
+        deleted."""
+        ...
 
-        Slack can look for the key in recent messages' metadata; Discord can rely on message
-        nonces (and answer False); a sender that cannot tell answers False (the row is resent).
+    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
+                                thread: str | None = None) -> str | None:
+        """The id of the message tagged `delivery_key` posted in the channel (in `thread`'s thread when
+        given) at or after `since`, or None.
+
+        Slack looks for the key in recent messages' metadata, Discord for its reference in recent
+        messages; a sender that cannot tell answers None (the row is resent).
         """
         ...
 
@@ -132,6 +154,11 @@ class Batch:
         return digest_key([r.delivery_key for r in self.rows])
 
     @property
+    def action(self) -> str:
+        """`post`, `reply` or `edit` (a digest is a post)."""
+        return self.rows[0].action
+
+    @property
     def ids(self) -> list[int]:
         """The outbox row ids."""
         return [r.id for r in self.rows]
@@ -145,7 +172,8 @@ class Batch:
 
     def describe(self) -> str:
         """For log lines: where and what, never the message text or a token."""
-        what = f"{self.digest} digest of {len(self.rows)} alert(s)" if self.digest else "alert"
+        what = (f"{self.digest} digest of {len(self.rows)} alert(s)" if self.digest else
+                 "alert" if self.action == outbox.POST else f"{self.action} of a follow-up")
         return f"{what} to {self.platform}:{self.channel_id} (key {self.key})"
 
 
@@ -207,8 +235,10 @@ class Dispatcher:
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
                  board_urls: Mapping[str, str] | None = None, *,
                  jitter: Callable[[], float] = random.random, concurrency: int = 4,
-                 metrics: Metrics | None = None, decorate: Decorate | None = None) -> None:
+                 metrics: Metrics | None = None, decorate: Decorate | None = None,
+                 suites: Suites = BUILT_IN) -> None:
         self.db, self.senders, self.clock, self.sleep = db, senders, clock, sleep
+        self.suites = suites
         self.metrics = metrics
         self.decorate = decorate
         self.board_urls = board_urls or {}
@@ -261,7 +291,10 @@ class Dispatcher:
         return delivered + sum(counts)
 
     async def recover(self) -> int:
-        """Resolve rows left `sending` by a crash: delivered if the platform has them, else pending."""
+        """Resolve rows left `sending` by a crash: delivered if the platform has them, else pending.
+
+        An edit is not looked for: making it again changes nothing, so it is simply pending again.
+        """
         found = 0
         unresolved = False
         for batch in in_flight_batches(outbox.in_flight(self.db)):
@@ -269,16 +302,19 @@ class Dispatcher:
             if sender is None:
                 unresolved = True
                 continue
+            if batch.action == outbox.EDIT:
+                outbox.mark_retry_all(self.db, batch.ids, self.clock(), "interrupted; editing again")
+                continue
             try:
-                there = await sender.already_delivered(batch.channel_id, batch.key, batch.since)
+                there = await self._find(sender, batch, self._thread_of(batch))
             except Exception as exc:  # noqa: BLE001 - keep the rows in flight and ask again next round
                 logger.warning("cannot check %s after a restart (%s); will ask again", batch.describe(),
                                _reason(exc))
                 unresolved = True
                 continue
             now = self.clock()
-            if there:
-                outbox.mark_delivered_all(self.db, batch.ids, now)
+            if there is not None:
+                outbox.mark_delivered_all(self.db, batch.ids, now, there or None)
                 found += len(batch.rows)
                 logger.info("recovered %s: the platform has it, not resending", batch.describe())
             else:
@@ -287,6 +323,27 @@ class Dispatcher:
                 logger.info("recovered %s: the platform does not have it, resending", batch.describe())
         self._recovered = not unresolved
         return found
+
+    async def _find(self, sender: Sender, batch: Batch, thread: str | None) -> str | None:
+        """The platform's id of the batch's message if it is there ("" when there without an id)."""
+        try:
+            there = await sender.already_delivered(batch.channel_id, batch.key, batch.since, thread)
+        except DeliveryError as exc:
+            if exc.message_gone:  # the thread's first message is deleted: the reply is not in it
+                return None
+            raise
+        return there
+
+    def _parent(self, batch: Batch) -> OutboxItem | None:
+        parent_id = batch.rows[0].parent_id
+        return outbox.item(self.db, parent_id) if parent_id is not None else None
+
+    def _thread_of(self, batch: Batch) -> str | None:
+        """The message a reply or an edit is about (its story's first alert), once delivered."""
+        if batch.action == outbox.POST:
+            return None
+        parent = self._parent(batch)
+        return parent.message_ref if parent is not None and parent.status == "delivered" else None
 
     def _sender(self, platform: str) -> Sender | None:
         sender = self.senders.get(platform)
@@ -305,43 +362,85 @@ class Dispatcher:
                     break
         return delivered
 
-    def _render(self, batch: Batch) -> Reply | None:
+    def _events(self, rows: Sequence[OutboxItem]) -> list[Event]:
         events: list[Event] = []
-        for row in batch.rows:
+        for row in rows:
             event = event_by_key(self.db, row.event_key)
             if event is None:
                 logger.error("outbox row %d names event %s, which is not stored", row.id, row.event_key)
             else:
                 events.append(event)
+        return events
+
+    def _render(self, batch: Batch) -> Reply | None:
+        events = self._events(batch.rows)
         if not events:
             return None
         if batch.digest is not None:
             return digest_reply(events, batch.digest)
-        if events[0].kind == reports.KIND:
-            return reports.report_reply(events[0])
-        return event_reply(events[0], self.board_urls.get(events[0].board, ""))
+        event = events[0]
+        if event.kind == reports.KIND:
+            return reports.report_reply(event)
+        if batch.action == outbox.EDIT:
+            return self._render_edit(batch)
+        return with_actions(event_reply(event, self.board_urls.get(event.board, "")), event,
+                            self._patterns(batch, event))
+
+    def _render_edit(self, batch: Batch) -> Reply | None:
+        """The story's first alert as it stands after the follow-ups queued up to this edit."""
+        parent = self._parent(batch)
+        roots = self._events([parent]) if parent is not None else []
+        if parent is None or not roots:
+            return None
+        root = roots[0]
+        follow_ups = self._events(outbox.follow_ups(self.db, parent.id, batch.rows[0].id))
+        reply = event_reply(root, self.board_urls.get(root.board, ""), update_lines(root, follow_ups),
+                            status(root, follow_ups))
+        return with_actions(reply, root, self._patterns(batch, root))
+
+    def _patterns(self, batch: Batch, event: Event) -> list[str]:
+        return sending_patterns(self.db, self.suites, batch.platform, batch.channel_id, event)
 
     async def _deliver(self, batch: Batch) -> tuple[int, bool]:
         """Send one message; (rows delivered, whether the channel's next messages may follow)."""
         sender = self.senders[batch.platform]
+        parent = self._parent(batch) if batch.action != outbox.POST else None
+        if parent is not None and parent.status in ("pending", "sending"):
+            return 0, False  # its story's first alert has not gone out yet (held, or retrying): after it
+        thread = parent.message_ref if parent is not None and parent.status == "delivered" else None
+        if batch.action == outbox.EDIT and not thread:
+            outbox.mark_skipped(self.db, batch.ids[0], "the first alert of the story was not delivered, or "
+                                "platform gave no message id: nothing to edit")
+            return 0, True
+        if batch.action == outbox.REPLY and not thread:
+            # The first alert failed or is gone: this follow-up starts the story's thread itself.
+            outbox.become_root(self.db, batch.ids[0], batch.rows[0].parent_id or 0)
+            return await self._deliver(self._reread(batch))
         reply = self._render(batch)
         if reply is None:
             outbox.mark_failed_all(self.db, batch.ids, "event not stored")
             self._count(batch, "permanent")
             return 0, True
-        if self.decorate is not None and batch.digest is None:
+        if self.decorate is not None and batch.digest is None and batch.action == outbox.POST:
             reply = await self._decorated(batch, reply)
         attempts = max(r.attempts for r in batch.rows)
         if not outbox.claim_all(self.db, batch.ids, self.clock()):
             return 0, False
         try:
-            if attempts and batch.key not in self._refused and await sender.already_delivered(
-                    batch.channel_id, batch.key, batch.since):
-                logger.info("%s was already there after an uncertain attempt; not resending",
-                            batch.describe())
-            else:
-                await sender.send(batch.channel_id, reply, batch.key)
+            ref = await self._send(sender, batch, reply, thread, attempts)
         except DeliveryError as exc:
+            if exc.message_gone and batch.action == outbox.EDIT:
+                outbox.mark_skipped(self.db, batch.ids[0], f"the first alert was deleted: {exc.reason}")
+                logger.info("%s: the first alert was deleted, nothing to edit", batch.describe())
+                return 0, True
+            if exc.message_gone and batch.action == outbox.REPLY:
+                # Someone deleted the first alert: the follow-up goes out on its own and takes its place.
+                logger.info("%s: the first alert was deleted; posting the follow-up as a new message",
+                            batch.describe())
+                outbox.become_root(self.db, batch.ids[0], batch.rows[0].parent_id or 0)
+                outbox.mark_retry_all(self.db, batch.ids, self.clock(), "the first alert was deleted")
+                self._refused.add(batch.key)
+                return await self._deliver(self._reread(batch))
             return 0, self._failed(batch, exc, attempts + 1)
         except Exception as exc:  # noqa: BLE001 - an adapter bug: keep the row, retry, log the traceback
             logger.exception("sending %s raised", batch.describe())
@@ -350,13 +449,33 @@ class Dispatcher:
             # Cancelled mid-call: the platform may have it; the next round checks before resending.
             self._recovered = False
             raise
-        outbox.mark_delivered_all(self.db, batch.ids, self.clock())
+        outbox.mark_delivered_all(self.db, batch.ids, self.clock(), ref)
         self._gone.pop((batch.platform, batch.channel_id), None)
         self._refused.discard(batch.key)
         logger.info("delivered %s, attempt %d", batch.describe(), attempts + 1,
                     extra=_delivery_fields(batch, "delivered", attempts + 1))
         self._count(batch, None)
-        return len(batch.rows), True
+        return (len(batch.rows) if batch.action != outbox.EDIT else 0), True
+
+    def _reread(self, batch: Batch) -> Batch:
+        """The batch with its rows as stored now (after `become_root` changed them)."""
+        return replace(batch, rows=tuple(outbox.item(self.db, r.id) or r for r in batch.rows))
+
+    async def _send(self, sender: Sender, batch: Batch, reply: Reply, thread: str | None,
+                    attempts: int) -> str | None:
+        """One platform call for the batch (after checking for an uncertain earlier attempt); the
+        message's id when known."""
+        if batch.action == outbox.EDIT:
+            assert thread is not None
+            await sender.edit(batch.channel_id, thread, reply, batch.key)
+            return None
+        if attempts and batch.key not in self._refused:
+            there = await self._find(sender, batch, thread)
+            if there is not None:
+                logger.info("%s was already there after an uncertain attempt; not resending",
+                            batch.describe())
+                return there or None
+        return await sender.send(batch.channel_id, reply, batch.key, thread)
 
     async def _decorated(self, batch: Batch, reply: Reply) -> Reply:
         """The `decorate` hook's reply (e.g. with a chart); the plain alert when the hook fails."""

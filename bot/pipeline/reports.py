@@ -43,7 +43,7 @@ def report_event(platform: str, channel_id: str, groups: list[str], due: datetim
     return Event(kind=KIND, board=BOARD, at=due, rule="report weekly", subject=subject, model=None,
                  other=None, groups=tuple(groups), rank_before=None, rank_after=None, score_before=None,
                  score_after=None, confidence="n/a", message=text,
-                 dedupe_key=dedupe_key(KIND, BOARD, subject, "weekly", due))
+                 dedupe_key=dedupe_key(KIND, BOARD, subject, "weekly", due), value="weekly")
 
 
 def queue_reports(ctx: CommandContext, now: datetime) -> int:
@@ -63,9 +63,14 @@ def queue_reports(ctx: CommandContext, now: datetime) -> int:
             save_events(ctx.db, [event], None, now)
             delivery = Delivery(event, platform, channel_id, (),
                                 delivery_key(event.dedupe_key, platform, channel_id))
-            queued += outbox.enqueue(ctx.db, [delivery], now, {(platform, channel_id): (until, None)})
+            queued += outbox.enqueue(ctx.db, [delivery], now, held_until(until))
         logger.info("race report of the week to %s queued for %s:%s", day(due), platform, channel_id)
     return queued
+
+
+def held_until(until: datetime | None) -> outbox.Hold:
+    """A hold for every delivery: not before `until` (the channel's mute), no digest."""
+    return lambda _: (until, None)
 
 
 def report_reply(event: Event) -> Reply:

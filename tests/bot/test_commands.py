@@ -672,7 +672,7 @@ async def test_mute_holds_alerts_and_unmute_releases_them(ctx: CommandContext) -
     assert channel_settings(ctx.db, "slack", "C1") == {"mute_until": to_text(until)}
     event = EVENTS[1]
     delivery = Delivery(event, "slack", "C1", (1,), delivery_key(event.dedupe_key, "slack", "C1"))
-    outbox.enqueue(ctx.db, [delivery], NOW, {("slack", "C1"): (until, None)})
+    outbox.enqueue(ctx.db, [delivery], NOW, lambda _: (until, None))
     assert outbox.due(ctx.db, NOW) == []
     reply = await ask(ctx, "unmute", manager=True)
     assert reply.plain() == "*Unmuted*\nThis channel is no longer muted. 1 held alert will be posted now."
@@ -707,7 +707,8 @@ async def test_mute_takes_the_one_duration_grammar(ctx: CommandContext, text: st
 ])
 async def test_mute_errors(ctx: CommandContext, text: str, answer: str) -> None:
     reply = await ask(ctx, text, manager=True)
-    assert (reply.text, reply.error) == (answer + "\nUsage: `/leaderwatch mute DURATION`", True)
+    usage = "\nUsage: `/leaderwatch mute DURATION [BOARD_PATTERN]`"
+    assert (reply.text, reply.error) == (answer + usage, True)
     assert config(ctx.db)["channel_settings"] == []
 
 

@@ -9,15 +9,18 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from leaderwatch.alerts.formatting import Reply, digest_reply, event_reply
 from leaderwatch.alerts.matching import hold_for, match
 from leaderwatch.alerts.models import Event, dedupe_key
+from leaderwatch.bot.commands.actions import with_actions
 from leaderwatch.bot.pipeline.delivery import (
     BASE_DELAY,
     GONE_THRESHOLD,
@@ -40,6 +43,7 @@ from leaderwatch.storage.subscriptions import (
 )
 from tests.helpers import Clock, wait_until
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 6, 3, 8, 0, tzinfo=UTC)  # a Monday, 08:00 UTC
 RULE = "overtake groups=china,west"
@@ -54,18 +58,42 @@ class Killed(BaseException):
 
 @dataclass
 class Platform:
-    """What each channel shows: (delivery key, reply) per message, in arrival order."""
+    """What each channel shows: (delivery key, reply) per message, in arrival order; each message has
+    an id (`m1`, `m2`...), may have a thread of replies, may be edited or deleted."""
 
     channels: dict[str, list[tuple[str, Reply]]] = field(default_factory=dict)
+    threads: dict[str, list[tuple[str, Reply]]] = field(default_factory=dict)
+    """Message id -> the replies in its thread."""
+    ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(channel or thread, delivery key) -> message id."""
+    edits: list[tuple[str, Reply]] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)
 
-    def post(self, channel_id: str, key: str, reply: Reply) -> None:
-        self.channels.setdefault(channel_id, []).append((key, reply))
+    def post(self, channel_id: str, key: str, reply: Reply, thread: str | None = None) -> str:
+        if thread is not None:
+            if thread in self.deleted or thread not in self.ids.values():
+                raise DeliveryError(f"message {thread} was deleted", message_gone=True)
+            self.threads.setdefault(thread, []).append((key, reply))
+        else:
+            self.channels.setdefault(channel_id, []).append((key, reply))
+        ref = f"m{len(self.ids) + 1}"
+        self.ids[(thread or channel_id, key)] = ref
+        return ref
 
-    def has(self, channel_id: str, key: str) -> bool:
-        return any(k == key for k, _ in self.channels.get(channel_id, []))
+    def edit(self, ref: str, reply: Reply) -> None:
+        if ref in self.deleted or ref not in self.ids.values():
+            raise DeliveryError(f"message {ref} was deleted", message_gone=True)
+        self.edits.append((ref, reply))
+
+    def has(self, channel_id: str, key: str, thread: str | None = None) -> str | None:
+        where = self.threads.get(thread, []) if thread else self.channels.get(channel_id, [])
+        return self.ids[(thread or channel_id, key)] if any(k == key for k, _ in where) else None
 
     def messages(self, channel_id: str) -> list[Reply]:
         return [r for _, r in self.channels.get(channel_id, [])]
+
+    def replies(self, ref: str) -> list[Reply]:
+        return [r for _, r in self.threads.get(ref, [])]
 
 
 class FakeSender:
@@ -86,9 +114,18 @@ class FakeSender:
         self.platform = name
         self.attempts: list[tuple[datetime, str, str]] = []  # (when, channel, key) of every send call
         self.checks: list[tuple[str, str, datetime]] = []
+        self.edit_attempts: list[tuple[str, str]] = []
         self.check_errors: list[DeliveryError] = []
 
-    async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
+    async def send(self, channel_id: str, reply: Reply, delivery_key: str, thread: str | None = None) -> str:
+        return await self._call(channel_id, delivery_key,
+                                lambda: self.platform_state.post(channel_id, delivery_key, reply, thread))
+
+    async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
+        self.edit_attempts.append((channel_id, message_ref))
+        await self._call(channel_id, delivery_key, lambda: self.platform_state.edit(message_ref, reply))
+
+    async def _call(self, channel_id: str, delivery_key: str, act: Callable[[], T]) -> T:
         await asyncio.sleep(0)
         self.attempts.append((self.clock(), channel_id, delivery_key))
         plan = self.fail.get(channel_id, self.fail.get("*", []))
@@ -97,17 +134,19 @@ class FakeSender:
             raise outcome
         if outcome == "crash-before":
             raise Killed
-        self.platform_state.post(channel_id, delivery_key, reply)
+        done = act()
         if outcome == "crash-after":
             raise Killed
         if outcome == "land-then-500":
             raise DeliveryError("HTTP 502 from chat.postMessage", retryable=True)
+        return done
 
-    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
+    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
+                                thread: str | None = None) -> str | None:
         self.checks.append((channel_id, delivery_key, since))
         if self.check_errors:
             raise self.check_errors.pop(0)
-        return self.can_tell and self.platform_state.has(channel_id, delivery_key)
+        return self.platform_state.has(channel_id, delivery_key, thread) if self.can_tell else None
 
 
 def rate_limited(after: float) -> DeliveryError:
@@ -137,6 +176,11 @@ def overtake(n: int, board: str = "lmarena/text", minutes: int = 0) -> Event:
                  dedupe_key=dedupe_key("overtake", board, "china>west", f"{model}>{other}", at))
 
 
+def alert(event: Event, url: str = "", patterns: tuple[str, ...] = ("lmarena/*",)) -> Reply:
+    """An alert as a channel subscribed to `patterns` gets it: the event's reply and its buttons."""
+    return with_actions(event_reply(event, url), event, patterns)
+
+
 def subscribe(db, channel: str, pattern: str = "lmarena/*", platform: str = "slack") -> None:
     with db.atomic():
         add_subscription(db, platform, channel, pattern, RULE, "U0ADMIN", T0)
@@ -147,9 +191,8 @@ def queue(db, events: list[Event], now: datetime) -> int:
     with db.atomic():
         save_events(db, events, None, now)
         deliveries = match(events, active_subscriptions(db))
-        holds = {(d.platform, d.channel_id): hold_for(channel_settings(db, d.platform, d.channel_id), now)
-                 for d in deliveries}
-        return outbox.enqueue(db, deliveries, now, holds)
+        return outbox.enqueue(db, deliveries, now, lambda d: hold_for(
+            channel_settings(db, d.platform, d.channel_id), now, d.event.board))
 
 
 def statuses(db) -> dict[str, int]:
@@ -194,10 +237,10 @@ async def test_each_alert_is_delivered_once_in_order(db, caplog: pytest.LogCaptu
     with caplog.at_level(logging.INFO, logger="leaderwatch.bot.pipeline.delivery"):
         assert await dispatcher(db, sender, clock).run_once() == 5
     assert await dispatcher(db, sender, clock).run_once() == 0
-    assert platform.messages("C1") == [event_reply(events[0], URLS["lmarena/text"]),
-                                       event_reply(events[1], URLS["lmarena/text"]), event_reply(events[2])]
-    assert platform.messages("C2") == [event_reply(events[0], URLS["lmarena/text"]),
-                                       event_reply(events[1], URLS["lmarena/text"])]
+    assert platform.messages("C1") == [alert(events[0], URLS["lmarena/text"]),
+                                       alert(events[1], URLS["lmarena/text"]), alert(events[2])]
+    assert platform.messages("C2") == [alert(events[0], URLS["lmarena/text"], ("lmarena/text",)),
+                                       alert(events[1], URLS["lmarena/text"], ("lmarena/text",))]
     assert "C3" not in platform.channels
     assert len(sender.attempts) == 5 and sender.checks == []
     assert statuses(db) == {"delivered": 5}
@@ -294,7 +337,7 @@ async def test_a_retry_does_not_let_later_alerts_overtake(db) -> None:
     assert platform.messages("C1") == []
     clock.advance(5)
     assert await d.run_once() == 3
-    expected = [event_reply(e, URLS["lmarena/text"]) for e in events]
+    expected = [alert(e, URLS["lmarena/text"]) for e in events]
     assert platform.messages("C1") == expected
     assert platform.messages("C2") == expected
 
@@ -365,7 +408,7 @@ async def test_another_permanent_error_fails_only_that_alert(db, caplog: pytest.
     sender = FakeSender(platform, clock, fail=[DeliveryError("invalid_blocks")])
     with caplog.at_level(logging.ERROR, logger="leaderwatch.bot.pipeline.delivery"):
         assert await dispatcher(db, sender, clock).run_once() == 1
-    assert platform.messages("C1") == [event_reply(events[1], URLS["lmarena/text"])]
+    assert platform.messages("C1") == [alert(events[1], URLS["lmarena/text"])]
     assert outbox.item(db, 1).status == "failed" and outbox.item(db, 1).last_error == "invalid_blocks"
     assert len(channel_subscriptions(db, "slack", "C1")) == 1
     assert ["failed permanently: invalid_blocks" in r.getMessage() for r in caplog.records] == [True]
@@ -391,7 +434,7 @@ async def test_a_muted_channel_gets_its_alerts_when_the_mute_ends(db) -> None:
     assert platform.messages("C1") == []
     clock.now = T0 + timedelta(hours=2)
     assert await d.run_once() == 2
-    assert platform.messages("C1") == [event_reply(e, URLS["lmarena/text"]) for e in events]
+    assert platform.messages("C1") == [alert(e, URLS["lmarena/text"]) for e in events]
 
 
 async def test_unmute_releases_held_alerts(db) -> None:
@@ -403,7 +446,7 @@ async def test_unmute_releases_held_alerts(db) -> None:
     d = dispatcher(db, FakeSender(platform, clock), clock)
     assert await d.run_once() == 0
     clock.advance(60)
-    outbox.release_hold(db, "slack", "C1", clock.now)
+    outbox.rehold(db, "slack", "C1", clock.now, lambda board: None)
     assert await d.run_once() == 1
 
 
@@ -532,6 +575,7 @@ CHILD = """
 import asyncio, json, os, signal, sys
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 from leaderwatch.alerts.formatting import Reply
 from leaderwatch.bot.pipeline.delivery import Dispatcher
 from leaderwatch.storage.db import open_db
@@ -540,13 +584,15 @@ db_path, log_path, when, crash = sys.argv[1:]
 
 class DyingSender:
     platform = "slack"
-    async def send(self, channel_id, reply: Reply, delivery_key):
+    async def send(self, channel_id, reply: Reply, delivery_key, thread=None):
         if crash == "crash-after":
             with open(log_path, "a") as f:
                 f.write(json.dumps([channel_id, delivery_key, reply.title]) + "\\n")
         os.kill(os.getpid(), signal.SIGKILL)
-    async def already_delivered(self, channel_id, delivery_key, since):
-        return False
+    async def edit(self, channel_id, message_ref, reply, delivery_key):
+        raise AssertionError("no edit is queued")
+    async def already_delivered(self, channel_id, delivery_key, since, thread=None):
+        return None
 
 now = datetime.fromisoformat(when)
 asyncio.run(Dispatcher(open_db(db_path), {"slack": DyingSender()}, lambda: now).run_once())
@@ -570,15 +616,19 @@ async def test_a_real_sigkill_mid_delivery_loses_nothing_and_repeats_nothing(
     class FileSender(FakeSender):
         """The platform is the file the killed process wrote to."""
 
-        async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
+        async def send(self, channel_id: str, reply: Reply, delivery_key: str,
+                       thread: str | None = None) -> str:
             self.attempts.append((self.clock(), channel_id, delivery_key))
             with log.open("a") as f:
                 f.write(json.dumps([channel_id, delivery_key, reply.title]) + "\n")
+            return delivery_key
 
-        async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
+        async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
+                                    thread: str | None = None) -> str | None:
             self.checks.append((channel_id, delivery_key, since))
             lines = log.read_text().splitlines() if log.exists() else []
-            return any(json.loads(line)[:2] == [channel_id, delivery_key] for line in lines)
+            found = any(json.loads(line)[:2] == [channel_id, delivery_key] for line in lines)
+            return delivery_key if found else None
 
     db = open_db(path)
     assert outbox.item(db, 1).status == "sending"

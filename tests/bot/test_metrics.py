@@ -106,13 +106,18 @@ class FakeSender:
         self.sent: list[tuple[str, Reply, str]] = []
         self.fail: list[DeliveryError] = []
 
-    async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
+    async def send(self, channel_id: str, reply: Reply, delivery_key: str, thread: str | None = None) -> str:
         if self.fail:
             raise self.fail.pop(0)
         self.sent.append((channel_id, reply, delivery_key))
+        return delivery_key
 
-    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
-        return any(k == delivery_key for _, _, k in self.sent)
+    async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
+        raise AssertionError("no story here: nothing is edited")
+
+    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
+                                thread: str | None = None) -> str | None:
+        return delivery_key if any(k == delivery_key for _, _, k in self.sent) else None
 
 
 @dataclass

@@ -54,11 +54,17 @@ class Sender:
     def __init__(self) -> None:
         self.got: list[tuple[str, Reply]] = []
 
-    async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
+    async def send(self, channel_id: str, reply: Reply, delivery_key: str, thread: str | None = None) -> str:
+        assert thread is None, "a report never threads"
         self.got.append((channel_id, reply))
+        return delivery_key
 
-    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
-        return False
+    async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
+        raise AssertionError("a report is never edited")
+
+    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
+                                thread: str | None = None) -> str | None:
+        return None
 
 
 def test_a_report_is_due_on_mondays_at_the_hour() -> None:

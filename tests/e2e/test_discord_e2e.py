@@ -176,12 +176,16 @@ class KilledAfterSending:
     def __init__(self, sender: DiscordSender) -> None:
         self.sender = sender
 
-    async def send(self, channel_id: str, reply: Reply, delivery_key: str) -> None:
-        await self.sender.send(channel_id, reply, delivery_key)
+    async def send(self, channel_id: str, reply: Reply, delivery_key: str, thread: str | None = None) -> str:
+        await self.sender.send(channel_id, reply, delivery_key, thread)
         raise asyncio.CancelledError
 
-    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime) -> bool:
-        return await self.sender.already_delivered(channel_id, delivery_key, since)
+    async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
+        await self.sender.edit(channel_id, message_ref, reply, delivery_key)
+
+    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
+                                thread: str | None = None) -> str | None:
+        return await self.sender.already_delivered(channel_id, delivery_key, since, thread)
 
 
 async def test_a_restart_between_sending_and_confirming_does_not_post_twice(

@@ -118,4 +118,5 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     open_db(path).close()
     db = open_db(path)
     names = [r["name"] for r in db.table("_sqlite_migrations").rows]
-    assert names == ["m001_initial", "m002_rule_states", "m003_chat", "m004_rule_states_before"]
+    assert names == ["m001_initial", "m002_rule_states", "m003_chat", "m004_rule_states_before",
+                     "m005_stories"]
