@@ -3,9 +3,14 @@
 The real discord.py 2.7 client logs in, syncs its commands, connects and receives `INTERACTION_CREATE`
 from here; every REST request is recorded, with the files of a multipart one (`payload_json` and
 `files[n]`, as discord.py sends attachments). Like Discord, the fake checks the bot token, refuses
-messages over the embed limits (400, code 50035), answers a repeated `enforce_nonce` nonce with the
-message it already has, and can be told to answer 429 (with `Via: 1.1 google` as Discord's edge
-does), 5xx, Unknown Channel or Missing Access.
+messages over the embed limits or with malformed components (400, code 50035), answers a repeated
+`enforce_nonce` nonce with the message it already has, and can be told to answer 429 (with
+`Via: 1.1 google` as Discord's edge does), 5xx, Unknown Channel or Missing Access.
+
+Messages keep their buttons and selects, can be edited (`PATCH`, or an interaction's update / `@original`
+edit) and deleted (by the bot, or by a person: `delete_message`), and can start a thread whose id is the
+message's id; posts in a thread are stored under that id. Clients may come and go: a new client
+connecting after another closed gets the same welcome and the interactions sent from then on.
 
 Payload shapes are those discord.py 2.7.1 reads and sends (interactions need
 `attachment_size_limit`; callbacks go out with `?with_response=1` and are answered with an
@@ -15,6 +20,7 @@ Payload shapes are those discord.py 2.7.1 reads and sends (interactions need
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import json
 import time
@@ -82,21 +88,14 @@ def _option(name: str, value: object, focused: bool = False) -> dict[str, Any]:
     return option
 
 
-def interaction_json(group: str, subcommand: str, options: dict[str, object], *, kind: int = 2,
-                     focused: str | None = None, user_id: int = MEMBER_ID, user_name: str = "ada",
-                     permissions: int = MEMBER_PERMISSIONS, channel_id: int = CHANNEL_ID,
-                     guild_id: int = GUILD_ID) -> dict[str, Any]:
-    """An `INTERACTION_CREATE` for `/group subcommand option:value ...` (kind 2) or its autocomplete (4)."""
+def _interaction(kind: int, data: dict[str, Any], *, user_id: int, user_name: str, permissions: int,
+                 channel: dict[str, Any], guild_id: int) -> dict[str, Any]:
+    """The envelope every guild interaction has (discord.py 2.7.1 reads `attachment_size_limit`)."""
     n = next(_ids)
-    data: dict[str, Any] = {
-        "id": str(COMMAND_ID), "name": group, "type": 1, "guild_id": str(guild_id),
-        "options": [{"type": 1, "name": subcommand,
-                     "options": [_option(k, v, k == focused) for k, v in options.items()]}],
-    }
     return {
         "id": str(960000000000000000 + n), "application_id": str(APP_ID), "type": kind, "data": data,
         "guild_id": str(guild_id), "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
-        "channel_id": str(channel_id), "channel": channel_json(channel_id, guild_id),
+        "channel_id": channel["id"], "channel": channel,
         "member": member_json(user_id, user_name, permissions), "token": f"interaction-token-{n}",
         "version": 1, "app_permissions": str(MEMBER_PERMISSIONS), "locale": "en-US", "guild_locale": "en-US",
         "entitlements": [], "authorizing_integration_owners": {"0": str(guild_id)}, "context": 0,
@@ -104,13 +103,64 @@ def interaction_json(group: str, subcommand: str, options: dict[str, object], *,
     }
 
 
+def interaction_json(group: str, subcommand: str, options: dict[str, object], *, kind: int = 2,
+                     focused: str | None = None, user_id: int = MEMBER_ID, user_name: str = "ada",
+                     permissions: int = MEMBER_PERMISSIONS, channel_id: int = CHANNEL_ID,
+                     guild_id: int = GUILD_ID) -> dict[str, Any]:
+    """An `INTERACTION_CREATE` for `/group subcommand option:value ...` (kind 2) or its autocomplete (4)."""
+    data: dict[str, Any] = {
+        "id": str(COMMAND_ID), "name": group, "type": 1, "guild_id": str(guild_id),
+        "options": [{"type": 1, "name": subcommand,
+                     "options": [_option(k, v, k == focused) for k, v in options.items()]}],
+    }
+    return _interaction(kind, data, user_id=user_id, user_name=user_name, permissions=permissions,
+                        channel=channel_json(channel_id, guild_id), guild_id=guild_id)
+
+
+def _components_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The buttons and selects of a message (inside its action rows)."""
+    return [c for row in message.get("components") or [] for c in row.get("components") or []]
+
+
+def component_interaction(custom_id: str, *, message: dict[str, Any], component_type: int = 2,
+                          values: Sequence[str] | None = None, user_id: int = MEMBER_ID,
+                          user_name: str = "ada", permissions: int = MEMBER_PERMISSIONS,
+                          channel: dict[str, Any] | None = None, guild_id: int = GUILD_ID) -> dict[str, Any]:
+    """An `INTERACTION_CREATE` of type 3 (MESSAGE_COMPONENT): someone clicked the button `custom_id` on
+    `message` (a message dict the fake made), or chose `values` in that select (`component_type` 3).
+
+    Discord sends the whole message the component is on, and the member with `permissions` resolved for
+    the channel (`**MANAGER` for one with Manage Channels). `channel` defaults to the message's channel as
+    a text channel; pass `fake.threads[id]` for a message in a thread. Raises ValueError for a click
+    Discord never sends: a custom id not on the message, another component type, a disabled component,
+    values that are not among a select's options or not within its `min_values`..`max_values`.
+    """
+    found = [c for c in _components_of(message) if c.get("custom_id") == custom_id]
+    if not found or found[0]["type"] != component_type or found[0].get("disabled"):
+        raise ValueError(f"no enabled component of type {component_type} with custom_id {custom_id!r} "
+                         f"on message {message['id']}")
+    data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
+    if component_type != 2:
+        select, chosen = found[0], list(values or [])
+        allowed = {o["value"] for o in select.get("options") or []}
+        count_ok = select.get("min_values", 1) <= len(chosen) <= select.get("max_values", 1)
+        if not count_ok or (component_type == 3 and not set(chosen) <= allowed):
+            raise ValueError(f"values {chosen} cannot be chosen in select {custom_id!r}")
+        data["values"] = chosen
+    shown = {k: v for k, v in copy.deepcopy(message).items() if k != "nonce"}
+    payload = _interaction(3, data, user_id=user_id, user_name=user_name, permissions=permissions,
+                           channel=channel or channel_json(int(message["channel_id"]), guild_id),
+                           guild_id=guild_id)
+    return payload | {"message": shown}
+
+
 def snowflake(when_ms: int, n: int = 0) -> int:
     """A Discord id for a moment (milliseconds since 1970), `n` telling ids of one millisecond apart."""
     return ((when_ms - DISCORD_EPOCH_MS) << 22) | (n & 0x3FFFFF)
 
 
-def embed_problems(body: dict[str, Any]) -> list[str]:
-    """What Discord would refuse in a message body (its documented limits)."""
+def embed_problems(body: dict[str, Any], *, has_files: bool = False) -> list[str]:
+    """What Discord would refuse in a message body (its documented limits); files make it non-empty."""
     problems = []
     if len(body.get("content") or "") > 2000:
         problems.append("content: over 2000")
@@ -138,9 +188,85 @@ def embed_problems(body: dict[str, Any]) -> list[str]:
             problems.append(f"embeds.{i}: empty embed")
     if total > 6000:
         problems.append(f"embeds: {total} characters, over 6000")
-    if not embeds and not (body.get("content") or "").strip():
+    if not embeds and not has_files and not (body.get("content") or "").strip():
         problems.append("message: cannot send an empty message")
     return problems
+
+
+SELECTS = (3, 5, 6, 7, 8)
+"""String, user, role, mentionable and channel selects."""
+LINK = 5
+"""The button style that opens `url` and sends no interaction."""
+
+
+def _button_problems(where: str, button: dict[str, Any]) -> list[str]:
+    problems = []
+    if button.get("style") == LINK:
+        if not button.get("url") or "custom_id" in button:
+            problems.append(f"{where}: a link button has a url and no custom_id")
+    elif not 1 <= len(button.get("custom_id") or "") <= 100:
+        problems.append(f"{where}.custom_id: 1 to 100 characters")
+    if len(button.get("label") or "") > 80:
+        problems.append(f"{where}.label: over 80")
+    if not (button.get("label") or button.get("emoji")):
+        problems.append(f"{where}: a button needs a label or an emoji")
+    return problems
+
+
+def _select_problems(where: str, select: dict[str, Any]) -> list[str]:
+    problems = []
+    if not 1 <= len(select.get("custom_id") or "") <= 100:
+        problems.append(f"{where}.custom_id: 1 to 100 characters")
+    if select["type"] == 3:
+        options = select.get("options") or []
+        if not 1 <= len(options) <= 25:
+            problems.append(f"{where}.options: 1 to 25")
+        for k, option in enumerate(options):
+            for key in ("label", "value"):
+                if not 1 <= len(option.get(key) or "") <= 100:
+                    problems.append(f"{where}.options.{k}.{key}: 1 to 100 characters")
+            if len(option.get("description") or "") > 100:
+                problems.append(f"{where}.options.{k}.description: over 100")
+    return problems
+
+
+def component_problems(components: Sequence[dict[str, Any]]) -> list[str]:
+    """What Discord would refuse in a message's `components`: at most 5 action rows (type 1), each
+    holding 1 to 5 buttons (type 2) or exactly one select (3, 5-8); custom ids of 1 to 100 characters,
+    unique in the message; button labels up to 80; a link button (style 5) has a url and no custom id;
+    a string select has 1 to 25 options, each label and value 1 to 100 characters.
+
+    Components v2 (flag 1 << 15: sections, containers ...) are not modelled: they are refused.
+    """
+    problems = []
+    if len(components) > 5:
+        problems.append("components: over 5 action rows")
+    seen: set[str] = set()
+    for i, row in enumerate(components):
+        if row.get("type") != 1:
+            problems.append(f"components.{i}: not an action row")
+            continue
+        inner = row.get("components") or []
+        kinds = [c.get("type") for c in inner]
+        buttons = 1 <= len(kinds) <= 5 and all(k == 2 for k in kinds)
+        if not buttons and not (len(kinds) == 1 and kinds[0] in SELECTS):
+            problems.append(f"components.{i}.components: 1 to 5 buttons or one select, not {kinds}")
+        for j, item in enumerate(inner):
+            where = f"components.{i}.components.{j}"
+            if item.get("type") == 2:
+                problems += _button_problems(where, item)
+            elif item.get("type") in SELECTS:
+                problems += _select_problems(where, item)
+            if (custom_id := item.get("custom_id")) is not None:
+                if custom_id in seen:
+                    problems.append(f"{where}.custom_id: {custom_id!r} used twice in the message")
+                seen.add(custom_id)
+    return problems
+
+
+def message_problems(body: dict[str, Any], *, has_files: bool = False) -> list[str]:
+    """What Discord would refuse in a message body: `embed_problems` and `component_problems`."""
+    return embed_problems(body, has_files=has_files) + component_problems(body.get("components") or [])
 
 
 @dataclass
@@ -177,6 +303,20 @@ class Failure:
     """The message is stored before the error is sent (Discord took it, the answer got lost)."""
 
 
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+"""Message flags: only the invoking user sees it; a deferred reply still "thinking"."""
+GUILDS_INTENT = 1 << 0
+PUBLIC_THREAD = 11
+ARCHIVE_MINUTES = (60, 1440, 4320, 10080)
+UNKNOWN_MESSAGE: dict[str, Any] = {"message": "Unknown Message", "code": 10008}
+
+
+def _shown(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as Discord shows it once sent: the nonce is only echoed in the answer to the send."""
+    return {k: v for k, v in message.items() if k != "nonce"}
+
+
 @dataclass
 class FakeDiscord:
     """The fake. `clock` stamps message ids (e2e tests share theirs with the service)."""
@@ -184,20 +324,31 @@ class FakeDiscord:
     clock: Callable[[], float] = time.time
     requests: list[Request] = field(default_factory=list)
     messages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    """channel id -> the messages in it, oldest first."""
+    """channel or thread id -> the messages in it, oldest first (deleted ones leave)."""
     failures: dict[tuple[str, str], list[Failure]] = field(default_factory=dict)
     """(method, path under /api/v10) -> scripted answers, used in order."""
     gone: dict[int, tuple[int, int, str]] = field(default_factory=dict)
     """channel id -> (status, code, message) every request for it gets (10003 Unknown Channel ...)."""
     identifies: list[dict[str, Any]] = field(default_factory=list)
+    threads: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """thread id (the id of the message it was started from) -> the thread channel as Discord answers it."""
+    edits: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    """message id -> the bodies that changed it, in order (PATCH, a component's update, an @original edit)."""
+    interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """interaction id -> the `INTERACTION_CREATE` payload sent to the clients."""
     port: int = 0
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
-        self._sockets: list[web.WebSocketResponse] = []
+        self._sockets: dict[web.WebSocketResponse, int] = {}  # open connection -> its intents (0 at first)
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self._nonces: dict[tuple[int, str], dict[str, Any]] = {}
+        # message id -> every message made and not deleted: posts, interaction replies, follow-ups
+        self._made: dict[int, dict[str, Any]] = {}
+        # interaction token -> the id of the message its `@original` is (its reply, or the clicked message)
+        self._originals: dict[str, int] = {}
+        self._acked: set[str] = set()
         self.changed = asyncio.Condition()
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -211,7 +362,7 @@ class FakeDiscord:
         return self
 
     async def stop(self) -> None:
-        for ws in self._sockets:
+        for ws in list(self._sockets):
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -247,6 +398,29 @@ class FakeDiscord:
         original = f"{base}/messages/@original"
         return [r.body for r in self.requests if r.method == method and r.path == original]
 
+    def original(self, interaction: dict[str, Any]) -> dict[str, Any]:
+        """The message an interaction's `@original` is, as it is now: its reply (callback 4 or 5), or the
+        message its component is on (6 or 7). KeyError before the callback or once deleted."""
+        return self._made[self._originals[interaction["token"]]]
+
+    def message(self, message_id: int) -> dict[str, Any]:
+        """A message the fake made and still has, as it is now: a post in a channel or thread, an
+        interaction's reply (ephemeral ones too) or a follow-up. KeyError once deleted."""
+        return self._made[message_id]
+
+    def thread_posts(self, message_id: int) -> list[dict[str, Any]]:
+        """The messages in the thread started from message `message_id` (it has that id), oldest first."""
+        return self.posts(message_id)
+
+    def delete_message(self, channel_id: int, message_id: int) -> None:
+        """Someone (a moderator, the author) deletes a message in Discord: it leaves the channel's history
+        and every later request for it (edit, delete, starting a thread) gets 404 Unknown Message (10008).
+        A thread already started from it stays, as on Discord."""
+        message = self._made.get(message_id)
+        if message is None or message["channel_id"] != str(channel_id):
+            raise KeyError(f"no message {message_id} in channel {channel_id}")
+        self._forget(message)
+
     async def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> None:
         """Wait until `predicate()` holds; an AssertionError showing it when `timeout` seconds pass first."""
         await wait_until(predicate, timeout, changed=self.changed)
@@ -259,9 +433,15 @@ class FakeDiscord:
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a gateway dispatch (op 0) to every connected client."""
+        if event == "INTERACTION_CREATE":
+            self.interactions[data["id"]] = data
+        await self._broadcast(event, data)
+
+    async def _broadcast(self, event: str, data: dict[str, Any], intent: int = 0) -> None:
+        """Send a dispatch to the clients that identified with `intent` (all of them for 0)."""
         frame = json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data})
-        for ws in self._sockets:
-            if not ws.closed:
+        for ws, intents in list(self._sockets.items()):
+            if not ws.closed and (intents & intent) == intent:
                 await ws.send_str(frame)
 
     async def _notify(self) -> None:
@@ -273,18 +453,22 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self._sockets.append(ws)
-        await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                continue
-            frame = json.loads(msg.data)
-            if frame.get("op") == 1:
-                await ws.send_str(json.dumps({"op": 11}))
-            elif frame.get("op") == 2:
-                self.identifies.append(frame["d"])
-                await self._welcome(ws)
-                await self._notify()
+        self._sockets[ws] = 0
+        try:
+            await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                if frame.get("op") == 1:
+                    await ws.send_str(json.dumps({"op": 11}))
+                elif frame.get("op") == 2:
+                    self.identifies.append(frame["d"])
+                    self._sockets[ws] = int(frame["d"].get("intents") or 0)
+                    await self._welcome(ws)
+                    await self._notify()
+        finally:
+            self._sockets.pop(ws, None)  # a client that closed (a restart) gets nothing more
         return ws
 
     async def _welcome(self, ws: web.WebSocketResponse) -> None:
@@ -338,20 +522,63 @@ class FakeDiscord:
         finally:
             await self._notify()
 
+    @staticmethod
+    def _invalid(problems: list[str]) -> web.Response:
+        return FakeDiscord._json({"code": 50035, "message": "Invalid Form Body", "errors": problems}, 400)
+
+    def _stamp(self) -> str:
+        return datetime.fromtimestamp(self.clock(), UTC).isoformat()
+
+    def _attachments(self, files: Sequence[Attachment], flags: int) -> list[dict[str, Any]]:
+        """Attachment objects for uploaded files; those of an ephemeral message are ephemeral too."""
+        now_ms = int(self.clock() * 1000)
+        return [{"id": str(snowflake(now_ms, next(self._ids))), "filename": f.filename, "size": len(f.data),
+                 "url": f"https://cdn.discord.invalid/{f.filename}",
+                 "proxy_url": f"https://media.discord.invalid/{f.filename}", "content_type": f.content_type}
+                | ({"ephemeral": True} if flags & EPHEMERAL else {}) for f in files]
+
     def _message(self, channel_id: int, body: dict[str, Any], flags: int = 0,
                  files: Sequence[Attachment] = ()) -> dict[str, Any]:
         now_ms = int(self.clock() * 1000)
         stamp = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat()
-        attachments = [{"id": str(snowflake(now_ms, next(self._ids))), "filename": f.filename,
-                        "size": len(f.data), "url": f"https://cdn.discord.invalid/{f.filename}",
-                        "proxy_url": f"https://media.discord.invalid/{f.filename}",
-                        "content_type": f.content_type} for f in files]
         return {"id": str(snowflake(now_ms, next(self._ids))), "channel_id": str(channel_id),
                 "author": BOT_USER, "content": body.get("content") or "", "timestamp": stamp,
                 "edited_timestamp": None, "tts": False, "mention_everyone": False,
-                "mentions": [], "mention_roles": [], "attachments": attachments,
+                "mentions": [], "mention_roles": [], "attachments": self._attachments(files, flags),
                 "embeds": body.get("embeds") or [], "pinned": False, "type": 0, "flags": flags,
-                "components": []}
+                "components": body.get("components") or []}
+
+    def _keep(self, message: dict[str, Any]) -> dict[str, Any]:
+        self._made[int(message["id"])] = message
+        return message
+
+    def _forget(self, message: dict[str, Any]) -> None:
+        self._made.pop(int(message["id"]), None)
+        stored = self.messages.get(int(message["channel_id"]), [])
+        stored[:] = [m for m in stored if m is not message]
+
+    def _edit(self, message: dict[str, Any], body: dict[str, Any], files: Sequence[Attachment]) -> list[str]:
+        """Apply an edit as Discord does, or return what Discord would refuse (and change nothing).
+
+        Fields left out stay; `attachments`, when given, lists the ones to keep besides the new files.
+        The first edit of a deferred reply is its answer: it stops "thinking" and is not marked edited.
+        """
+        changes: dict[str, Any] = {key: body[key] or [] for key in ("embeds", "components") if key in body}
+        if "content" in body:
+            changes["content"] = body["content"] or ""
+        kept = message["attachments"]
+        if "attachments" in body:
+            listed = {str(a.get("id")) for a in body["attachments"] or []}
+            kept = [a for a in kept if a["id"] in listed]
+        changes["attachments"] = kept + self._attachments(files, message["flags"])
+        changes["flags"] = message["flags"] & ~LOADING
+        changes["edited_timestamp"] = None if message["flags"] & LOADING else self._stamp()
+        edited = message | changes
+        if problems := message_problems(edited, has_files=bool(edited["attachments"])):
+            return problems
+        message.update(edited)
+        self.edits.setdefault(int(message["id"]), []).append(body)
+        return []
 
     def attachments(self, request: Request) -> dict[str, Attachment]:
         """A request's files by file name."""
@@ -389,58 +616,151 @@ class FakeDiscord:
                                for i, c in enumerate(body or [])])
         if parts[0] == "channels" and len(parts) == 3 and parts[2] == "messages":
             return self._channel_messages(method, int(parts[1]), query, body, files)
+        if parts[0] == "channels" and len(parts) >= 4 and parts[2] == "messages" and parts[3].isdigit():
+            return await self._channel_message(method, int(parts[1]), int(parts[3]), parts[4:], body or {},
+                                               files)
         if parts[0] == "interactions" and parts[-1] == "callback":
-            return self._callback(parts[1], body, files)
+            return self._callback(parts[1], parts[2], body, files)
         if parts[0] == "webhooks":
-            if problems := embed_problems(body) if method in ("POST", "PATCH") and body else []:
-                return self._json({"code": 50035, "message": "Invalid Form Body", "errors": problems}, 400)
-            if method == "DELETE":
-                return web.Response(status=204)
-            flags = int((body or {}).get("flags") or 0)
-            message = self._message(CHANNEL_ID, body or {}, flags, files)
-            return self._json(message | {"webhook_id": str(APP_ID)})
+            return self._webhook(method, parts[2], parts[4:], body or {}, files)
         return self._json({"message": "404: Not Found", "code": 0}, 404)
 
-    def _callback(self, interaction_id: str, body: dict[str, Any],
+    def _callback(self, interaction_id: str, token: str, body: dict[str, Any],
                   files: Sequence[Attachment] = ()) -> web.Response:
+        """Types 4 (reply) and 5 (defer, "thinking") make a message; for a component, 6 acknowledges
+        (the message is edited later) and 7 updates the message the component is on; 8 (autocomplete
+        choices) is only recorded. An interaction is answered once (40060 after that)."""
         kind = body["type"]
         data = body.get("data") or {}
-        if kind in (4, 7) and (problems := embed_problems(data)):
-            return self._json({"code": 50035, "message": "Invalid Form Body", "errors": problems}, 400)
-        flags = int(data.get("flags") or 0)
-        answer: dict[str, Any] = {"interaction": {
-            "id": interaction_id, "type": 2, "response_message_loading": kind == 5,
-            "response_message_ephemeral": bool(flags & 64)}}
+        sent = self.interactions.get(interaction_id, {})
+        source = sent.get("type", 2)
+        if interaction_id in self._acked:
+            return self._json({"code": 40060, "message": "Interaction has already been acknowledged."}, 400)
+        if kind in (6, 7) and source not in (3, 5):
+            return self._invalid([f"type: {kind} answers only a component or a modal"])
+        if kind == 4 and (problems := message_problems(data, has_files=bool(files))):
+            return self._invalid(problems)
+        message: dict[str, Any] | None = None
         if kind in (4, 5):
-            message = self._message(CHANNEL_ID, data, flags | (128 if kind == 5 else 0), files)
-            answer["interaction"]["response_message_id"] = message["id"]
-            answer["resource"] = {"type": kind, "message": message}
+            flags = int(data.get("flags") or 0) | (LOADING if kind == 5 else 0)
+            message = self._keep(self._message(int(sent.get("channel_id") or CHANNEL_ID), data, flags, files))
+        elif kind in (6, 7):
+            message = self._made.get(int(sent["message"]["id"])) if "message" in sent else None
+            if message is None:
+                return self._json(UNKNOWN_MESSAGE, 404)
+            if kind == 7 and (problems := self._edit(message, data, files)):
+                return self._invalid(problems)
+        self._acked.add(interaction_id)
+        answer: dict[str, Any] = {"interaction": {
+            "id": interaction_id, "type": source, "response_message_loading": kind == 5,
+            "response_message_ephemeral": bool(message and message["flags"] & EPHEMERAL)}}
+        if message is not None:
+            self._originals[token] = int(message["id"])
+            if kind != 6:
+                answer["interaction"]["response_message_id"] = message["id"]
+                answer["resource"] = {"type": kind, "message": message}
         return self._json(answer)
+
+    def _webhook(self, method: str, token: str, rest: list[str], body: dict[str, Any],
+                 files: Sequence[Attachment]) -> web.Response:
+        """Follow-ups (POST); getting, editing or deleting `@original` or a follow-up by id."""
+        if not rest:
+            if problems := message_problems(body, has_files=bool(files)):
+                return self._invalid(problems)
+            sent = next((i for i in self.interactions.values() if i["token"] == token), {})
+            channel_id = int(sent.get("channel_id") or CHANNEL_ID)
+            flags = int(body.get("flags") or 0)
+            return self._json(self._keep(self._message(channel_id, body, flags, files)
+                                         | {"webhook_id": str(APP_ID)}))
+        which = rest[-1]
+        target = self._made.get(self._originals.get(token, 0) if which == "@original" else int(which))
+        if target is None:
+            return self._json(UNKNOWN_MESSAGE, 404)
+        if method == "GET":
+            return self._json(target)
+        if method == "DELETE":
+            self._forget(target)
+            return web.Response(status=204)
+        if problems := self._edit(target, body, files):
+            return self._invalid(problems)
+        return self._json(target)
+
+    def _gone(self, channel_id: int) -> web.Response | None:
+        if channel_id not in self.gone:
+            return None
+        status, code, text = self.gone[channel_id]
+        return self._json({"message": text, "code": code}, status)
 
     def _channel_messages(self, method: str, channel_id: int, query: dict[str, str],
                           body: Any, files: Sequence[Attachment] = ()) -> web.Response:
-        if channel_id in self.gone:
-            status, code, text = self.gone[channel_id]
-            return self._json({"message": text, "code": code}, status)
+        if gone := self._gone(channel_id):
+            return gone
         stored = self.messages.setdefault(channel_id, [])
         if method == "GET":
             return self._json(self.history(channel_id, int(query.get("after") or 0),
                                            int(query.get("limit") or 50)))
-        if problems := embed_problems(body):
-            return self._json({"code": 50035, "message": "Invalid Form Body", "errors": problems}, 400)
+        if problems := message_problems(body, has_files=bool(files)):
+            return self._invalid(problems)
         nonce = body.get("nonce")
         if nonce and body.get("enforce_nonce") and (channel_id, nonce) in self._nonces:
             return self._json(self._nonces[(channel_id, nonce)])  # Discord's answer to a repeat
-        message = self._message(channel_id, body, files=files) | {"nonce": nonce}
+        message = self._keep(self._message(channel_id, body, files=files) | {"nonce": nonce})
         stored.append(message)
         if nonce:
             self._nonces[(channel_id, nonce)] = message
+        if (thread := self.threads.get(channel_id)) is not None:
+            thread.update(last_message_id=message["id"], message_count=thread["message_count"] + 1,
+                          total_message_sent=thread["total_message_sent"] + 1)
         return self._json(message)
+
+    async def _channel_message(self, method: str, channel_id: int, message_id: int, rest: list[str],
+                               body: dict[str, Any], files: Sequence[Attachment]) -> web.Response:
+        """`PATCH` or `DELETE /channels/{c}/messages/{m}`, `POST .../{m}/threads`."""
+        if gone := self._gone(channel_id):
+            return gone
+        message = self._made.get(message_id)
+        if message is None or message["channel_id"] != str(channel_id) or message["flags"] & EPHEMERAL:
+            return self._json(UNKNOWN_MESSAGE, 404)
+        if rest == ["threads"] and method == "POST":
+            return await self._start_thread(message, body)
+        if rest or method not in ("PATCH", "DELETE"):
+            return self._json({"message": "405: Method Not Allowed", "code": 0}, 405)
+        if method == "DELETE":
+            self._forget(message)
+            return web.Response(status=204)
+        if problems := self._edit(message, body, files):
+            return self._invalid(problems)
+        return self._json(_shown(message))
+
+    async def _start_thread(self, message: dict[str, Any], body: dict[str, Any]) -> web.Response:
+        """A public thread from a message: it takes the message's id, so a message has at most one."""
+        if "thread" in message:
+            return self._json({"message": "A thread has already been created for this message",
+                               "code": 160004}, 400)
+        if int(message["channel_id"]) in self.threads:
+            return self._json({"message": "Cannot execute action on this channel type", "code": 50024}, 400)
+        name, minutes = body.get("name") or "", body.get("auto_archive_duration") or 1440
+        problems = [] if 1 <= len(name) <= 100 else ["name: 1 to 100 characters"]
+        if minutes not in ARCHIVE_MINUTES:
+            problems.append(f"auto_archive_duration: one of {ARCHIVE_MINUTES}")
+        if problems:
+            return self._invalid(problems)
+        stamp = self._stamp()
+        thread = {"id": message["id"], "guild_id": str(GUILD_ID), "parent_id": message["channel_id"],
+                  "owner_id": str(BOT_ID), "name": name, "type": PUBLIC_THREAD, "last_message_id": None,
+                  "message_count": 0, "total_message_sent": 0, "member_count": 1,
+                  "rate_limit_per_user": body.get("rate_limit_per_user") or 0, "flags": 0,
+                  "thread_metadata": {"archived": False, "auto_archive_duration": minutes, "locked": False,
+                                      "archive_timestamp": stamp, "create_timestamp": stamp}}
+        self.threads[int(message["id"])] = message["thread"] = thread
+        # Discord tells the guild's clients (those with the GUILDS intent) of the new thread.
+        await self._broadcast("THREAD_CREATE", thread | {"newly_created": True}, GUILDS_INTENT)
+        return self._json(thread)
 
     def history(self, channel_id: int, after: int = 0, limit: int = 50) -> list[dict[str, Any]]:
         """`GET /channels/{id}/messages?after=&limit=` as Discord answers it: newest first, no nonces."""
         later = [m for m in self.messages.get(channel_id, []) if int(m["id"]) > after][:limit]
-        return [{k: v for k, v in m.items() if k != "nonce"} for m in reversed(later)]
+        return [_shown(m) for m in reversed(later)]
 
     def posts(self, channel_id: int = CHANNEL_ID) -> list[dict[str, Any]]:
         """The messages in a channel, oldest first."""
