@@ -404,6 +404,9 @@ class Dispatcher:
     async def _deliver(self, batch: Batch) -> tuple[int, bool]:
         """Send one message; (rows delivered, whether the channel's next messages may follow)."""
         sender = self.senders[batch.platform]
+        stored = outbox.item(self.db, batch.ids[0]) if batch.action == outbox.EDIT else None
+        if stored is not None and stored.status != "pending":
+            return 0, True  # skipped meanwhile: its reply went out as a message of its own
         parent = self._parent(batch) if batch.action != outbox.POST else None
         if parent is not None and parent.status in ("pending", "sending"):
             return 0, False  # its story's first alert has not gone out yet (held, or retrying): after it
