@@ -3,8 +3,8 @@
 A suite is a list of board patterns; a pattern is a board id or a glob (`lmarena/*`). Board ids
 always hold a `/` and suite names never do, so one word can name either: `race vision`,
 `subscribe coding overtake`, `versus A B vision`. The built-in suites cover the boards leaderwatch
-reads (and the vision boards it may read later: `opencompass/*`); the config adds or redefines
-suites with `[suites.NAME] boards = [...]`.
+reads (`vision`: the arena's vision boards, the OpenCompass OpenVLM boards `opencompass/*`, Epoch's
+video and visual benchmarks); the config adds or redefines suites with `[suites.NAME] boards = [...]`.
 """
 
 from __future__ import annotations

@@ -9,9 +9,11 @@ from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.livebench import LiveBenchSource
 from leaderwatch.sources.lmarena import LmarenaSource
 from leaderwatch.sources.openllm import OpenLLMSource
+from leaderwatch.sources.openvlm import OpenVLMSource
 from leaderwatch.sources.swebench import SWEBenchSource
 
-SOURCE_CLASSES = (LmarenaSource, OpenLLMSource, AiderSource, LiveBenchSource, SWEBenchSource, EpochSource)
+SOURCE_CLASSES = (LmarenaSource, OpenLLMSource, AiderSource, LiveBenchSource, SWEBenchSource, EpochSource,
+                  OpenVLMSource)
 
 
 def all_sources(identity: Identity) -> list[Source]:
