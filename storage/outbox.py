@@ -28,6 +28,7 @@ from leaderwatch.alerts.matching import Delivery
 from leaderwatch.alerts.models import Event
 from leaderwatch.alerts.stories import STORY_WINDOW
 from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.events import to_event
 
 POST, REPLY, EDIT = "post", "reply", "edit"
 
@@ -314,3 +315,38 @@ def release_digest(db: Database, platform: str, channel_id: str, now: datetime,
             db.execute("UPDATE outbox SET digest = NULL, hold_until = ? WHERE id = ?",
                        [to_text(until), item_id])
     return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """An alert as it reached a channel: its row, its event, and for a thread reply the platform's id of
+    the message whose thread it is in (a link to a reply names both on Slack)."""
+
+    item: OutboxItem
+    event: Event
+    thread_ref: str | None = None
+
+
+def recent_delivered(db: Database, platform: str, channel_ids: Iterable[str],
+                     limit: int = 10) -> list[Delivered]:
+    """The alerts last delivered to some channels of a platform, newest first: posts and thread replies
+    the platform gave an id for (edits are the same message again; weekly reports are not alerts)."""
+    ids = sorted(set(channel_ids))
+    if not ids:
+        return []
+    found = db.execute(
+        "SELECT o.id, p.message_ref FROM outbox o JOIN events e ON e.dedupe_key = o.event_key "
+        "LEFT JOIN outbox p ON p.id = o.parent_id "
+        f"WHERE o.platform = ? AND o.channel_id IN ({', '.join('?' * len(ids))}) AND o.status = 'delivered' "
+        "AND o.action IN ('post', 'reply') AND coalesce(o.message_ref, '') != '' AND e.kind != 'report' "
+        "ORDER BY o.delivered_at DESC, o.id DESC LIMIT ?", [platform, *ids, limit]).fetchall()
+    if not found:
+        return []
+    threads = {int(row_id): thread for row_id, thread in found}
+    marks = ", ".join("?" * len(threads))
+    items = {r["id"]: _item(r) for r in db.table("outbox").rows_where(f"id IN ({marks})", list(threads))}
+    keys = sorted({i.event_key for i in items.values()})
+    events = {r["dedupe_key"]: to_event(r) for r in db.table("events").rows_where(
+        f"dedupe_key IN ({', '.join('?' * len(keys))})", keys)}
+    return [Delivered(items[i], events[items[i].event_key], str(threads[i]) if threads[i] else None)
+            for i in threads]

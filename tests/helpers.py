@@ -27,9 +27,11 @@ from leaderwatch.storage.db import open_db
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from leaderwatch.alerts.formatting import Reply
     from leaderwatch.alerts.models import Event
     from leaderwatch.bot.app import App
     from leaderwatch.bot.commands import CommandContext
+    from leaderwatch.bot.pipeline.delivery import Sender
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -171,3 +173,51 @@ def recorded_template(recordings: Path, folder: Path, paths: Sequence[str], now:
         save_events(db, events, None, now)
     db.close()
     return folder / "template.db"
+
+
+def edit_yaml(recordings: Path, date: str) -> bytes:
+    """A recorded Aider code editing board (`aider/edit_leaderboard/edit_leaderboard_<date>.yml`)."""
+    return (recordings / "aider" / "edit_leaderboard" / f"edit_leaderboard_{date}.yml").read_bytes()
+
+
+class KilledInEdit:
+    """A platform's sender in a process that dies as it starts an edit, before the platform hears of it:
+    posts and replies go through, the edit raises what the dispatcher's task sees when stopped."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender, self.platform = sender, sender.platform
+
+    async def send(self, channel_id: str, reply: Reply, delivery_key: str,
+                   thread: str | None = None) -> str | None:
+        return await self.sender.send(channel_id, reply, delivery_key, thread)
+
+    async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
+        raise asyncio.CancelledError
+
+    async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
+                                thread: str | None = None) -> str | None:
+        return await self.sender.already_delivered(channel_id, delivery_key, since, thread)
+
+
+async def poll_aider(ctx: CommandContext, edit_yaml: bytes) -> None:
+    """Poll the Aider source once through the real Poller and Alerter, as the scheduler does; the site
+    serves `edit_yaml` as the code editing board (the polyglot file is unchanged: 304)."""
+    import httpx
+
+    from leaderwatch.bot.pipeline.alerter import Alerter
+    from leaderwatch.bot.pipeline.poller import Poller
+    from leaderwatch.sources.aider import EDIT_URL, POLYGLOT_URL, AiderSource
+    from leaderwatch.sources.http import Fetcher
+
+    def site(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == EDIT_URL:
+            return httpx.Response(200, content=edit_yaml)
+        assert str(request.url) == POLYGLOT_URL
+        return httpx.Response(304)
+
+    alerter = Alerter(ctx.db, ctx.default_rules, ctx.groups, ctx.clock)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(site)) as http:
+        poller = Poller(ctx.db, Fetcher(http, sleep=no_sleep), ctx.clock,
+                        lambda stored: alerter.stage(stored).announce)
+        result = await poller.poll(AiderSource(ctx.identity))
+    assert result.ok, result.error

@@ -2,6 +2,8 @@
 
 Three jobs, as every adapter: a slash command payload becomes an `Invocation`, `dispatch` answers it,
 and the neutral `Reply` becomes Block Kit, its chart (if any) a file uploaded to the channel after it.
+A click on an alert's buttons becomes a `Press` for `press`, answered only to the clicker; opening the
+app's Home tab publishes the `Home` the command layer builds for that person.
 Slack's limits (3 s to ack, 50 blocks, 3,000 characters a text, 10 fields a section) live here.
 `SlackSender` delivers alerts for the `Dispatcher`; it never retries by itself, so a 429 or a lost
 connection is retried once by the dispatcher, which honours Retry-After and checks the channel's
@@ -14,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -28,6 +32,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -36,9 +41,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.durations import DurationError, parse_duration
+from leaderwatch.alerts.formatting import Action, Reply, day, moment, plural
 from leaderwatch.bot.chat.common import clip, image_filename, split_text, table_lines
 from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
+from leaderwatch.bot.commands.actions import PREFIX, Press, action_id, configures, press
+from leaderwatch.bot.commands.home import NO_ALERTS, NO_CHANNELS, ChannelSummary, Home, SentAlert, build_home
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 from leaderwatch.bot.pipeline.delivery import DeliveryError
 from leaderwatch.bot.settings import HOW_TO_GET, ConfigError, Settings
@@ -57,6 +65,9 @@ ACK_BUDGET_SECONDS = 2.0
 
 Slack allows 3 s from its side, network included; 2 s leaves a second for the round trip."""
 ADMIN_CACHE_SECONDS = 300.0
+ACKS_FIRST_SECONDS = 1.0
+"""How long the work of a click (or of the Home tab) waits for other requests' acks at most: its answer
+goes by response_url (or views.publish), which does not hurry; Slack's 3 s for an ack do."""
 MIN_POST_INTERVAL_SECONDS = 1.0
 """Slack accepts about one message per second per channel."""
 HISTORY_PAGES = 10
@@ -69,6 +80,22 @@ MAX_FIELDS = 10
 MAX_HEADER = 150
 MAX_CONTEXT_ELEMENTS = 10
 MAX_FALLBACK = 3000
+MAX_ELEMENTS = 25
+"""Elements of an `actions` block."""
+MAX_BUTTON_TEXT = 75
+MAX_OPTIONS = 5
+"""Options of an `overflow` menu (at least 2)."""
+MAX_CONFIRM_TITLE = 100
+MAX_CONFIRM_TEXT = 300
+MAX_CONFIRM_BUTTON = 30
+MAX_VIEW_BLOCKS = 100
+"""Blocks of a view (the Home tab)."""
+MAX_HOME_CHANNELS = 30
+"""Channels listed in a Home tab, so the race still fits in its 100 blocks."""
+MAX_ALERT_LINE = 600
+"""Characters of one of the Home tab's last alerts (its link included): ten fit one section."""
+BUTTON_ACTIONS = re.compile(rf"^{re.escape(PREFIX)}:")
+"""The action ids of our buttons (`lw:why:<event key>`): one listener takes them all."""
 
 # User-facing texts of this adapter.
 WORKING = "Working on it… the answer will appear here in a moment."
@@ -84,6 +111,22 @@ CHART_HINTS = {
     "missing_scope": "The Slack app needs the `files:write` scope (see slack/manifest.yml); ask its admin.",
 }
 CHART_RETRY = "Try again in a minute."
+CONFIRM_DENY = "Cancel"
+CHART_IN_DM = "The chart is in your direct messages with leaderwatch."
+CHART_DM_FAILED = "The chart could not be sent to you as a direct message (`{error}`). {hint}"
+CHART_DM_HINTS = {
+    "missing_scope": "The Slack app needs the `im:write` scope (see slack/manifest.yml); ask its admin.",
+    "cannot_dm_bot": "Slack does not let apps message that account.",
+    "user_disabled": "Slack does not let apps message that account.",
+}
+CHART_DM_RETRY = "`/leaderwatch chart` with the board in a channel posts it there."
+HOME_TITLE = "leaderwatch"
+HOME_UPDATED = "As of {at}; refreshed each time you open this tab."
+HOME_ADMIN_CHECK_FAILED = ("Could not check with Slack whether you manage channels (users.info failed: "
+                           "`{error}`), so only the race is shown. Open this tab again in a minute.")
+HOME_FAILED = ("Sorry, this page could not be built. The operator can find why in the log under error id "
+               "`{error_id}`. `/leaderwatch help` still answers in any channel.")
+HOME_MORE_CHANNELS = "… {n} more channel(s) not shown: `/leaderwatch settings` in each shows it all."
 
 # chat.postMessage / conversations.history errors, by what they mean for a delivery.
 CHANNEL_GONE_ERRORS = frozenset({
@@ -99,6 +142,9 @@ alerts wait for the fix instead of being dropped or every channel being disabled
 INSTALL_RETRY_SECONDS = 900.0
 MESSAGE_GONE_ERRORS = frozenset({"message_not_found", "thread_not_found"})
 """The message to edit, or whose thread to reply in, was deleted: the follow-up goes out on its own."""
+THREAD_UNREADABLE_ERRORS = frozenset({"missing_scope", "not_allowed_token_type"})
+"""conversations.replies refused to the bot token (some installs do): the thread cannot be read, which
+says nothing about whether its message exists. Waiting would not change it; the reply goes out unchecked."""
 SERVER_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 MESSAGE_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_long", "too_many_blocks"})
 """The message itself was refused: sent again as plain text only."""
@@ -141,8 +187,62 @@ def _table_blocks(rows: Sequence[Sequence[str]]) -> list[tuple[dict[str, Any], i
     return out
 
 
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+
+def choice_label(choice: str) -> str:
+    """How a button's choice reads in its menu: `1d` -> `1 day`, `30d` -> `30 days`; else as it is."""
+    try:
+        seconds = int(parse_duration(choice).total_seconds())
+    except DurationError:
+        return choice
+    for word, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            return plural(seconds // size, word)
+    return choice
+
+
+def _button(action: Action) -> dict[str, Any]:
+    """A button; one that asks first carries Slack's confirm dialog (its value: the choice, or the name)."""
+    button: dict[str, Any] = {"type": "button", "action_id": action_id(action),
+                              "text": _plain(action.label, MAX_BUTTON_TEXT),
+                              "value": action.choice or action.name}
+    if action.danger:
+        button["style"] = "danger"
+    if action.confirm:
+        confirm: dict[str, Any] = {
+            "title": _plain(f"{action.label}?", MAX_CONFIRM_TITLE),
+            "text": {"type": "mrkdwn", "text": clip(escape(action.confirm), MAX_CONFIRM_TEXT)},
+            "confirm": _plain(action.label, MAX_CONFIRM_BUTTON),
+            "deny": _plain(CONFIRM_DENY, MAX_CONFIRM_BUTTON)}
+        if action.danger:
+            confirm["style"] = "danger"
+        button["confirm"] = confirm
+    return button
+
+
+def _menu(action: Action) -> dict[str, Any]:
+    """The other choices of a button as an overflow menu beside it; the picked value arrives as the
+    action's `selected_option` (its id names no choice)."""
+    options = [{"text": _plain(choice_label(c), MAX_BUTTON_TEXT), "value": c}
+               for c in action.choices[:MAX_OPTIONS]]
+    return {"type": "overflow", "action_id": action_id(action, ""), "options": options}
+
+
+def actions_block(actions: Sequence[Action]) -> dict[str, Any] | None:
+    """The buttons of a message as one `actions` block (a menu right after a button that offers choices)."""
+    elements: list[dict[str, Any]] = []
+    for action in actions:
+        elements.append(_button(action))
+        if len(action.choices) >= 2:
+            elements.append(_menu(action))
+    return {"type": "actions", "elements": elements[:MAX_ELEMENTS]} if elements else None
+
+
 def to_blocks(reply: Reply) -> list[dict[str, Any]]:
-    """A Reply as Block Kit within Slack's limits: long parts split, too many blocks truncated."""
+    """A Reply as Block Kit within Slack's limits: long parts split, too many blocks truncated (the title,
+    the footer and the buttons always stay)."""
     head: list[dict[str, Any]] = []
     if reply.title:
         head.append({"type": "header",
@@ -168,6 +268,9 @@ def to_blocks(reply: Reply) -> list[dict[str, Any]]:
         elements.append({"type": "mrkdwn", "text": clip(escape(reply.footer), MAX_FIELD)})
     if elements:
         tail.append({"type": "context", "elements": elements[:MAX_CONTEXT_ELEMENTS]})
+    buttons = actions_block(reply.actions)
+    if buttons is not None:
+        tail.append(buttons)
     if len(head) + len(body) + len(tail) > MAX_BLOCKS:
         keep = MAX_BLOCKS - len(head) - len(tail) - 1
         dropped = body[keep:]
@@ -265,6 +368,113 @@ def to_invocation(command: Mapping[str, Any], can_configure: bool) -> Invocation
                       text=unescape(str(command.get("text", ""))), can_configure=can_configure)
 
 
+async def manager_check(admins: AdminCheck, user_id: str) -> tuple[bool, str | None]:
+    """Whether a user may change channels' configuration, and Slack's error when users.info could not
+    tell (then False): logged here, for the slash command, the buttons and the Home tab alike."""
+    try:
+        return await admins.can_configure(user_id), None
+    except SlackApiError as exc:
+        error = _failure(exc)  # the body may be no JSON at all (a proxy's error page)
+        if error == "missing_scope":
+            logger.error("Slack: users.info needs the users:read scope (see slack/manifest.yml)")
+        logger.warning("Slack: users.info for %s failed: %s", user_id, error)
+        return False, error
+
+
+async def answered(admins: AdminCheck, user_id: str, needs_admin: bool,
+                   run: Callable[[bool], Awaitable[Reply]], what: str) -> Reply:
+    """`run(can_configure)`'s Reply, the admin check made first when `needs_admin`; never raises.
+
+    Two lanes, as `dispatch`: a failed check is answered (nothing was changed); anything else (a network
+    error in users.info, a bug here) is logged with an error id, `what` saying what was being answered,
+    and the user gets the apology with that id.
+    """
+    try:
+        can_configure = False
+        if needs_admin:
+            can_configure, error = await manager_check(admins, user_id)
+            if error is not None:
+                return Reply(text=ADMIN_CHECK_FAILED.format(error=error), ephemeral=True, error=True)
+        return await run(can_configure)
+    except Exception:
+        error_id = secrets.token_hex(4)
+        logger.exception("Slack %s failed [error id %s]", what, error_id)
+        return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
+
+
+async def send_response(respond: AsyncRespond, message: dict[str, Any], kind: str, **options: Any) -> None:
+    """Post through response_url (an answer after the ack); failures are logged, never raised."""
+    try:
+        result = await respond(**message, response_type=kind, **options)
+        if result.status_code != 200:
+            logger.warning("Slack: response_url refused the answer: HTTP %d %s", result.status_code,
+                           result.body[:200])
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: no response_url
+        logger.warning("Slack: could not post the answer to response_url: %r", exc)
+
+
+def _failure(exc: BaseException) -> str:
+    """A Web API failure as a short code for logs and users (`missing_scope`, `HTTP 500`, `TimeoutError`)."""
+    if isinstance(exc, SlackApiError):
+        return _error_code(exc) or f"HTTP {exc.response.status_code}"
+    return type(exc).__name__
+
+
+class AcksFirst:
+    """The requests Slack is waiting to have acked, and a wait until there are none.
+
+    Bolt sends a listener's ack only when it next looks (every 10 ms), and the work a click starts
+    (the rules `why` reruns, a mute's write) is CPU on the same event loop: run at once, the work of a
+    burst of clicks would hold back the acks of the clicks behind it (bench/bench_buttons.py). So that
+    work first waits for the pending acks, its own included, at most `limit` seconds.
+    """
+
+    def __init__(self, limit: float = ACKS_FIRST_SECONDS) -> None:
+        self.limit = limit
+        self.pending = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """One request between its arrival and its ack."""
+        self.pending += 1
+        self.idle.clear()
+        try:
+            yield
+        finally:
+            self.pending -= 1
+            if not self.pending:
+                self.idle.set()
+
+    async def done(self) -> None:
+        """Return once no request waits for its ack, or after `limit` seconds whatever happens."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limit
+        while self.pending:  # looked at again after each wake-up: a new request may have come meanwhile
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self.idle.wait(), remaining)
+            except TimeoutError:
+                return
+
+
+class SlackApp(AsyncApp):
+    """Bolt's app, counting each request in `acks` until Bolt has its ack (HTTP and Socket Mode both
+    dispatch through here)."""
+
+    def __init__(self, *, acks: AcksFirst, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.acks = acks
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        """Bolt's dispatch, the request counted as waiting for its ack meanwhile."""
+        with self.acks.waiting():
+            return await super().async_dispatch(req)
+
+
 class SlashCommand:
     """The `/leaderwatch` listener: answer within the ack when quick, else ack and answer later."""
 
@@ -275,23 +485,12 @@ class SlashCommand:
     async def answer(self, command: Mapping[str, Any]) -> Reply:
         """The Reply to one slash command; never raises."""
         text = str(command.get("text", ""))
-        try:
-            can_configure = False
-            if is_configuration(text):
-                try:
-                    can_configure = await self.admins.can_configure(str(command.get("user_id", "")))
-                except SlackApiError as exc:
-                    error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
-                    if error == "missing_scope":
-                        logger.error("Slack: users.info needs the users:read scope (see slack/manifest.yml)")
-                    logger.warning("Slack: users.info for %s failed: %s", command.get("user_id"), error)
-                    return Reply(text=ADMIN_CHECK_FAILED.format(error=error), ephemeral=True, error=True)
+
+        async def run(can_configure: bool) -> Reply:
             return await dispatch(self.ctx, to_invocation(command, can_configure))
-        except Exception:  # a network error in users.info, a bug here: logged, never shown
-            error_id = secrets.token_hex(4)
-            logger.exception("Slack command failed [error id %s]: channel=%s text=%r", error_id,
-                             command.get("channel_id"), text)
-            return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
+
+        return await answered(self.admins, str(command.get("user_id", "")), is_configuration(text), run,
+                              f"command (channel={command.get('channel_id')} text={text!r})")
 
     async def __call__(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
                        client: AsyncWebClient) -> None:
@@ -306,19 +505,9 @@ class SlashCommand:
         else:
             await ack(text=WORKING, response_type="ephemeral")
             reply = without_private_image(await work)
-            await self.respond(respond, to_message(reply), response_type(reply))
+            await send_response(respond, to_message(reply), response_type(reply))
         if reply.image is not None:
             await self.post_image(client, str(command.get("channel_id", "")), reply, respond)
-
-    async def respond(self, respond: AsyncRespond, message: dict[str, Any], kind: str) -> None:
-        """Post through response_url (an answer after the ack); failures are logged."""
-        try:
-            result = await respond(**message, response_type=kind)
-            if result.status_code != 200:
-                logger.warning("Slack: response_url refused the late answer: HTTP %d %s", result.status_code,
-                               result.body[:200])
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: no response_url
-            logger.warning("Slack: could not post the late answer to response_url: %r", exc)
 
     async def post_image(self, client: AsyncWebClient, channel_id: str, reply: Reply,
                          respond: AsyncRespond) -> None:
@@ -326,13 +515,185 @@ class SlashCommand:
         try:
             await upload_image(client, channel_id, reply)
             return
-        except SlackApiError as exc:
-            error = _error_code(exc) or f"HTTP {exc.response.status_code}"
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
-            error = type(exc).__name__
+            error = _failure(exc)
         logger.warning("Slack: could not upload a chart to channel %s: %s", channel_id, error)
         text = CHART_FAILED.format(error=error, hint=CHART_HINTS.get(error, CHART_RETRY))
-        await self.respond(respond, {"text": text}, "ephemeral")
+        await send_response(respond, {"text": text}, "ephemeral")
+
+
+# -- the buttons under alerts ----------------------------------------------------------------------------
+
+def to_press(body: Mapping[str, Any], can_configure: bool) -> Press:
+    """A `block_actions` payload (its first action) as the neutral Press; an overflow menu's pick is the
+    choice."""
+    action = (body.get("actions") or [{}])[0]
+    user = body.get("user") or {}
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+    return Press(PLATFORM, str(channel), str(user.get("id") or ""),
+                 str(user.get("username") or user.get("name") or ""), str(action.get("action_id") or ""),
+                 str((action.get("selected_option") or {}).get("value") or ""), can_configure)
+
+
+class ButtonPress:
+    """The listener of our buttons: ack at once (Slack waits 3 s at most, and the click's work may take
+    longer), let the other pending acks go first (`AcksFirst`), run the click through `press`, answer
+    only the clicker through response_url without touching the alert. A chart goes to the clicker's
+    direct messages: an ephemeral answer cannot carry a file."""
+
+    def __init__(self, ctx: CommandContext, admins: AdminCheck, acks: AcksFirst) -> None:
+        self.ctx, self.admins, self.acks = ctx, admins, acks
+
+    async def answer(self, body: Mapping[str, Any]) -> Reply:
+        """The Reply to one click; never raises. users.info is asked only for mute and unsubscribe."""
+        click = to_press(body, False)
+
+        async def run(can_configure: bool) -> Reply:
+            return await press(self.ctx, replace(click, can_configure=can_configure))
+
+        return await answered(self.admins, click.user_id, configures(click.action_id), run,
+                              f"button {click.action_id} (channel={click.channel_id} user={click.user_id})")
+
+    async def __call__(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                       client: AsyncWebClient) -> None:
+        """Bolt listener (arguments injected by name)."""
+        await ack()
+        await self.acks.done()
+        reply = await self.answer(body)
+        if reply.image is not None:
+            reply = await self.send_chart(client, str((body.get("user") or {}).get("id") or ""), reply)
+        # replace_original=False: an answer to a message's response_url otherwise replaces the alert.
+        await send_response(respond, to_message(reply), "ephemeral", replace_original=False)
+
+    async def send_chart(self, client: AsyncWebClient, user_id: str, reply: Reply) -> Reply:
+        """Upload the reply's chart in the app's direct messages with the user; the reply without it,
+        saying where it went or why it did not."""
+        try:
+            opened = await client.conversations_open(users=user_id)
+            await upload_image(client, str((opened.get("channel") or {}).get("id") or ""), reply)
+            note = CHART_IN_DM
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            error = _failure(exc)
+            logger.warning("Slack: could not send a chart to %s as a direct message: %s", user_id, error)
+            if error == "missing_scope":
+                logger.error("Slack: direct messages need the im:write scope (see slack/manifest.yml)")
+            note = CHART_DM_FAILED.format(error=error, hint=CHART_DM_HINTS.get(error, CHART_DM_RETRY))
+        return replace(reply, image=None, footer=" ".join(t for t in (reply.footer, note) if t))
+
+
+# -- the Home tab ----------------------------------------------------------------------------------------
+
+def permalink(workspace_url: str, channel_id: str, ts: str, thread_ts: str | None = None) -> str:
+    """A message's link as chat.getPermalink gives it, from the workspace URL auth.test returned (no call
+    per message)."""
+    link = f"{workspace_url.rstrip('/')}/archives/{channel_id}/p{ts.replace('.', '')}"
+    if thread_ts and thread_ts != ts:
+        link += f"?thread_ts={thread_ts}&cid={channel_id}"
+    return link
+
+
+def _channel_text(channel: ChannelSummary) -> str:
+    lines = [f"*<#{channel.channel_id}>*"]
+    lines += [f"• `{escape(pattern)}`: " + ", ".join(f"`{escape(r)}`" for r in rules)
+              for pattern, rules in channel.follows]
+    lines.append(f"*Mute:* {escape(channel.mutes)}")
+    lines.append(f"*Digest:* {escape(channel.digest)}")
+    return clip("\n".join(lines), MAX_TEXT)
+
+
+def _alert_line(alert: SentAlert, workspace_url: str) -> str:
+    title = escape(alert.title)
+    if workspace_url:
+        title = f"<{permalink(workspace_url, alert.channel_id, alert.message_ref, alert.thread_ref)}|{title}>"
+    where = " (in a thread)" if alert.thread_ref else ""
+    return clip(f"• {title} in <#{alert.channel_id}>{where}, {day(alert.at)}: {escape(alert.text)}",
+                MAX_ALERT_LINE)
+
+
+def home_view(home: Home, workspace_url: str) -> dict[str, Any]:
+    """A Home as the `home` view views.publish takes, within its 100 blocks (links need the workspace
+    URL; without it the titles are plain)."""
+    updated = HOME_UPDATED.format(at=moment(home.at))
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(HOME_TITLE, MAX_HEADER)},
+                                    {"type": "context", "elements": [{"type": "mrkdwn", "text": updated}]}]
+    if home.notice:
+        blocks.append(_section(escape(home.notice)))
+    if home.manager:
+        blocks.append({"type": "header", "text": _plain("Your channels", MAX_HEADER)})
+        if not home.channels:
+            blocks.append(_section(escape(NO_CHANNELS)))
+        blocks += [_section(_channel_text(c)) for c in home.channels[:MAX_HOME_CHANNELS]]
+        if len(home.channels) > MAX_HOME_CHANNELS:
+            note = HOME_MORE_CHANNELS.format(n=len(home.channels) - MAX_HOME_CHANNELS)
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+        blocks.append({"type": "header", "text": _plain("Last alerts", MAX_HEADER)})
+        lines = [_alert_line(a, workspace_url) for a in home.alerts] or [escape(NO_ALERTS)]
+        blocks += [_section(chunk) for chunk in split_text("\n".join(lines), MAX_TEXT)]
+    blocks.append({"type": "divider"})
+    blocks += to_blocks(home.race)
+    return {"type": "home", "blocks": blocks[:MAX_VIEW_BLOCKS]}
+
+
+def failed_view(error_id: str) -> dict[str, Any]:
+    """The Home published when building it failed: what happened and where to look, no details."""
+    return {"type": "home", "blocks": [{"type": "header", "text": _plain(HOME_TITLE, MAX_HEADER)},
+                                       _section(escape(HOME_FAILED.format(error_id=error_id)))]}
+
+
+@dataclass
+class Workspace:
+    """What `SlackService.start` learnt from auth.test about the workspace: its URL, which the Home tab's
+    links start with (`https://<team>.slack.com/`); empty until then, and the links are left out."""
+
+    url: str = ""
+
+
+class HomeTab:
+    """The `app_home_opened` listener: build the opener's Home afresh and publish it (Bolt acks events
+    itself). Whatever fails is logged; the tab then says it could not be built."""
+
+    def __init__(self, ctx: CommandContext, admins: AdminCheck, acks: AcksFirst,
+                 workspace: Workspace) -> None:
+        self.ctx, self.admins, self.acks, self.workspace = ctx, admins, acks, workspace
+
+    async def view(self, user_id: str) -> dict[str, Any]:
+        """The home view of one user (a manager as for `subscribe`: admins, owners, configured users)."""
+        manager, error = await manager_check(self.admins, user_id)
+        notice = HOME_ADMIN_CHECK_FAILED.format(error=error) if error is not None else ""
+        home = await build_home(self.ctx, PLATFORM, user_id, "", manager, notice)
+        return home_view(home, self.workspace.url)
+
+    async def __call__(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+        """Bolt listener (arguments injected by name); the Messages tab opening publishes nothing."""
+        user_id = str(event.get("user") or "")
+        if not user_id or event.get("tab", "home") != "home":
+            return
+        await self.acks.done()
+        try:
+            view, built = await self.view(user_id), True
+        except Exception:
+            view, built = self.failed(user_id), False
+        try:
+            await client.views_publish(user_id=user_id, view=view)
+        except SlackApiError as exc:
+            logger.warning("Slack: views.publish of the Home of %s failed: %s", user_id, _failure(exc))
+            if built and _error_code(exc) == "invalid_arguments":  # our blocks refused (logged with them)
+                await self.publish(client, user_id, self.failed(user_id))
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("Slack: views.publish of the Home of %s failed: %s", user_id, _failure(exc))
+
+    def failed(self, user_id: str) -> dict[str, Any]:
+        """Log what went wrong (the exception being handled, under an error id) and the view saying so."""
+        error_id = secrets.token_hex(4)
+        logger.exception("Slack Home of %s failed [error id %s]", user_id, error_id)
+        return failed_view(error_id)
+
+    async def publish(self, client: AsyncWebClient, user_id: str, view: dict[str, Any]) -> None:
+        """views.publish whose failure is only logged."""
+        try:
+            await client.views_publish(user_id=user_id, view=view)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("Slack: views.publish of the Home of %s failed again: %s", user_id, _failure(exc))
 
 
 async def drop_bot_events(body: dict[str, Any], next_: Callable[[], Awaitable[None]]) -> BoltResponse | None:
@@ -362,8 +723,11 @@ def web_client(settings: Settings, *, retry_rate_limits: bool) -> AsyncWebClient
 
 def build_slack_app(settings: Settings, ctx: CommandContext, *, budget: float = ACK_BUDGET_SECONDS,
                     admin_cache_seconds: float = ADMIN_CACHE_SECONDS,
-                    monotonic: Callable[[], float] = time.monotonic) -> AsyncApp:
-    """The Bolt app answering `/leaderwatch` (signature verification on in HTTP mode)."""
+                    monotonic: Callable[[], float] = time.monotonic,
+                    workspace: Workspace | None = None) -> AsyncApp:
+    """The Bolt app answering `/leaderwatch`, the buttons under alerts and the Home tab (signature
+    verification on in HTTP mode; Socket Mode routes the same listeners). `workspace` is filled in by
+    `SlackService.start` for the Home tab's links."""
     if not settings.slack_bot_token:
         raise ConfigError(f"SLACK_BOT_TOKEN: required for Slack ({HOW_TO_GET['SLACK_BOT_TOKEN']})")
     if settings.slack_mode == "http" and not settings.slack_signing_secret:
@@ -373,11 +737,14 @@ def build_slack_app(settings: Settings, ctx: CommandContext, *, budget: float = 
     # The signing secret is passed even when empty so Bolt never falls back to the environment.
     # Not named "leaderwatch": Bolt sets the level of the logger named after the app (ours is the root
     # of every leaderwatch logger).
-    app = AsyncApp(client=client, signing_secret=settings.slack_signing_secret or "",
+    acks = AcksFirst()
+    app = SlackApp(acks=acks, client=client, signing_secret=settings.slack_signing_secret or "",
                    name="leaderwatch-slack", ignoring_self_events_enabled=True)
     admins = AdminCheck(client, frozenset(settings.slack_admins), admin_cache_seconds, monotonic)
     app.middleware(drop_bot_events)
     app.command(COMMAND)(SlashCommand(ctx, admins, budget))
+    app.action(BUTTON_ACTIONS)(ButtonPress(ctx, admins, acks))
+    app.event("app_home_opened")(HomeTab(ctx, admins, acks, workspace or Workspace()))
     return app
 
 
@@ -440,6 +807,8 @@ class SlackSender:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.client, self.min_interval, self.monotonic, self.sleep = client, min_interval, monotonic, sleep
         self.last_post: dict[str, float] = {}
+        self.threads_unreadable = False
+        """conversations.replies was refused once (logged then, not at every alert)."""
 
     async def _pace(self, channel_id: str) -> None:
         last = self.last_post.get(channel_id)
@@ -485,11 +854,27 @@ class SlackSender:
 
     async def _check_parent(self, channel_id: str, thread: str) -> None:
         """DeliveryError(message_gone) unless `thread` is a message of the channel that was not deleted
-        (a deleted parent with replies stays as a tombstone)."""
-        page = await self.client.conversations_replies(channel=channel_id, ts=thread, limit=1)
+        (a deleted parent with replies stays as a tombstone). When Slack will not show the bot threads,
+        the reply goes out unchecked: better in a possibly orphaned thread than never."""
+        try:
+            page = await self.client.conversations_replies(channel=channel_id, ts=thread, limit=1)
+        except SlackApiError as exc:
+            if _error_code(exc) not in THREAD_UNREADABLE_ERRORS:
+                raise
+            self._cannot_read_threads(_error_code(exc))
+            return
         first = (page.get("messages") or [{}])[0]
         if first.get("ts") != thread or first.get("subtype") == "tombstone":
             raise DeliveryError(f"conversations.replies: message {thread} was deleted", message_gone=True)
+
+    def _cannot_read_threads(self, code: str) -> None:
+        if self.threads_unreadable:
+            return
+        self.threads_unreadable = True
+        logger.error("Slack: conversations.replies answers %s: replies go in their threads without checking "
+                     "that the alert is still there, and after a crash a reply already posted may be posted "
+                     "again. Give the app the channels:history and groups:history scopes "
+                     "(slack/manifest.yml) and reinstall it", code)
 
     async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
         """Rewrite an alert in place (chat.update, the same blocks and buttons); DeliveryError as `send`."""
@@ -525,7 +910,7 @@ class SlackSender:
     async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
                                 thread: str | None = None) -> str | None:
         """The ts of this alert if the channel (or `thread`'s thread) already shows it (a crash after
-        Slack accepted it), else None."""
+        Slack accepted it), else None. A thread Slack will not show the bot counts as not showing it."""
         oldest = f"{since.timestamp():.6f}"
         cursor: str | None = None
         method = "conversations.replies" if thread else "conversations.history"
@@ -550,9 +935,12 @@ class SlackSender:
                     break
             return None
         except SlackApiError as exc:
+            if thread and _error_code(exc) in THREAD_UNREADABLE_ERRORS:
+                self._cannot_read_threads(_error_code(exc))
+                return None
             raise to_delivery_error(exc, method, channel_id) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"conversations.history: network error {type(exc).__name__}",
+            raise DeliveryError(f"{method}: network error {type(exc).__name__}",
                                 retryable=True, retry_after=None) from exc
 
 
@@ -576,7 +964,8 @@ class SlackService:
             raise ConfigError("LEADERWATCH_HTTP_PORT: required when LEADERWATCH_SLACK_MODE=http (Slack posts "
                               "to /slack/events on that port)")
         self.settings = settings
-        self.app = build_slack_app(settings, ctx, budget=budget)
+        self.workspace = Workspace()
+        self.app = build_slack_app(settings, ctx, budget=budget, workspace=self.workspace)
         self.sender = SlackSender(web_client(settings, retry_rate_limits=False),
                                   min_interval=min_post_interval)
         self.connect_timeout = connect_timeout
@@ -602,6 +991,7 @@ class SlackService:
                          "off", exc)
             return False
         self.bot_user_id = str(auth.get("user_id") or "")
+        self.workspace.url = str(auth.get("url") or "")
         logger.info("Slack: signed in as %s (%s) in %s", auth.get("user"), self.bot_user_id, auth.get("team"))
         if self.settings.slack_mode != "socket":
             return True

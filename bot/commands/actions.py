@@ -5,7 +5,8 @@ this board* (7 days, or 1 d / 30 d) and *Unsubscribe* are configuration, run as 
 `unsubscribe` through `dispatch`, so the same people may use them, the change is audited and made in
 one transaction. A button names its alert by event key (`action_id`: `lw:why:<key>`, at most 100
 characters as Discord requires), so it keeps working after a restart, and says so plainly when the
-alert or the subscription it came from is gone.
+alert or the subscription it came from is gone. Where the platform has no confirmation dialog
+(Discord), `question` is the step before a button that asks one (*Unsubscribe*).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ MAX_ACTION_ID = 100
 """Discord's limit on a component's custom id (Slack allows 255)."""
 _ACTION_ID = re.compile(
     rf"^{PREFIX}:(?P<name>[a-z]+):(?P<ref>[0-9a-f]{{1,64}})(?::(?P<choice>[0-9a-z.]{{1,8}}))?$")
+
+CONFIRMED = "yes"
+"""The choice of the button that answers a button's question: `lw:unsubscribe:<key>:yes` runs it."""
 
 NAMES = ("why", "chart", "mute", "unsubscribe")
 """What a button can do."""
@@ -102,6 +106,26 @@ def sending_patterns(db: Database, suites: Suites, platform: str, channel_id: st
     rows = channel_subscriptions(db, platform, channel_id)
     patterns = {str(r["board_pattern"]) for r in rows if r["rule"] == event.rule}
     return sorted(p for p in patterns if board_matches(p, event.board, suites))
+
+
+def question(ctx: CommandContext, click: Press) -> Reply | None:
+    """The question a click asks before it runs, with the one button that answers it (`Yes, unsubscribe`),
+    for platforms without a confirmation dialog (Slack shows `Action.confirm` itself); None when the
+    click runs at once: it answers one, asks nothing, or has nothing to do (its alert is gone, or no
+    subscription sent it), which `press` says plainly."""
+    parsed = parse_action_id(click.action_id)
+    if parsed is None or parsed[2] == CONFIRMED:
+        return None
+    name, ref, _ = parsed
+    event = event_by_key(ctx.db, ref)
+    if event is None:
+        return None
+    patterns = sending_patterns(ctx.db, ctx.suites, click.platform, click.channel_id, event)
+    asking = next((a for a in alert_actions(event, patterns) if a.name == name and a.confirm), None)
+    if asking is None or asking.confirm is None or not patterns:
+        return None
+    yes = replace(asking, label=f"Yes, {asking.label.lower()}", choice=CONFIRMED, confirm=None)
+    return Reply(text=asking.confirm, title=f"{asking.label}?", ephemeral=True, actions=(yes,))
 
 
 def private(reply: Reply) -> Reply:

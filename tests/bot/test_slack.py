@@ -118,15 +118,6 @@ async def serve(fake: FakeSlack, ctx: CommandContext, **kwargs: Any) -> HttpSlac
     return HttpSlack(service, runner, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}"))
 
 
-@pytest.fixture
-async def http(fake: FakeSlack, ctx: CommandContext) -> AsyncIterator[HttpSlack]:
-    served = await serve(fake, ctx)
-    yield served
-    await served.client.aclose()
-    await served.runner.cleanup()
-    await served.service.stop()
-
-
 def texts(blocks: list[dict[str, Any]]) -> str:
     """Every text in a list of blocks, joined (for assertions on what the user reads)."""
     out: list[str] = []
@@ -578,6 +569,6 @@ def test_the_manifest_declares_the_command_and_minimal_scopes() -> None:
     assert slash["command"] == COMMAND and slash["usage_hint"]
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "commands", "chat:write", "users:read", "files:write", "channels:history", "groups:history",
-        "im:history", "mpim:history"}
-    assert "event_subscriptions" not in manifest["settings"]
+        "commands", "chat:write", "users:read", "files:write", "im:write", "channels:history",
+        "groups:history", "im:history", "mpim:history"}
+    assert manifest["settings"]["event_subscriptions"] == {"bot_events": ["app_home_opened"]}

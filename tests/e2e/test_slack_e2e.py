@@ -22,13 +22,9 @@ from aiohttp import web
 from leaderwatch.alerts.ruleset import default_rules
 from leaderwatch.bot.chat.slack import ALERT_EVENT_TYPE, SlackService
 from leaderwatch.bot.commands import CommandContext
-from leaderwatch.bot.pipeline.alerter import Alerter
 from leaderwatch.bot.pipeline.delivery import Dispatcher
-from leaderwatch.bot.pipeline.poller import Poller
 from leaderwatch.bot.runtime.http_server import bound_port, build_web_app, start_http
 from leaderwatch.bot.settings import Settings
-from leaderwatch.sources.aider import EDIT_URL, POLYGLOT_URL, AiderSource
-from leaderwatch.sources.http import Fetcher
 from leaderwatch.sources.identity import Identity, load_groups
 from leaderwatch.sources.registry import all_boards, all_sources
 from leaderwatch.storage import outbox
@@ -42,7 +38,7 @@ from tests.bot.fake_slack import (
     signed_headers,
     slash_payload,
 )
-from tests.helpers import Clock, no_sleep
+from tests.helpers import Clock, edit_yaml, no_sleep, poll_aider
 
 ADMIN = "U0ADMIN"
 ALERTS = "C0ALERTS"  # follows aider/edit overtakes: gets the alert
@@ -90,18 +86,7 @@ class Process:
 
     async def poll(self, edit_yaml: bytes) -> None:
         """Poll the Aider source once; the site serves `edit_yaml` (the polyglot file is unchanged)."""
-        def site(request: httpx.Request) -> httpx.Response:
-            if str(request.url) == EDIT_URL:
-                return httpx.Response(200, content=edit_yaml)
-            assert str(request.url) == POLYGLOT_URL
-            return httpx.Response(304)
-
-        alerter = Alerter(self.db, self.rules, self.groups, self.clock)
-        async with httpx.AsyncClient(transport=httpx.MockTransport(site)) as http:
-            poller = Poller(self.db, Fetcher(http, sleep=no_sleep), self.clock,
-                            lambda stored: alerter.stage(stored).announce)
-            result = await poller.poll(AiderSource(self.ctx.identity))
-        assert result.ok, result.error
+        await poll_aider(self.ctx, edit_yaml)
 
     async def stop(self) -> None:
         """Stop as a killed process would leave things: no outbox bookkeeping, just gone."""
@@ -111,10 +96,6 @@ class Process:
             await self.runner.cleanup()
         await self.slack.stop()
         self.db.close()
-
-
-def edit_yaml(recordings: Path, date: str) -> bytes:
-    return (recordings / "aider" / "edit_leaderboard" / f"edit_leaderboard_{date}.yml").read_bytes()
 
 
 @pytest.fixture
