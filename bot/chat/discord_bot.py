@@ -2,19 +2,23 @@
 
 The three jobs of every adapter: an interaction becomes an `Invocation` (its options rebuilt into the
 same command line Slack users type), `dispatch` answers it, and the neutral `Reply` becomes embeds
-(its chart, if any, an attachment shown as the first embed's image; never on a private answer).
-The subcommands are generated from the command layer's registry and usage lines (`bot.chat`), so
-nothing here knows what a command does. Configuration commands sit under `/leaderwatch-admin`
-because Discord applies `default_member_permissions` per top-level command: Manage Channels hides
-them, and `can_configure` checks the permission again when one runs. Discord's limits (3 s to
-answer, 2,000 characters of content, 4,096 per embed description, 6,000 per message, 25 fields,
-10 embeds, 25 autocomplete choices) live here.
+(its chart, if any, an attachment shown as the first embed's image, private answers included; its
+buttons, message components on the first message). The subcommands are generated from the command
+layer's registry and usage lines (`bot.chat`), so nothing here knows what a command does.
+Configuration commands sit under `/leaderwatch-admin` because Discord applies
+`default_member_permissions` per top-level command: Manage Channels hides them, and `can_configure`
+checks the permission again when one runs. Discord's limits (3 s to answer, 2,000 characters of
+content, 4,096 per embed description, 6,000 per message, 25 fields, 10 embeds, 25 autocomplete
+choices, 5 buttons in a row of components) live here.
 
 The bot only reads interactions: it has no message handler and no Message Content intent, so
 messages from bots (ours included) never reach the command layer; interactions from bots cannot
 happen, and `Invocation.is_bot` says so to `dispatch` anyway.
 
-`DiscordSender` delivers alerts for the `Dispatcher` (see its docstrings for nonces and history).
+`DiscordSender` delivers alerts for the `Dispatcher` (see its docstrings for nonces and history),
+follow-ups in a thread started on the story's first alert, and edits of it. The buttons under an
+alert (`AlertControl`) are persistent: discord.py rebuilds them from their custom ids on every click,
+so those of alerts posted before a restart work as well; `press` answers them, privately.
 
 discord.py is imported nowhere else.
 """
@@ -33,13 +37,14 @@ import warnings
 import zlib
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 import yarl
 
-from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.durations import DurationError, parse_duration
+from leaderwatch.alerts.formatting import Action, Reply, plural
 from leaderwatch.bot.chat.common import (
     Names,
     Option,
@@ -52,6 +57,7 @@ from leaderwatch.bot.chat.common import (
     table_lines,
 )
 from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
+from leaderwatch.bot.commands.actions import PREFIX, Press, action_id, configures, press, question
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 from leaderwatch.bot.pipeline.delivery import DeliveryError
 from leaderwatch.bot.settings import HOW_TO_GET, ConfigError, Settings
@@ -135,6 +141,8 @@ QUESTIONS_DESCRIPTION = "Ask leaderwatch about the AI leaderboards"
 ADMIN_DESCRIPTION = "Choose what leaderwatch posts in this channel (Manage Channels)"
 TRUNCATED = "… {parts} more part(s) not shown: Discord limits how long a reply may be. Ask for fewer rows."
 VIEW_BOARD = "[View the board]({url})"
+MENU_PLACEHOLDERS = {"mute": "Mute this board for…"}
+"""What the menu of a button's choices shows before one is picked (else the button's label)."""
 
 
 Choices = list[app_commands.Choice[str]]
@@ -176,8 +184,8 @@ def is_ephemeral(reply: Reply) -> bool:
 
 
 def has_image(reply: Reply) -> bool:
-    """Whether the reply's chart goes out with it (never on a private answer)."""
-    return reply.image is not None and not is_ephemeral(reply)
+    """Whether the reply's chart goes out with it (private answers too: ephemeral messages carry files)."""
+    return reply.image is not None
 
 
 def chart_file(reply: Reply) -> discord.File:
@@ -185,6 +193,25 @@ def chart_file(reply: Reply) -> discord.File:
     assert reply.image is not None
     return discord.File(io.BytesIO(reply.image), filename=CHART_FILE,
                         description=clip(reply.title or "chart", 1024))
+
+
+def choice_label(choice: str) -> str:
+    """A choice as a menu shows it: `30d` reads `30 days`; anything else as it is."""
+    try:
+        length = parse_duration(choice)
+    except DurationError:
+        return choice
+    return plural(length.days, "day") if length % timedelta(days=1) == timedelta(0) else choice
+
+
+def first_extras(reply: Reply, *, edit: bool = False) -> dict[str, Any]:
+    """What the first message of a reply carries besides its embeds, as discord.py keywords: its buttons
+    (`view`) and its chart (`file`; `attachments` when `edit`ing a deferred answer, which has none yet).
+    Only what the reply has: discord.py's defaults stand for the rest, so an edit keeps components."""
+    extras: dict[str, Any] = {"view": to_view(reply.actions)} if reply.actions else {}
+    if has_image(reply):
+        extras |= {"attachments": [chart_file(reply)]} if edit else {"file": chart_file(reply)}
+    return extras
 
 
 def table_blocks(rows: Sequence[Sequence[str]], limit: int = TABLE_CHUNK) -> list[str]:
@@ -331,10 +358,20 @@ def to_invocation(interaction: discord.Interaction[Any], text: str) -> Invocatio
                       is_bot=user.bot)
 
 
-class Interactions:
-    """Answers the generated subcommands and their autocomplete.
+def to_press(interaction: discord.Interaction[Any], custom_id: str, choice: str = "") -> Press:
+    """A click as the neutral Press. A click under a follow-up in a story's thread is about the channel
+    the story's alerts go to (the thread's parent): its subscriptions and mutes are the ones to change."""
+    channel = interaction.channel
+    channel_id = channel.parent_id if isinstance(channel, discord.Thread) else interaction.channel_id
+    user = interaction.user
+    return Press(PLATFORM, str(channel_id or ""), str(user.id), user.name, custom_id, choice,
+                 interaction.permissions.manage_channels)
 
-    `budget`: seconds a command may take before the answer is deferred; 0 defers every one.
+
+class Interactions:
+    """Answers the generated subcommands, their autocomplete, and the buttons under alerts.
+
+    `budget`: seconds a command or a click may take before the answer is deferred; 0 defers every one.
     """
 
     def __init__(self, ctx: CommandContext, names: Names, budget: float = ACK_BUDGET_SECONDS) -> None:
@@ -342,48 +379,84 @@ class Interactions:
         self.pending: set[asyncio.Task[Reply]] = set()
 
     async def run(self, interaction: discord.Interaction[Any], command: Command, text: str) -> None:
-        """Dispatch one command line; answer at once when quick, else defer and answer when done."""
-        work = asyncio.create_task(dispatch(self.ctx, to_invocation(interaction, text)))
-        self.pending.add(work)
-        work.add_done_callback(self.pending.discard)
+        """Dispatch one command line and answer it."""
+        await self.respond(interaction, dispatch(self.ctx, to_invocation(interaction, text)),
+                           f"/{_group_of(command)} {text}")
+
+    async def may_click(self, interaction: discord.Interaction[Any], custom_id: str) -> bool:
+        """Whether a click on an alert's button runs: configuration buttons (mute, unsubscribe) are for
+        members with Manage Channels; anyone else gets the command layer's private refusal, which says
+        who may, and nothing changes (`press` runs the command, which `dispatch` refuses)."""
         try:
-            done = (await asyncio.wait({work}, timeout=self.budget))[0] if self.budget > 0 else set()
-            if work in done:
-                await self.answer(interaction, work.result())
+            click = to_press(interaction, custom_id)
+            if click.can_configure or not configures(custom_id):
+                return True
+            await self.respond(interaction, press(self.ctx, click), f"button {custom_id}", private=True)
+        except Exception as exc:  # noqa: BLE001 - discord.py would drop it unlogged: log it, apologise
+            await self.apologise(interaction, f"button {custom_id}", exc)
+        return False
+
+    async def click(self, interaction: discord.Interaction[Any], custom_id: str, choice: str = "") -> None:
+        """A click on an alert's button, or a choice in its menu, answered privately: the button's question
+        when it asks one (Discord has no confirmation dialog), else what `press` answers."""
+        try:
+            pressed = to_press(interaction, custom_id, choice)
+            await self.respond(interaction, self._press(pressed), f"button {custom_id}", private=True)
+        except Exception as exc:  # noqa: BLE001 - discord.py would only log it: the clicker gets an apology
+            await self.apologise(interaction, f"button {custom_id}", exc)
+
+    async def _press(self, click: Press) -> Reply:
+        return question(self.ctx, click) or await press(self.ctx, click)
+
+    async def respond(self, interaction: discord.Interaction[Any], work: Coroutine[Any, Any, Reply],
+                      what: str, *, private: bool = False) -> None:
+        """Answer with `work`'s reply: at once when it is ready within the budget, else defer (Discord
+        shows "thinking…", to the asker alone when `private`) and answer when it is done. A failure of
+        `work` is answered with an apology, in time as any answer."""
+        task = asyncio.create_task(self._safely(work, what))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+        try:
+            done = (await asyncio.wait({task}, timeout=self.budget))[0] if self.budget > 0 else set()
+            if task in done:
+                await self.answer(interaction, task.result())
             else:
-                await interaction.response.defer(thinking=True)
-                await self.answer_late(interaction, await work)
+                await interaction.response.defer(ephemeral=private, thinking=True)
+                await self.answer_late(interaction, await task, private=private)
         except discord.HTTPException as exc:
             late = " (answered after Discord's 3 s)" if exc.code == UNKNOWN_INTERACTION else ""
-            logger.warning("Discord: could not answer /%s %s%s: HTTP %d %s", _group_of(command), text, late,
-                           exc.status, exc.text)
+            logger.warning("Discord: could not answer %s%s: HTTP %d %s", what, late, exc.status, exc.text)
+
+    async def _safely(self, work: Coroutine[Any, Any, Reply], what: str) -> Reply:
+        try:
+            return await work
+        except Exception as exc:  # noqa: BLE001 - `dispatch` never raises; a click's own look-ups might
+            return self.apology(what, exc)
 
     async def answer(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
         """The reply as the interaction's response, its further messages as follow-ups."""
         first, *rest = to_messages(reply)
         ephemeral = is_ephemeral(reply)
-        if has_image(reply):
-            await interaction.response.send_message(embeds=first, file=chart_file(reply))
-        else:
-            await interaction.response.send_message(embeds=first, ephemeral=ephemeral)
+        await interaction.response.send_message(embeds=first, ephemeral=ephemeral, **first_extras(reply))
         for embeds in rest:
             await interaction.followup.send(embeds=embeds, ephemeral=ephemeral)
 
-    async def answer_late(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
-        """After a (public) defer: replace the "thinking" message, or delete it for a private answer.
+    async def answer_late(self, interaction: discord.Interaction[Any], reply: Reply, *,
+                          private: bool = False) -> None:
+        """After a defer (`private`: an ephemeral one): the "thinking" message becomes the answer.
 
-        Ephemerality is fixed when deferring; a private answer is sent as ephemeral follow-ups
-        once the public placeholder is gone, so help and errors never show to the channel.
+        Ephemerality is fixed when deferring: a private answer after a public defer (help, errors) is
+        sent as ephemeral follow-ups once the public placeholder is gone, so it never shows to the channel.
         """
-        messages = to_messages(reply)
-        if is_ephemeral(reply):
+        first, *rest = to_messages(reply)
+        ephemeral = is_ephemeral(reply)
+        if ephemeral and not private:
             await interaction.delete_original_response()
-        elif has_image(reply):
-            await interaction.edit_original_response(embeds=messages.pop(0), attachments=[chart_file(reply)])
+            await interaction.followup.send(embeds=first, ephemeral=True, **first_extras(reply))
         else:
-            await interaction.edit_original_response(embeds=messages.pop(0))
-        for embeds in messages:
-            await interaction.followup.send(embeds=embeds, ephemeral=is_ephemeral(reply))
+            await interaction.edit_original_response(embeds=first, **first_extras(reply, edit=True))
+        for embeds in rest:
+            await interaction.followup.send(embeds=embeds, ephemeral=ephemeral)
 
     async def complete(self, interaction: discord.Interaction[Any], option: Option,
                        typed: str) -> Choices:
@@ -399,16 +472,89 @@ class Interactions:
     async def on_error(self, interaction: discord.Interaction[Any],
                        error: app_commands.AppCommandError) -> None:
         """A failure outside `dispatch` (stale command signature, a bug here): logged, apologised for."""
-        error_id = secrets.token_hex(4)
         name = interaction.command.qualified_name if interaction.command else "?"
-        logger.error("Discord: /%s failed [error id %s]", name, error_id, exc_info=error)
+        await self.apologise(interaction, f"/{name}", error)
+
+    @staticmethod
+    def apology(what: str, error: BaseException) -> Reply:
+        """Log a failure with its traceback under a new error id; the private answer telling that id (never
+        the error)."""
+        error_id = secrets.token_hex(4)
+        logger.error("Discord: %s failed [error id %s]", what, error_id, exc_info=error)
+        return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
+
+    async def apologise(self, interaction: discord.Interaction[Any], what: str, error: BaseException) -> None:
+        """`apology` as the interaction's answer, unless it was answered already (or cannot be)."""
+        reply = self.apology(what, error)
         if interaction.type is discord.InteractionType.autocomplete or interaction.response.is_done():
             return
-        reply = Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
         try:
             await self.answer(interaction, reply)
         except discord.HTTPException as exc:
-            logger.warning("Discord: could not send the apology for error %s: %s", error_id, exc.text)
+            logger.warning("Discord: could not send the apology (%s): %s", reply.text, exc.text)
+
+
+class LeaderwatchClient(discord.Client):
+    """The service's discord.Client, holding the `Interactions` that answer clicks: discord.py builds an
+    `AlertControl` from a custom id alone, and `interaction.client` is how it reaches the service."""
+
+    def __init__(self, interactions: Interactions, **options: Any) -> None:
+        super().__init__(**options)
+        self.interactions = interactions
+
+
+def interactions_of(interaction: discord.Interaction[Any]) -> Interactions:
+    """What answers a click on an alert's buttons: the `Interactions` of the client that received it."""
+    client = interaction.client
+    if not isinstance(client, LeaderwatchClient):
+        raise TypeError(f"alert buttons need a LeaderwatchClient, not {type(client).__name__}")
+    return client.interactions
+
+
+Control = discord.ui.Button[Any] | discord.ui.Select[Any]
+
+
+class AlertControl(discord.ui.DynamicItem[Control], template=rf"{PREFIX}:[a-z]+:.+"):
+    """A button or menu under an alert, whose custom id (`action_id`: `lw:mute:<event key>:7d`) says all
+    a click needs. discord.py rebuilds it on each click from the clicked message's components, so it
+    needs no view kept in memory and works on alerts posted before a restart."""
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> AlertControl:
+        if not isinstance(item, discord.ui.Button | discord.ui.Select):
+            raise TypeError(f"{item!r} is neither a button nor a menu")
+        return cls(item)
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        return await interactions_of(interaction).may_click(interaction, self.custom_id)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        values = self.item.values if isinstance(self.item, discord.ui.Select) else []
+        await interactions_of(interaction).click(interaction, self.custom_id, values[0] if values else "")
+
+
+def to_view(actions: Sequence[Action]) -> discord.ui.View:
+    """A reply's buttons as message components: one row of buttons (`action_id`), then for each button
+    offering choices a menu of them (`action_id(action, "")`, the choice as the picked value).
+
+    The view is stopped before it is sent. discord.py keeps a sent view to route its clicks, and when the
+    view ends (it gives an ephemeral reply's view 15 minutes) unregisters every DynamicItem class in it,
+    which would silence the buttons of all alerts. `AlertControl`, registered once by the service, routes
+    our clicks: a finished view is kept nowhere.
+    """
+    view = discord.ui.View(timeout=None)
+    for action in actions:
+        style = discord.ButtonStyle.danger if action.danger else discord.ButtonStyle.secondary
+        view.add_item(AlertControl(discord.ui.Button(label=action.label, style=style,
+                                                     custom_id=action_id(action), row=0)))
+    for row, action in enumerate((a for a in actions if a.choices), start=1):
+        options = [discord.SelectOption(label=choice_label(c), value=c) for c in action.choices]
+        placeholder = MENU_PLACEHOLDERS.get(action.name, action.label)
+        view.add_item(AlertControl(discord.ui.Select(custom_id=action_id(action, ""), placeholder=placeholder,
+                                                     options=options, row=row)))
+    view.stop()
+    return view
 
 
 def _group_of(command: Command) -> str:
@@ -533,52 +679,97 @@ class DiscordSender:
     minutes, so for a dispatcher retry or a restart, `already_delivered` reads the channel's
     recent history for our message whose footer carries the alert's `ref`: a reference users and
     the operator can quote too, at the cost of one history read per uncertain retry.
+
+    A story's follow-ups go in a thread started on its first alert. Where the bot may not start or
+    post in threads (Create Public Threads, Send Messages in Threads), they go in the channel as
+    replies to that alert, which needs only Send Messages: a missing thread permission is no reason
+    to count the channel as gone, which would disable it.
     """
 
     platform = PLATFORM
 
     def __init__(self, client: discord.Client, history_limit: int = HISTORY_LIMIT) -> None:
         self.client, self.history_limit = client, history_limit
+        self._threadless: set[int] = set()  # channels whose follow-ups could not go in a thread: logged
 
     async def send(self, channel_id: str, reply: Reply, delivery_key: str, thread: str | None = None) -> str:
-        """Post one alert (one message, or a few when long; its chart attached to the first), or a
+        """Post one alert (one message, or a few when long; its chart and buttons on the first), or a
         follow-up in the thread of the message `thread` (the thread is started on it the first time);
         the id of the (first) message. DeliveryError says whether to retry, and `message_gone` when
         `thread`'s message was deleted."""
-        target = int(thread) if thread else int(channel_id)
         with delivery_errors("send", channel_id):
             if thread:
-                await self._open_thread(int(channel_id), int(thread), reply)
-            channel = self.client.get_partial_messageable(target)
+                return await self._follow_up(int(channel_id), int(thread), reply, delivery_key)
+            return await self._post(self.client.get_partial_messageable(int(channel_id)), reply, delivery_key)
+
+    async def _follow_up(self, channel_id: int, message_id: int, reply: Reply, delivery_key: str) -> str:
+        """A follow-up in the thread started on `message_id` (the thread has its id), else a reply to it."""
+        if await self._open_thread(channel_id, message_id, reply):
             try:
-                return await self._post(channel, reply, delivery_key)
+                return await self._post(self.client.get_partial_messageable(message_id), reply, delivery_key)
             except discord.Forbidden as exc:
-                if not has_image(reply) or exc.code != MISSING_PERMISSIONS:
+                if exc.code != MISSING_PERMISSIONS:
                     raise
-                # Refused before anything was posted: without Attach Files, the alert goes out alone.
-                logger.warning("Discord: cannot attach the chart of alert %s in channel %s (the bot needs "
-                               "Attach Files); sending the alert without it", delivery_key, channel_id)
-                return await self._post(channel, replace(reply, image=None), delivery_key)
+                self._no_thread(channel_id, exc.text)
+        reference = discord.MessageReference(message_id=message_id, channel_id=channel_id,
+                                             fail_if_not_exists=False)
+        channel = self.client.get_partial_messageable(channel_id)
+        return await self._post(channel, reply, delivery_key, reference)
 
-    async def _open_thread(self, channel_id: int, message_id: int, reply: Reply) -> None:
-        """Start the thread on a story's first alert (its id is the message's), unless it has one."""
-        message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
+    async def _open_thread(self, channel_id: int, message_id: int, reply: Reply) -> bool:
+        """Start the thread on a story's first alert unless it has one; False when the bot cannot.
+
+        discord.py starts a thread only from a message whose guild it knows: the channel comes from the
+        client's cache (the guilds intent fills it). A deleted message raises Unknown Message, which is
+        `message_gone`.
+        """
+        channel = self.client.get_channel(channel_id)
+        if not isinstance(channel, discord.TextChannel):
+            self._no_thread(channel_id, "not a text channel the bot knows")
+            return False
         try:
-            await message.create_thread(name=clip(reply.title or "Follow-ups", MAX_THREAD_NAME))
+            await channel.get_partial_message(message_id).create_thread(
+                name=clip(reply.title or "Follow-ups", MAX_THREAD_NAME))
         except discord.HTTPException as exc:
-            if exc.code != THREAD_EXISTS:  # a deleted message is Unknown Message: `message_gone`
-                raise
+            if exc.code == THREAD_EXISTS:
+                return True
+            if isinstance(exc, discord.Forbidden) and exc.code == MISSING_PERMISSIONS:
+                self._no_thread(channel_id, exc.text)
+                return False
+            raise
+        return True
 
-    async def _post(self, channel: discord.PartialMessageable, reply: Reply, delivery_key: str) -> str:
+    def _no_thread(self, channel_id: int, why: str) -> None:
+        if channel_id not in self._threadless:
+            self._threadless.add(channel_id)
+            logger.warning("Discord: follow-ups in channel %s go in the channel as replies to their alert, "
+                           "not in a thread (%s): give the bot Create Public Threads and Send Messages in "
+                           "Threads there", channel_id, why)
+
+    async def _post(self, channel: discord.PartialMessageable, reply: Reply, delivery_key: str,
+                    reference: discord.MessageReference | None = None) -> str:
+        try:
+            return await self._post_parts(channel, reply, delivery_key, reference)
+        except discord.Forbidden as exc:
+            if not has_image(reply) or exc.code != MISSING_PERMISSIONS:
+                raise
+            # Refused before anything was posted: without Attach Files, the alert goes out alone.
+            logger.warning("Discord: cannot attach the chart of alert %s in channel %s (the bot needs "
+                           "Attach Files); sending the alert without it", delivery_key, channel.id)
+            return await self._post_parts(channel, replace(reply, image=None), delivery_key, reference)
+
+    async def _post_parts(self, channel: discord.PartialMessageable, reply: Reply, delivery_key: str,
+                          reference: discord.MessageReference | None) -> str:
         ref = alert_ref(delivery_key)
+        anchor: dict[str, Any] = {"reference": reference} if reference is not None else {}
         first = ""
         for part, embeds in enumerate(to_messages(reply, ref=ref)):
             try:
-                nonce = nonce_of(delivery_key, part)
-                if part == 0 and has_image(reply):
-                    message = await channel.send(embeds=embeds, nonce=nonce, file=chart_file(reply))
+                if part == 0:
+                    message = await channel.send(embeds=embeds, nonce=nonce_of(delivery_key, part),
+                                                 **anchor, **first_extras(reply))
                 else:
-                    message = await channel.send(embeds=embeds, nonce=nonce)
+                    message = await channel.send(embeds=embeds, nonce=nonce_of(delivery_key, part))
             except discord.HTTPException as exc:
                 if exc.status != 400 or exc.code != INVALID_FORM_BODY:
                     raise
@@ -586,29 +777,37 @@ class DiscordSender:
                 logger.error("Discord refused the embeds of alert %s (%s); sending it as plain text",
                              delivery_key, clip(exc.text, 300))
                 message = await channel.send(content=plain_content(reply, ref),
-                                             nonce=nonce_of(delivery_key, -1))
+                                             nonce=nonce_of(delivery_key, -1), **({} if first else anchor))
                 return first or str(message.id)
             first = first or str(message.id)
         return first
 
     async def edit(self, channel_id: str, message_ref: str, reply: Reply, delivery_key: str) -> None:
-        """Rewrite an alert's (first) message in place, its chart kept; DeliveryError as `send`."""
+        """Rewrite an alert's (first) message in place, chart and buttons kept; DeliveryError as `send`."""
         message = self.client.get_partial_messageable(int(channel_id)).get_partial_message(int(message_ref))
         embeds = to_messages(replace(reply, image=None), ref=alert_ref(delivery_key))[0]
         if has_image(reply):  # the chart attached when it was posted stays, shown in the first embed
             embeds[0].set_image(url=f"attachment://{CHART_FILE}")
         with delivery_errors("edit", channel_id):
-            await message.edit(embeds=embeds)
+            await message.edit(embeds=embeds, **first_extras(replace(reply, image=None)))
 
     async def already_delivered(self, channel_id: str, delivery_key: str, since: datetime,
                                 thread: str | None = None) -> str | None:
-        """The id of our message carrying this alert's ref in the channel (or `thread`'s thread) since
-        `since`, or None.
+        """The id of our message carrying this alert's ref posted since `since`, or None: in the channel,
+        or for a follow-up (`thread`) in the thread of that message, then in the channel, where it went
+        as a reply if the bot could not use the thread.
 
         Without Read Message History the answer is None (logged): the alert is sent again, and
         the nonce still stops a copy within Discord's few minutes.
         """
-        channel = self.client.get_partial_messageable(int(thread or channel_id))
+        with delivery_errors("history", channel_id):
+            if thread and (found := await self._find(int(thread), delivery_key, since, in_thread=True)):
+                return found
+            return await self._find(int(channel_id), delivery_key, since)
+
+    async def _find(self, channel_id: int, delivery_key: str, since: datetime, in_thread: bool = False
+                    ) -> str | None:
+        channel = self.client.get_partial_messageable(channel_id)
         marker = f"ref {alert_ref(delivery_key)}"
         me = self.client.user.id if self.client.user else None
         try:
@@ -619,18 +818,14 @@ class DiscordSender:
                 if any(marker in text for text in [message.content, *footers]):
                     return str(message.id)
             return None
-        except discord.NotFound as exc:
-            if thread:  # the thread was never started: nothing was posted in it
+        except discord.NotFound:
+            if in_thread:  # the thread was never started: nothing was posted in it
                 return None
-            raise to_delivery_error(exc, "history", channel_id) from exc
+            raise
         except discord.Forbidden as exc:
             logger.warning("Discord: cannot read the history of channel %s (%s); resending alert %s "
                            "unchecked", channel_id, exc.text, delivery_key)
             return None
-        except discord.HTTPException as exc:
-            raise to_delivery_error(exc, "history", channel_id) from exc
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"history: network error {type(exc).__name__}", retryable=True) from exc
 
 
 # -- the service -----------------------------------------------------------------------------------------
@@ -664,12 +859,16 @@ class DiscordService:
         # leaderwatch has no voice: spare the operator discord.py's "voice will NOT be supported" lines.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
-        intents.guilds = True  # which guilds we are in; interactions need no intent, messages are not read
-        self.client = discord.Client(intents=intents, guild_ready_timeout=guild_ready_timeout,
-                                     max_ratelimit_timeout=MAX_RATELIMIT_WAIT_SECONDS,
-                                     allowed_mentions=discord.AllowedMentions.none())
-        self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
+        # Which guilds and channels we are in (threads start from a message whose guild is known);
+        # interactions need no intent, messages are not read.
+        intents.guilds = True
         self.interactions = Interactions(ctx, names or Names(ctx), budget)
+        self.client = LeaderwatchClient(self.interactions, intents=intents,
+                                        guild_ready_timeout=guild_ready_timeout,
+                                        max_ratelimit_timeout=MAX_RATELIMIT_WAIT_SECONDS,
+                                        allowed_mentions=discord.AllowedMentions.none())
+        self.client.add_dynamic_items(AlertControl)
+        self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
         self.groups = build_commands(self.tree, self.interactions)
         self.sender = DiscordSender(self.client)
         self.connection: asyncio.Task[None] | None = None
