@@ -23,13 +23,6 @@ from leaderwatch.storage.subscriptions import active_subscriptions, channel_sett
 RECENT_ALERTS = 10
 """How many of the last delivered alerts the home lists."""
 
-NOT_A_MANAGER = ("Channel managers see here the channels they manage and the alerts sent there. To change "
-                 "what a channel is told: {who}`/leaderwatch help` lists what anyone can ask.")
-NO_CHANNELS = ("No channel follows anything yet. In a channel, `/leaderwatch subscribe BOARD_PATTERN "
-               "[RULE ...]` chooses what it is told (the bot must be invited there).")
-NO_ALERTS = "No alert has been delivered to these channels yet."
-
-
 @dataclass(frozen=True, slots=True)
 class ChannelSummary:
     """One channel that follows something: what it follows (board pattern and its rules), mutes, digest."""
@@ -64,6 +57,13 @@ class Home:
     alerts: tuple[SentAlert, ...]
     race: Reply
     notice: str = ""
+
+
+NOT_A_MANAGER = ("Channel managers see here the channels they manage and the alerts sent there. To change "
+                 "what a channel is told: {who}`/leaderwatch help` lists what anyone can ask.")
+NO_CHANNELS = ("No channel follows anything yet. In a channel, `/leaderwatch subscribe BOARD_PATTERN "
+               "[RULE ...]` chooses what it is told (the bot must be invited there).")
+NO_ALERTS = "No alert has been delivered to these channels yet."
 
 
 def summaries(ctx: CommandContext, platform: str) -> list[ChannelSummary]:
