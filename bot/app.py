@@ -26,7 +26,9 @@ from leaderwatch.bot.chat.slack import SlackService
 from leaderwatch.bot.commands import CommandContext
 from leaderwatch.bot.pipeline.alert_charts import chart_alerts
 from leaderwatch.bot.pipeline.alerter import Alerter
+from leaderwatch.bot.pipeline.backfill import EMPTY_DATABASE_HINT
 from leaderwatch.bot.pipeline.delivery import Dispatcher, Sender
+from leaderwatch.bot.pipeline.drift import OpsChannel
 from leaderwatch.bot.pipeline.poller import OnChange, Poller, retry_delay
 from leaderwatch.bot.pipeline.reports import queue_reports
 from leaderwatch.bot.pipeline.store import Stored
@@ -36,8 +38,8 @@ from leaderwatch.bot.settings import ConfigError, Settings
 from leaderwatch.sources.base import Source
 from leaderwatch.sources.http import Fetcher, Validators, new_client
 from leaderwatch.sources.identity import Group, Identity, load_groups
-from leaderwatch.sources.registry import all_boards, all_sources
-from leaderwatch.storage import status
+from leaderwatch.sources.registry import all_boards, all_sources, is_enabled_by_default, source_names
+from leaderwatch.storage import snapshots, status
 from leaderwatch.storage.db import Database, open_db
 from leaderwatch.storage.organizations import sync_identity
 from leaderwatch.storage.retention import RetentionPolicy, apply_retention
@@ -70,9 +72,10 @@ class App:
     """The port `run()`'s HTTP server bound (the system's choice for LEADERWATCH_HTTP_PORT=0)."""
 
     def enabled_sources(self) -> list[Source]:
-        """The sources not disabled in the config."""
+        """The sources not disabled in the config (a retired one, e.g. openllm, only when enabled there)."""
         return [s for s in self.sources
-                if self.settings.sources.get(s.name) is None or self.settings.sources[s.name].enabled]
+                if (self.settings.sources[s.name].enabled if s.name in self.settings.sources
+                    else is_enabled_by_default(s))]
 
     def interval(self, source: Source) -> int:
         """Seconds between polls of a source (config overrides the source's default)."""
@@ -115,6 +118,21 @@ def build_identity(settings: Settings) -> Identity:
     return Identity.load(settings.aliases)
 
 
+def ops_channels(settings: Settings) -> list[OpsChannel]:
+    """The operators' channels (`[ops]`) of the platforms whose token is set; one without its token is
+    left out with a warning (drift is then logged and shown, not queued for a platform that is off)."""
+    channels = []
+    for platform, channel, token, name in (
+            ("slack", settings.ops_slack_channel, settings.slack_bot_token, "SLACK_BOT_TOKEN"),
+            ("discord", settings.ops_discord_channel, settings.discord_token, "DISCORD_TOKEN")):
+        if channel and token:
+            channels.append(OpsChannel(platform, channel))
+        elif channel:
+            logger.warning("[ops] %s_channel is set but %s is not: source drift is logged, not posted to %s",
+                           platform, name, platform.capitalize())
+    return channels
+
+
 def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
               sources: Sequence[Source] | None = None,
               on_change: OnChange | None = None,
@@ -134,7 +152,13 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
         rules = load_rules(None, settings.rules, list(groups))
     except RuleError as exc:
         raise ConfigError(str(exc)) from None
-    srcs = list(sources) if sources is not None else all_sources(identity)
+    srcs = list(sources) if sources is not None else all_sources(
+        identity, urls={n: s.url for n, s in settings.sources.items() if s.url and n in source_names()})
+    for board in all_boards(srcs).values():
+        # A stored board whose description changed upstream (e.g. openllm archived on its retirement)
+        # is updated now: it may never get another snapshot to carry the change.
+        if snapshots.board(db, board.id) not in (None, board):
+            snapshots.save_board(db, board)
     metrics = Metrics(sources=[s.name for s in srcs], platforms=("slack", "discord"), kinds=KINDS)
     metrics.watch_storage(db)
     if on_change is None:
@@ -149,7 +173,7 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
                 staged.announce()
             return announce
 
-    poller = Poller(db, fetcher, clock, on_change, metrics=metrics)
+    poller = Poller(db, fetcher, clock, on_change, metrics=metrics, ops=ops_channels(settings))
     return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules, metrics)
 
 
@@ -185,7 +209,7 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
         finally:
             app.polls_in_flight.discard(task)
         app.save_validators()
-        if result.changed and after_change is not None:
+        if (result.changed or result.ops_queued) and after_change is not None:
             after_change()
         if not result.ok:
             delay = retry_delay(result.failures, app.interval(source))
@@ -243,6 +267,8 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
         except (NotImplementedError, RuntimeError):  # not on the main thread (tests)
             pass
     settings = app.settings
+    if not snapshots.boards(app.db):
+        logger.info(EMPTY_DATABASE_HINT)
     ctx = command_context(app)
     slack = SlackService(settings, ctx) if settings.slack_bot_token else None  # ConfigError: stop here
     runner = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +31,25 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message names it and says how to fix it."""
 
 
+def url_problem(url: object) -> str | None:
+    """What is wrong with a source URL setting (None when it is a well-formed http(s) URL)."""
+    if not isinstance(url, str) or not url.strip():
+        return f"expected a quoted http(s) URL such as \"https://mirror.example/data.json\", got {url!r}"
+    parsed = urllib.parse.urlsplit(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return (f"{url!r} is not an http(s) URL; write the whole address, e.g. "
+                f"\"https://mirror.example/path\" (remove the setting to use the source's own)")
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class SourceSettings:
     """Per-source polling settings (`[sources.NAME]` in the config file)."""
 
     enabled: bool = True
     interval_seconds: int | None = None  # None: the source's own default
+    url: str | None = None
+    """`url = "..."`: where the source reads its data (a mirror or a proxy); None: the source's own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +70,8 @@ class Settings:
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
     discord_token: str | None = None
+    github_token: str | None = None
+    """GITHUB_TOKEN: raises GitHub's API limit for `backfill` (60 requests an hour without it)."""
     slack_api_url: str | None = None
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
@@ -67,6 +83,10 @@ class Settings:
     rules: tuple[Mapping[str, Any], ...] = ()
     slack_admins: tuple[str, ...] = ()
     discord_guilds: tuple[int, ...] = ()
+    ops_slack_channel: str | None = None
+    """`[ops] slack_channel`: where a source's drift and recovery are told (README, "Sources that say
+    when they change"); `ops_discord_channel` likewise on Discord."""
+    ops_discord_channel: str | None = None
 
     @property
     def has_chat(self) -> bool:
@@ -90,6 +110,28 @@ def _parse_interval(value: Any, where: str) -> int:
     if seconds < 60:
         raise ConfigError(f"{where}: {seconds}s is too often to poll a public site; use at least 60s")
     return seconds
+
+
+def _ops_channels(table: Any) -> tuple[str | None, str | None]:
+    """`[ops] slack_channel = "C0123ABCDEF"` and `discord_channel = "123456789012345678"` (either or both)."""
+    if not isinstance(table, dict):
+        raise ConfigError('config [ops]: expected a table with slack_channel = "C0123ABCDEF" and/or '
+                          'discord_channel = "123456789012345678"')
+    unknown = set(table) - {"slack_channel", "discord_channel"}
+    if unknown:
+        raise ConfigError(f"config [ops]: unknown key {sorted(unknown)[0]!r}; allowed: slack_channel, "
+                          "discord_channel")
+    slack = table.get("slack_channel")
+    if slack is not None and (not isinstance(slack, str) or not slack.strip() or " " in slack.strip()):
+        raise ConfigError(f"config [ops] slack_channel: expected a Slack channel id such as \"C0123ABCDEF\" "
+                          f"(channel details > About, at the bottom), got {slack!r}")
+    discord = table.get("discord_channel")
+    if type(discord) is int:  # a TOML number is fine too
+        discord = str(discord)
+    if discord is not None and (not isinstance(discord, str) or not discord.strip().isdigit()):
+        raise ConfigError(f"config [ops] discord_channel: expected a Discord channel id (digits; Developer "
+                          f"Mode on, right-click the channel > Copy Channel ID), got {discord!r}")
+    return (slack.strip() if slack else None), (discord.strip() if discord else None)
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -192,16 +234,22 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         if known_sources is not None and name not in known_sources:
             raise ConfigError(f"{where}: unknown source; known sources: {', '.join(sorted(known_sources))}")
         if not isinstance(table, dict):
-            raise ConfigError(f"{where}: expected a table with `enabled` and `interval`")
-        unknown = set(table) - {"enabled", "interval"}
+            raise ConfigError(f"{where}: expected a table with `enabled`, `interval` and `url`")
+        unknown = set(table) - {"enabled", "interval", "url"}
         if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: enabled, interval")
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: enabled, interval, url")
         enabled = table.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"{where} enabled: expected true or false, got {enabled!r}")
         interval = table.get("interval")
+        url = table.get("url")
+        if url is not None:
+            problem = url_problem(url)
+            if problem:
+                raise ConfigError(f"{where} url: {problem}")
+            url = url.strip()
         sources[name] = SourceSettings(
-            enabled, _parse_interval(interval, f"{where} interval") if interval is not None else None)
+            enabled, _parse_interval(interval, f"{where} interval") if interval is not None else None, url)
 
     aliases = config.get("aliases", {})
     if not isinstance(aliases, dict) or not all(isinstance(v, str) for v in aliases.values()):
@@ -244,6 +292,8 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
     if not isinstance(guilds, list) or not all(type(g) is int for g in guilds):
         raise ConfigError("config [discord] guilds: expected a list of guild ids (numbers), e.g. [123456789]")
 
+    ops_slack, ops_discord = _ops_channels(config.get("ops", {}))
+
     if env("SLACK_CLIENT_ID") and env("SLACK_CLIENT_SECRET"):
         # slack_bolt would switch to multi-workspace OAuth mode and ignore SLACK_BOT_TOKEN.
         raise ConfigError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: leaderwatch runs as a single-workspace "
@@ -269,6 +319,7 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         slack_app_token=env("SLACK_APP_TOKEN"),
         slack_signing_secret=env("SLACK_SIGNING_SECRET"),
         discord_token=env("DISCORD_TOKEN"),
+        github_token=env("GITHUB_TOKEN"),
         slack_api_url=env("LEADERWATCH_SLACK_API_URL"),
         discord_api_url=env("LEADERWATCH_DISCORD_API_URL"),
         discord_gateway_url=env("LEADERWATCH_DISCORD_GATEWAY_URL"),
@@ -279,4 +330,6 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         rules=tuple(rules),
         slack_admins=tuple(slack_admins),
         discord_guilds=tuple(guilds),
+        ops_slack_channel=ops_slack,
+        ops_discord_channel=ops_discord,
     )

@@ -1,4 +1,4 @@
-"""The domain of leaderboards (Board, Entry, Snapshot), the Source protocol and SourceError.
+"""The domain of leaderboards (Board, Entry, Snapshot), the Source protocol, SourceError and ShapeError.
 
 This module imports no I/O library at run time so that `alerts/` (pure) and `storage/` can use the
 domain objects without pulling httpx in.
@@ -31,6 +31,15 @@ class SourceError(Exception):
         self.url = url
         self.reason = reason
         super().__init__(f"{source}: {reason} ({url})")
+
+
+class ShapeError(SourceError):
+    """The origin answered, but not in a shape the parser knows: a column renamed or gone, a value of
+    the wrong type, an HTML page where data was expected, an empty table, a board gone from the fetch.
+
+    Unlike a network or server failure (a plain SourceError), retrying soon rarely helps: the source
+    is shown as `drifted` and the operators are told once (`bot/pipeline/drift.py`).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +159,16 @@ def looks_like_html(content: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
+def is_shrunk(snapshot: Snapshot, previous_rows: int | None) -> bool:
+    """True when a full table has fewer than half the rows of the board's last stored one (a top-N
+    publication, `truncated`, may shrink: its absent models have not dropped out)."""
+    return bool(previous_rows) and len(snapshot.entries) * 2 < (previous_rows or 0) and not snapshot.truncated
+
+
 def check_not_shrunk(snapshot: Snapshot, previous_rows: int | None, url: str) -> None:
-    """Refuse a snapshot with fewer than half the rows of the board's last stored one."""
-    if previous_rows and len(snapshot.entries) * 2 < previous_rows and not snapshot.truncated:
-        raise SourceError(
+    """Refuse (ShapeError) a snapshot with fewer than half the rows of the board's last stored one."""
+    if is_shrunk(snapshot, previous_rows):
+        raise ShapeError(
             snapshot.board.source, url,
             f"{snapshot.board.id}: only {len(snapshot.entries)} rows where the last stored snapshot "
             f"had {previous_rows}; refusing a partial table",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import os
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
-from leaderwatch.sources.base import SourceError, looks_like_html
+from leaderwatch.sources.base import ShapeError, SourceError, looks_like_html
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +134,8 @@ class Fetcher:
                     raise SourceError(source, key, f"HTTP {response.status_code}")
                 else:
                     body = response.content
-                    if looks_like_html(body):
-                        raise SourceError(source, key, "got an HTML page where data was expected")
+                    if looks_like_html(body):  # a login wall or a moved page served as 200: drift
+                        raise ShapeError(source, key, "got an HTML page where data was expected")
                     etag = response.headers.get("etag")
                     modified = response.headers.get("last-modified")
                     if etag or modified:
@@ -144,6 +146,46 @@ class Fetcher:
                 logger.debug("%s: %s from %s, retry %d in %.1fs", source, reason, key, attempt, delay)
                 await self.sleep(delay)
         raise SourceError(source, key, f"{reason} after {self.attempts} attempts")
+
+    async def download(self, source: str, url: str, dest: Path) -> int:
+        """Stream `url` into `dest` through a temporary file renamed into place; return its size.
+
+        For files too large to hold in memory (LMArena's `full` split is ~58 MB). Retried like `get`;
+        a failed attempt leaves no file behind.
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+        reason = "no attempt made"
+        try:
+            for attempt in range(1, self.attempts + 1):
+                delay = backoff(attempt, self.base_delay, self.max_delay, 0.5 + random.random() / 2)  # noqa: S311
+                try:
+                    async with self.client.stream("GET", url) as response:
+                        if response.status_code in RETRY_STATUSES:
+                            reason = f"HTTP {response.status_code}"
+                            asked = retry_after_seconds(response)
+                            delay = delay if asked is None else min(self.max_delay, asked)
+                        elif response.is_error:
+                            raise SourceError(source, url, f"HTTP {response.status_code}")
+                        else:
+                            done = 0
+                            with partial.open("wb") as out:
+                                async for chunk in response.aiter_bytes(1 << 20):
+                                    if done == 0 and looks_like_html(chunk):
+                                        raise ShapeError(source, url, "got an HTML page where data was "
+                                                                      "expected")
+                                    out.write(chunk)
+                                    done += len(chunk)
+                            os.replace(partial, dest)
+                            return done
+                except httpx.TransportError as exc:
+                    reason = f"network error: {type(exc).__name__}: {exc}"
+                if attempt < self.attempts:
+                    logger.debug("%s: %s from %s, retry %d in %.1fs", source, reason, url, attempt, delay)
+                    await self.sleep(delay)
+        finally:
+            partial.unlink(missing_ok=True)
+        raise SourceError(source, url, f"{reason} after {self.attempts} attempts")
 
 
 def new_client(timeout: float = 30.0) -> httpx.AsyncClient:

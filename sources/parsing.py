@@ -3,6 +3,12 @@
 Each helper raises `SourceError(source, url, reason)` worded the same for every source, so a fix to,
 say, number parsing or the refusal of a truncated CSV is made here once. The sources keep only what is
 specific to their service: which columns or keys they need, and what the values mean.
+
+A payload in a shape the parser does not know raises the subclass `ShapeError`: an HTML page where
+data was expected, an empty table, missing or renamed columns and fields, values of the wrong type, a
+board gone from the fetch. The poller shows such a source as `drifted` and tells the operators once.
+A cut-off or malformed download (truncated CSV or JSON, a short last row) stays a plain SourceError: it
+is what a network failure looks like, and the next poll usually gets the whole file.
 """
 
 from __future__ import annotations
@@ -13,13 +19,13 @@ import json
 import logging
 import math
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from leaderwatch.sources.base import SourceError, looks_like_html
+from leaderwatch.sources.base import Board, ShapeError, SourceError, looks_like_html
 
 logger = logging.getLogger(__name__)
 
@@ -38,18 +44,18 @@ _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 def refuse_html(content: bytes, *, source: str, url: str, expected: str) -> None:
     """Refuse an HTML page (an error page or a login wall) where `expected` data was asked for."""
     if looks_like_html(content):
-        raise SourceError(source, url, f"got an HTML page where {expected} was expected")
+        raise ShapeError(source, url, f"got an HTML page where {expected} was expected")
 
 
 def to_text(content: bytes, *, source: str, url: str, expected: str) -> str:
     """A payload's text: no HTML page, not empty, UTF-8 (a leading byte-order mark dropped)."""
     refuse_html(content, source=source, url=url, expected=expected)
     if not content.strip():
-        raise SourceError(source, url, "empty file")
+        raise ShapeError(source, url, "empty file")
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SourceError(source, url, f"not UTF-8 text: {exc}") from None
+        raise ShapeError(source, url, f"not UTF-8 text: {exc}") from None
 
 
 def load_json(content: bytes, *, source: str, url: str, expected: str, invalid: str = "") -> Any:
@@ -95,9 +101,9 @@ def read_csv(
         reason = f"malformed or truncated CSV at line {reader.line_num}: {exc}"
         raise SourceError(source, url, reason) from None
     if header is None:
-        raise SourceError(source, url, "empty CSV (no header)")
+        raise ShapeError(source, url, "empty CSV (no header)")
     if not rows:
-        raise SourceError(source, url, "no rows (empty table)")
+        raise ShapeError(source, url, "no rows (empty table)")
     width = len(header)
     for n, (line, fields) in enumerate(rows, start=1):
         short = len(fields) < width
@@ -146,9 +152,9 @@ def read_number(
     try:
         number = to_number(value)
     except ValueError:
-        raise SourceError(source, url, f"{what} {value!r} is not a number") from None
+        raise ShapeError(source, url, f"{what} {value!r} is not a number") from None
     if within is not None and not within[0] <= number <= within[1]:
-        raise SourceError(source, url, f"{what} {value!r} is outside {within[0]:g}-{within[1]:g}")
+        raise ShapeError(source, url, f"{what} {value!r} is outside {within[0]:g}-{within[1]:g}")
     return number
 
 
@@ -173,7 +179,7 @@ def refuse_missing(missing: Sequence[str], present: Collection[object], what: st
         return
     has = [str(c) for c in present]
     shown = ", ".join(has[:8]) + (", ..." if len(has) > 8 else "")
-    raise SourceError(source, url, f"{what} is missing required columns: {', '.join(missing)} "
+    raise ShapeError(source, url, f"{what} is missing required columns: {', '.join(missing)} "
                                    f"(it has: {shown or 'none'})")
 
 
@@ -187,11 +193,25 @@ def check_record(item: object, required: Sequence[str], where: str, *, source: s
                  ) -> dict[Any, Any]:
     """`item` as a JSON/YAML object holding every required field, else a SourceError naming `where`."""
     if not isinstance(item, dict):
-        raise SourceError(source, url, f"{where} is a {type(item).__name__}, not an object")
+        raise ShapeError(source, url, f"{where} is a {type(item).__name__}, not an object")
     missing = missing_fields(item, required)
     if missing:
-        raise SourceError(source, url, f"{where} lacks required field(s) {', '.join(missing)}")
+        raise ShapeError(source, url, f"{where} lacks required field(s) {', '.join(missing)}")
     return item
+
+
+def check_boards(found: Iterable[str], expected: Iterable[Board], *, source: str, url: str) -> None:
+    """Refuse (ShapeError) a fetch from which a board the source is expected to publish is gone.
+
+    For sources whose one payload holds every board (a zip of CSVs, one JSON of benchmarks): `found`
+    are the board ids the payload gave, `expected` the live boards it must give (archived boards are
+    not expected). A board that vanished upstream stops updating silently otherwise.
+    """
+    have = set(found)
+    gone = sorted(b.id for b in expected if not b.archived and b.id not in have)
+    if gone:
+        raise ShapeError(source, url, f"board(s) gone from the fetch: {', '.join(gone)} "
+                                      f"(it gave: {', '.join(sorted(have)) or 'none'})")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -138,6 +138,24 @@ def m005_stories(db: Database) -> None:
     db.table("stories").create_index(["root_id"])
 
 
+@migrations()
+def m006_source_drift(db: Database) -> None:
+    """Sources that say when they change (issue 13 item 5).
+
+    `source_status.drift`: what changed in the origin's shape (NULL while the source reads fine),
+    `drift_url` the origin's URL, `drifted_at` when the drift began. `held_tables`: a board's table with
+    fewer than half the rows of its last stored one, held until the next poll confirms it.
+    """
+    status = db.table("source_status")
+    status.add_column("drift", str)
+    status.add_column("drift_url", str)
+    status.add_column("drifted_at", str)
+    db.table("held_tables").create({
+        "board_id": str, "source": str, "content_hash": str, "rows": int, "previous_rows": int,
+        "held_at": str,
+    }, pk="board_id")
+
+
 def open_db(path: str | Path) -> Database:
     """Open (creating if needed) the database at `path` and bring its schema up to date.
 

@@ -338,7 +338,8 @@ def recent_delivered(db: Database, platform: str, channel_ids: Iterable[str],
         "SELECT o.id, p.message_ref FROM outbox o JOIN events e ON e.dedupe_key = o.event_key "
         "LEFT JOIN outbox p ON p.id = o.parent_id "
         f"WHERE o.platform = ? AND o.channel_id IN ({', '.join('?' * len(ids))}) AND o.status = 'delivered' "
-        "AND o.action IN ('post', 'reply') AND coalesce(o.message_ref, '') != '' AND e.kind != 'report' "
+        "AND o.action IN ('post', 'reply') AND coalesce(o.message_ref, '') != '' "
+        "AND e.kind NOT IN ('report', 'ops') "
         "ORDER BY o.delivered_at DESC, o.id DESC LIMIT ?", [platform, *ids, limit]).fetchall()
     if not found:
         return []

@@ -37,12 +37,13 @@ from leaderwatch.bot.commands.registry import (
     command,
     usage_error,
 )
-from leaderwatch.sources.base import Entry, Snapshot
+from leaderwatch.sources.base import Board, Entry, Snapshot
 from leaderwatch.sources.identity import Group
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.events import recent_events
 from leaderwatch.storage.rule_states import SPANNING, load_rule_states, rules_at, spanning_at
 from leaderwatch.storage.standings import current_models, rival_elsewhere, standings, standings_before
+from leaderwatch.storage.status import all_statuses, held_tables
 
 MODEL_DAYS = 30
 """`model` shows moves over this many days."""
@@ -111,16 +112,28 @@ async def help_command(ctx: CommandContext, inv: Invocation, args: list[str]) ->
 
 @command("boards", "boards")
 async def boards_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
-    """List the boards leaderwatch follows, with their last update and size."""
+    """List the boards leaderwatch follows, with their last update and size, and the sources whose
+    format changed upstream (drifted: their last good tables are shown until they read fine again)."""
     if args:
         raise usage_error("boards", "`boards` takes no arguments.")
     summaries = store.board_summaries(ctx.db)
     if not summaries:
         return Reply(text=NO_BOARDS)
+    drifted = {name: st for name, st in all_statuses(ctx.db).items() if st.is_drifted}
+    held = {h.board_id: h for h in held_tables(ctx.db)}
+
+    def mark(board: Board) -> str:
+        if board.id in held:
+            return f" (held: {held[board.id].rows} rows)"
+        return " (archived)" if board.archived else " (drifted)" if board.source in drifted else ""
+
     rows = [("board", "updated", "models")]
-    rows += [(s.board.id + (" (archived)" if s.board.archived else ""),
-              day(s.last_as_of) if s.last_as_of else "-", str(s.entries)) for s in summaries]
-    return Reply(title=f"{len(summaries)} boards", text="", table=tuple(rows))
+    rows += [(s.board.id + mark(s.board), day(s.last_as_of) if s.last_as_of else "-", str(s.entries))
+             for s in summaries]
+    notes = [f"{name} drifted since {day(st.drifted_at) if st.drifted_at else '?'}: {st.drift} "
+             f"({st.drift_url or 'origin unknown'}). Its last good tables are kept; every poll retries."
+             for name, st in sorted(drifted.items())]
+    return Reply(title=f"{len(summaries)} boards", text="\n".join(notes), table=tuple(rows))
 
 
 def parse_top_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> tuple[str, int, str | None]:

@@ -36,7 +36,7 @@ from leaderwatch.alerts.models import Event
 from leaderwatch.alerts.stories import status, update_lines
 from leaderwatch.alerts.suites import BUILT_IN, Suites
 from leaderwatch.bot.commands.actions import sending_patterns, with_actions
-from leaderwatch.bot.pipeline import reports
+from leaderwatch.bot.pipeline import drift, reports
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.http import backoff
 from leaderwatch.storage import outbox
@@ -381,6 +381,8 @@ class Dispatcher:
         event = events[0]
         if event.kind == reports.KIND:
             return reports.report_reply(event)
+        if event.kind == drift.KIND:
+            return drift.ops_reply(event)
         if batch.action == outbox.EDIT:
             return self._render_edit(batch)
         return with_actions(event_reply(event, self.board_urls.get(event.board, "")), event,

@@ -3,6 +3,11 @@
 `/healthz` answers 200 while the database takes writes and every polled source has had a
 successful poll within its staleness limit, 503 otherwise, with the facts as JSON either way.
 `/metrics` serves the Prometheus text format.
+
+A drifted source (its origin's format changed: `storage/status.py`) is named under `drifted` with what
+changed and the origin's URL, but drift alone keeps `/healthz` at 200: restarting the service cannot
+fix an upstream format, and the operators' channel was told. A drift that outlasts the source's
+staleness limit makes it stale like any source without a successful poll, and then `/healthz` is 503.
 """
 
 from __future__ import annotations
@@ -90,6 +95,10 @@ def health(db: Database, now: datetime, freshness: Freshness | None = None) -> t
             "last_error": st.last_error if st else None,
             "stale": None,  # not polled by this process (disabled): not judged
         }
+        if st is not None and st.is_drifted:
+            facts["drift"] = st.drift
+            facts["drift_url"] = st.drift_url
+            facts["drifted_at"] = to_text(st.drifted_at) if st.drifted_at else None
         limit = limits.get(name)
         if freshness is not None and limit is not None:
             since = freshness.since(st)
@@ -103,9 +112,11 @@ def health(db: Database, now: datetime, freshness: Freshness | None = None) -> t
                                 f"failure(s) in a row)")
         sources[name] = facts
     ok = not problems
+    drifted = {name: f"{st.drift} ({st.drift_url or 'origin unknown'})"
+               for name, st in sorted(statuses.items()) if st.is_drifted}
     body: dict[str, object] = {
         "status": "ok" if ok else "unhealthy", "database_writable": writable, "checked_at": to_text(now),
-        "sources": sources, "problems": problems}
+        "sources": sources, "problems": problems, "drifted": drifted}
     if freshness is not None:
         body["started_at"] = to_text(freshness.started_at)
     return ok, body

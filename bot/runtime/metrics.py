@@ -27,7 +27,8 @@ UNKNOWN_COMMAND = "unknown"
 
 
 class StorageCollector:
-    """Gauges read from the database at each scrape: outbox rows per status, per-source poll state."""
+    """Gauges read from the database at each scrape: outbox rows per status, per-source poll state
+    (last success, failures in a row, drifted)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -43,10 +44,13 @@ class StorageCollector:
                                 "Unix time of each source's last successful poll", labels=["source"])
         yield GaugeMetricFamily("leaderwatch_source_consecutive_failures",
                                 "Failed polls of each source since its last success", labels=["source"])
+        yield GaugeMetricFamily("leaderwatch_source_drifted",
+                                "1 while a source's origin answers in a shape its parser does not know "
+                                "(or a shrunk table is held for confirmation), else 0", labels=["source"])
 
     def collect(self) -> Iterator[Metric]:
         """Read the outbox depth and the source status table now."""
-        depth_family, success_family, failures_family = self._families()
+        depth_family, success_family, failures_family, drifted_family = self._families()
         try:
             depth = outbox.depth(self.db)
             statuses = status.all_statuses(self.db)
@@ -59,9 +63,11 @@ class StorageCollector:
             if st.last_success_at is not None:
                 success_family.add_metric([name], st.last_success_at.timestamp())
             failures_family.add_metric([name], st.consecutive_failures)
+            drifted_family.add_metric([name], 1 if st.is_drifted else 0)
         yield depth_family
         yield success_family
         yield failures_family
+        yield drifted_family
 
 
 class Metrics:

@@ -299,7 +299,7 @@ async def test_parse_error_stores_nothing(rig, identity):
     assert count(rig.db, "snapshots") == 0
 
 
-async def test_shrunk_snapshot_is_refused_and_nothing_stored(rig, identity, caplog):
+async def test_shrunk_snapshot_is_held_and_nothing_stored(rig, identity, caplog):
     source = rig.source(identity)
     rig.site.content["/a.json"] = rows(10)
     await rig.poller.poll(source)
@@ -307,14 +307,14 @@ async def test_shrunk_snapshot_is_refused_and_nothing_stored(rig, identity, capl
 
     result = await rig.poller.poll(source)
 
-    assert not result.ok and result.failures == 1
-    assert "fake/a: only 4 rows where the last stored snapshot had 10" in (result.error or "")
+    assert not result.ok and result.failures == 1 and result.drifted
+    assert "fake/a: 4 rows where the last stored table had 10; held" in (result.error or "")
     st = status.status_of(rig.db, "fake")
-    assert st is not None and st.status == "failing"
-    assert st.last_error is not None and "refusing a partial table" in st.last_error
+    assert st is not None and st.status == "drifted"
+    assert st.drift is not None and "held until the next poll returns the same table" in st.drift
     assert count(rig.db, "snapshots") == 1 and count(rig.db, "entries") == 10
     assert len(rig.changes) == 1
-    assert any(r.levelno == logging.ERROR and "only 4 rows" in r.getMessage() for r in caplog.records)
+    assert [r.levelno for r in caplog.records if "4 rows" in r.getMessage()] == [logging.WARNING]
 
     # Exactly half is still accepted (the check refuses fewer than half).
     rig.site.content["/a.json"] = rows(5, bump=1.0)
@@ -332,7 +332,7 @@ async def test_no_half_of_a_two_board_fetch_is_stored(rig, identity):
     # Board a changed fine, but board b came back as a partial table: neither may be stored.
     rig.site.content.update({"/a.json": rows(4, bump=5.0), "/b.json": rows(3)})
     result = await rig.poller.poll(source)
-    assert not result.ok and "fake/b: only 3 rows" in (result.error or "")
+    assert not result.ok and "fake/b: 3 rows where the last stored table had 10" in (result.error or "")
     assert count(rig.db, "snapshots") == 2 and count(rig.db, "entries") == 14
     latest_a = store.latest_snapshot(rig.db, "fake/a")
     assert latest_a is not None and latest_a.entries[0].score == 100.0

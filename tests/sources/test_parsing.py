@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from leaderwatch.sources.base import SourceError
+from leaderwatch.sources.base import Board, ShapeError, SourceError
 from leaderwatch.sources.parsing import (
     CsvTable,
+    check_boards,
     check_record,
     dated_files,
     is_missing,
@@ -248,3 +249,50 @@ def test_read_recording(tmp_path):
         read_recording(tmp_path / "gone.csv", source="test")
     assert info.value.reason.startswith("cannot read recording: ")
     assert (info.value.source, info.value.url) == ("test", str(tmp_path / "gone.csv"))
+
+
+# --- shape errors (drift) vs failures -----------------------------------------------------------------
+
+SHAPES = {
+    "an HTML page": lambda: refuse_html(HTML_PAGES[0], expected="a CSV file", **WHERE),
+    "an empty file": lambda: to_text(b"  \n", expected="JSON", **WHERE),
+    "not UTF-8": lambda: to_text(b"\xff\xfe\x00a", expected="JSON", **WHERE),
+    "a CSV without rows": lambda: read_csv(b"model,score\n", **WHERE),
+    "a renamed column": lambda: require_columns(["model", "elo"], ["model", "rating"], "text CSV", **WHERE),
+    "a text where a number was": lambda: read_number("n/a?", "row 3: score", **WHERE),
+    "a number out of range": lambda: read_number(140, "pass rate", within=(0, 100), **WHERE),
+    "a list where an object was": lambda: check_record([1], ["model"], "row 1", **WHERE),
+    "a field gone": lambda: check_record({"model": "x"}, ["model", "score"], "row 1", **WHERE),
+}
+FAILURES = {
+    "a CSV cut inside a quoted field": lambda: read_csv(b'model,score\n"gpt,1\n', **WHERE),
+    "a short last row": lambda: read_csv(b"model,score\na,1\nb\n", **WHERE),
+    "JSON cut short": lambda: load_json(b'{"a": [1, 2', expected="JSON", **WHERE),
+}
+
+
+@pytest.mark.parametrize("case", list(SHAPES))
+def test_a_shape_the_parser_does_not_know_is_a_shape_error(case):
+    """What the poller shows as drift: the origin answered, in a shape these helpers refuse."""
+    with pytest.raises(ShapeError) as info:
+        SHAPES[case]()
+    assert (info.value.source, info.value.url) == ("test", URL)
+
+
+@pytest.mark.parametrize("case", list(FAILURES))
+def test_a_cut_off_download_stays_a_plain_failure(case):
+    """What a network failure looks like: retried as a failure, never announced as drift."""
+    with pytest.raises(SourceError) as info:
+        FAILURES[case]()
+    assert type(info.value) is SourceError
+
+
+def test_check_boards_refuses_an_expected_board_gone_from_the_fetch():
+    boards = [Board("epoch/eci", "ECI", "eci"), Board("epoch/gpqa", "GPQA", "score"),
+              Board("epoch/old", "Old", "score", archived=True)]
+    check_boards(["epoch/gpqa", "epoch/eci", "epoch/extra"], boards, **WHERE)
+    with pytest.raises(ShapeError) as info:
+        check_boards(["epoch/gpqa"], boards, **WHERE)
+    assert info.value.reason == "board(s) gone from the fetch: epoch/eci (it gave: epoch/gpqa)"
+    assert refusal(check_boards, [], boards) == ("board(s) gone from the fetch: epoch/eci, epoch/gpqa "
+                                                 "(it gave: none)")

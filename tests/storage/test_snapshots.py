@@ -119,4 +119,4 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     db = open_db(path)
     names = [r["name"] for r in db.table("_sqlite_migrations").rows]
     assert names == ["m001_initial", "m002_rule_states", "m003_chat", "m004_rule_states_before",
-                     "m005_stories"]
+                     "m005_stories", "m006_source_drift"]
