@@ -1,21 +1,41 @@
-"""LMArena (ex LMSYS Chatbot Arena): the live Hugging Face leaderboard dataset and its recorded history.
+"""LMArena (ex LMSYS Chatbot Arena): its leaderboard dataset, live and whole, and older recorded copies.
 
-Live: the `lmarena-ai/leaderboard-dataset` rows API, one config per board. History: fboulnois's CSV
-copies of the official table, LMArena's own arena-catalog JSON, jasontrigg0's rebuilt Elo history
-and a third-party daily scrape of arena.ai (see PROVENANCE.md section 1).
+Live: each arena's `latest` parquet file of `lmarena-ai/leaderboard-dataset` (CC BY 4.0), one board per
+arena. History: the same dataset's `full` split (`download_history`, LMArena's own published history,
+the most authoritative family), then fboulnois's CSV copies of the official table, LMArena's
+arena-catalog JSON, jasontrigg0's rebuilt Elo history and a third-party daily scrape of arena.ai (see
+PROVENANCE.md section 1). The datasets-server rows API reader stays for recorded pages.
 """
 
 from __future__ import annotations
 
+import bisect
+import json
 import logging
+import math
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot, ranked
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from leaderwatch.sources.base import (
+    Board,
+    Entry,
+    Recording,
+    ShapeError,
+    Snapshot,
+    SourceError,
+    competition_ranks,
+    make_snapshot,
+    ranked,
+)
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.parsing import (
@@ -35,35 +55,92 @@ logger = logging.getLogger(__name__)
 NAME = "lmarena"
 METRIC = "Arena score"
 
-TEXT = Board("lmarena/text", "LMArena Text", METRIC, True, True, "https://arena.ai/leaderboard/text")
-TEXT_STYLE_CONTROL = Board(
-    "lmarena/text-style-control", "LMArena Text (style control)", METRIC, True, True,
-    "https://arena.ai/leaderboard/text",
-)
-VISION = Board("lmarena/vision", "LMArena Vision", METRIC, True, True, "https://arena.ai/leaderboard/vision")
+
+def _board(slug: str, title: str, page: str, metric: str = METRIC) -> Board:
+    return Board(f"{NAME}/{slug}", title, metric, True, True, f"https://arena.ai/leaderboard/{page}")
+
+
+TEXT = _board("text", "LMArena Text", "text")
+TEXT_STYLE_CONTROL = _board("text-style-control", "LMArena Text (style control)", "text")
+VISION = _board("vision", "LMArena Vision", "vision")
+# arena.ai's default vision view is style-controlled (the dataset's `vision_style_control`).
+VISION_STYLE_CONTROL = _board("vision-style-control", "LMArena Vision (style control)", "vision")
 # arena.ai lists the coding board as "Code" since Code Arena replaced WebDev Arena (2025-11-12).
-WEBDEV = Board("lmarena/webdev", "LMArena WebDev / Code", METRIC, True, True, "https://arena.ai/leaderboard/code")
-BOARDS: tuple[Board, ...] = (TEXT, TEXT_STYLE_CONTROL, VISION, WEBDEV)
-BOARDS_BY_ID = {b.id: b for b in BOARDS}
+WEBDEV = _board("webdev", "LMArena WebDev / Code", "code")
 
 DEFAULT = "default"
 STYLE_CONTROL = "style-control"
 ELO_ONLINE = "elo-online"
 BRADLEY_TERRY = "bradley-terry"
 CODE_ARENA = "code-arena"
+FACTUALITY = "factuality"
+IPS = "ips"
+AGENT_METRIC = "Agent score (IPS)"
 
-ROWS_URL = "https://datasets-server.huggingface.co/rows"
-DATASET = "lmarena-ai/leaderboard-dataset"
-PAGE_LENGTH = 100
-# A latest split holds every category of every model (a few thousand rows); far more means a
-# different dataset shape, and paging through it would hammer the datasets-server.
-MAX_ROWS = 50_000
-LIVE_CONFIGS: tuple[tuple[str, Board, str], ...] = (
-    ("text", TEXT, DEFAULT),
-    ("text_style_control", TEXT_STYLE_CONTROL, STYLE_CONTROL),
-    ("vision", VISION, DEFAULT),
-    ("webdev", WEBDEV, ""),
+
+@dataclass(frozen=True, slots=True)
+class Arena:
+    """One config of the leaderboard dataset and the board it feeds.
+
+    Agent Arena configs publish an IPS `score` with `score_ci_lower/upper` and `session_count`
+    instead of the Bradley-Terry `rating`, `rating_lower/upper` and `vote_count`.
+    """
+
+    config: str
+    board: Board
+    method: str
+    agent: bool = False
+    core: bool = False
+    """The four boards followed before the dataset listed more arenas: a failure there is an error."""
+
+
+def _agent(config: str, title: str) -> Arena:
+    slug = config.replace("_", "-")
+    return Arena(config, _board(slug, title, "agent", AGENT_METRIC), IPS, agent=True)
+
+
+# Every config of `lmarena-ai/leaderboard-dataset` as listed on 2026-10-08 (each has `full` and
+# `latest` parquet files); see tests/data/lmarena/README.md for how this list was confirmed.
+ARENAS: tuple[Arena, ...] = (
+    Arena("text", TEXT, DEFAULT, core=True),
+    Arena("text_style_control", TEXT_STYLE_CONTROL, STYLE_CONTROL, core=True),
+    Arena("text_factuality", _board("text-factuality", "LMArena Text (factuality)", "text"), FACTUALITY),
+    Arena("vision", VISION, DEFAULT, core=True),
+    Arena("vision_style_control", VISION_STYLE_CONTROL, STYLE_CONTROL),
+    Arena("webdev", WEBDEV, CODE_ARENA, core=True),
+    Arena("search", _board("search", "LMArena Search", "search"), DEFAULT),
+    Arena("search_style_control", _board("search-style-control", "LMArena Search (style control)", "search"),
+          STYLE_CONTROL),
+    Arena("search_factuality", _board("search-factuality", "LMArena Search (factuality)", "search"),
+          FACTUALITY),
+    Arena("document", _board("document", "LMArena Document", "document"), DEFAULT),
+    Arena("document_style_control",
+          _board("document-style-control", "LMArena Document (style control)", "document"), STYLE_CONTROL),
+    Arena("text_to_image", _board("text-to-image", "LMArena Text-to-Image", "text-to-image"), DEFAULT),
+    Arena("image_edit", _board("image-edit", "LMArena Image Edit", "image-edit"), DEFAULT),
+    Arena("text_to_video", _board("text-to-video", "LMArena Text-to-Video", "text-to-video"), DEFAULT),
+    Arena("image_to_video", _board("image-to-video", "LMArena Image-to-Video", "image-to-video"), DEFAULT),
+    Arena("video_edit", _board("video-edit", "LMArena Video Edit", "video-edit"), DEFAULT),
+    _agent("agent", "LMArena Agent"),
+    _agent("agent_bash_recovery_steps", "LMArena Agent (bash recovery steps)"),
+    _agent("agent_praise_complaint", "LMArena Agent (praise / complaint)"),
+    _agent("agent_steerability", "LMArena Agent (steerability)"),
+    _agent("agent_task_outcome_explicit", "LMArena Agent (explicit task outcome)"),
+    _agent("agent_tool_hallucination", "LMArena Agent (tool hallucination)"),
 )
+ARENAS_BY_CONFIG = {a.config: a for a in ARENAS}
+ARENAS_BY_BOARD = {a.board.id: a for a in ARENAS}
+BOARDS: tuple[Board, ...] = tuple(a.board for a in ARENAS)
+BOARDS_BY_ID = {b.id: b for b in BOARDS}
+
+DATASET = "lmarena-ai/leaderboard-dataset"
+FILES_URL = f"https://huggingface.co/datasets/{DATASET}/resolve/main"
+"""The default base of the dataset's files: `{base}/{config}/{split}-00000-of-00001.parquet`."""
+ROWS_URL = "https://datasets-server.huggingface.co/rows"
+PAGE_LENGTH = 100
+DATASET_FOLDER = "leaderboard_dataset"
+"""Where `download_history` puts the `full` files: `<cache>/lmarena/leaderboard_dataset/<config>/`."""
+BACKFILL_NOTE = "backfill.json"
 
 ORIGIN_DATASET = "lmarena-dataset"
 ORIGIN_LMSYS_CSV = "fboulnois-lmsys-csv"
@@ -72,12 +149,15 @@ ORIGIN_CATALOG = "arena-catalog"
 ORIGIN_HISTORY = "jasontrigg0-history"
 ORIGIN_SCRAPE = "arena-ai-daily-scrape"
 
+FAMILY_DATASET = f"{NAME}/{ORIGIN_DATASET}"
 FAMILY_LMSYS_CSV = f"{NAME}/{ORIGIN_LMSYS_CSV}"
 FAMILY_LMARENA_CSV = f"{NAME}/{ORIGIN_LMARENA_CSV}"
 FAMILY_CATALOG = f"{NAME}/{ORIGIN_CATALOG}"
 FAMILY_HISTORY = f"{NAME}/{ORIGIN_HISTORY}"
 FAMILY_SCRAPE = f"{NAME}/{ORIGIN_SCRAPE}"
 
+# LMArena's own published history comes first; the copies and scrapes fill the dates it lacks.
+PRIORITY_DATASET = 5
 PRIORITY_CSV = 10
 PRIORITY_CATALOG = 20
 PRIORITY_HISTORY = 30
@@ -88,7 +168,7 @@ PRIORITY_SCRAPE = 40
 # Arena, the successor of WebDev Arena, rated afresh without the WebDev votes.
 SCRAPE_BOARDS: dict[str, tuple[Board, str]] = {
     "text": (TEXT_STYLE_CONTROL, STYLE_CONTROL),
-    "vision": (VISION, STYLE_CONTROL),
+    "vision": (VISION_STYLE_CONTROL, STYLE_CONTROL),
     "code": (WEBDEV, CODE_ARENA),
 }
 
@@ -113,6 +193,19 @@ _HISTORY_REQUIRED = ("key", "Model", "rating", "License", "Organization", "date"
 
 def _error(url: str, reason: str) -> SourceError:
     return SourceError(NAME, url, reason)
+
+
+def _shape(url: str, reason: str) -> ShapeError:
+    """A payload in a shape this parser does not know (the source shows as drifted)."""
+    return ShapeError(NAME, url, reason)
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as file:
+            return file.read(4)
+    except OSError:
+        return b""
 
 
 def _csv_rows(
@@ -201,7 +294,163 @@ def _unique(entries: Iterable[Entry], url: str) -> list[Entry]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Live: the datasets-server rows API
+# The leaderboard dataset: one table shape, read from parquet (live and history) or the rows API
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRow:
+    """One `overall` row of the leaderboard dataset, as published (`votes`: battles or sessions)."""
+
+    name: str
+    organization: str | None
+    license: str | None
+    score: float | None
+    lower: float | None
+    upper: float | None
+    votes: float | None
+
+
+def _day_text(value: Any) -> str:
+    """A publish date as `YYYY-MM-DD` (the dataset stores a string; a date or timestamp type is accepted)."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()[:10]
+
+
+def _finite(value: Any) -> float | None:
+    """A float, or None for a missing or NaN cell (pyarrow gives None for nulls; NaN is a float)."""
+    if value is None or isinstance(value, bool):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _dataset_columns(present: Sequence[str], arena: Arena, url: str) -> tuple[str, str, str, str]:
+    """The score, lower, upper and votes column names of this file; a SourceError when one is missing.
+
+    Bradley-Terry arenas: `rating`, `rating_lower`/`rating_upper` (or `rating_q025`/`rating_q975`, a
+    spelling arena-catalog adopted "for compatibility with latest HuggingFace leaderboard data"),
+    `vote_count`. Agent arenas: `score`, `score_ci_lower`/`score_ci_upper`, `session_count`.
+    """
+    names = set(present)
+    if arena.agent:
+        choice = ("score", "score_ci_lower", "score_ci_upper", "session_count")
+    else:
+        lower = "rating_lower" if "rating_lower" in names or "rating_q025" not in names else "rating_q025"
+        upper = "rating_upper" if "rating_upper" in names or "rating_q975" not in names else "rating_q975"
+        choice = ("rating", lower, upper, "vote_count")
+    required = [*_DATASET_REQUIRED, choice[0]]
+    if not arena.agent:
+        required.extend(choice[1:])
+    refuse_missing([c for c in required if c not in names], list(present), "the dataset table", source=NAME,
+                   url=url)
+    return choice
+
+
+_DATASET_REQUIRED = ("model_name", "organization", "license", "category", "leaderboard_publish_date")
+
+
+def read_dataset_parquet(source: Path | bytes, arena: Arena, url: str) -> dict[str, list[DatasetRow]]:
+    """The `overall` rows of a leaderboard-dataset parquet file, by publish date (`YYYY-MM-DD`).
+
+    Reads only the needed columns, one batch of row groups at a time, and keeps only `overall` rows
+    (about 5% of the text history's 1.1 M rows), so memory stays bounded by the boards, not the file.
+    """
+    try:
+        # No pre-buffering and small batches: the reader holds about one row group at a time.
+        file = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source,
+                              pre_buffer=False, buffer_size=1 << 20)
+    except (pa.ArrowException, OSError) as exc:
+        # A file cut short keeps parquet's leading magic: a plain error; anything else is another shape.
+        head = source[:4] if isinstance(source, bytes) else _head(source)
+        error = _error if head == b"PAR1" else _shape
+        raise error(url, f"not a readable parquet file ({exc})") from None
+    schema = file.schema_arrow
+    score, lower, upper, votes = _dataset_columns(schema.names, arena, url)
+    present = set(schema.names)
+    for name in (score, lower, upper, votes):
+        kind = schema.field(name).type if name in present else None
+        if kind is not None and not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                                     or pa.types.is_decimal(kind) or pa.types.is_null(kind)):
+            raise _shape(url, f"column `{name}` holds {kind}, not numbers")
+    columns = [c for c in (*_DATASET_REQUIRED, score, lower, upper, votes) if c in present]
+    by_day: dict[str, list[DatasetRow]] = {}
+    try:
+        for batch in file.iter_batches(batch_size=8192, columns=columns):
+            overall = batch.filter(pc.equal(batch.column("category"), "overall"))
+            if not overall.num_rows:
+                continue
+            data = overall.to_pydict()
+            empty = [None] * overall.num_rows
+            for name, org, licence, value, lo, hi, count, day in zip(
+                    data["model_name"], data["organization"], data["license"], data[score],
+                    data.get(lower, empty), data.get(upper, empty), data.get(votes, empty),
+                    data["leaderboard_publish_date"], strict=True):
+                by_day.setdefault(_day_text(day), []).append(DatasetRow(
+                    "" if name is None else str(name).strip(), org, licence, _finite(value), _finite(lo),
+                    _finite(hi), _finite(count)))
+    except (pa.ArrowException, OSError) as exc:
+        raise _error(url, f"unreadable parquet data ({exc})") from None
+    return by_day
+
+
+def ci_ranks(scored: Sequence[tuple[float, float | None, float | None]]) -> list[int]:
+    """LMArena's rank from the confidence intervals: 1 + the models whose lower bound is above one's upper.
+
+    The dataset's `rank` column is a plain 1..N order; arena.ai shows this rank, which ties models the
+    votes cannot separate. Without a full set of intervals (the 2023 Elo era), competition ranks on
+    the score (ties only on equal scores).
+    """
+    if any(lo is None or hi is None for _, lo, hi in scored):
+        return competition_ranks([score for score, _, _ in scored])
+    lowers = sorted(lo for _, lo, _ in scored if lo is not None)
+    return [1 + len(lowers) - bisect.bisect_right(lowers, hi) for _, _, hi in scored if hi is not None]
+
+
+def dataset_snapshot(
+    rows: Sequence[DatasetRow], *, identity: Identity, arena: Arena, day: str, url: str, fetched_at: datetime,
+    logged: set[tuple[str, str]] | None = None,
+) -> Snapshot:
+    """One board at one publish date from its `overall` rows: duplicates resolved, ranks from the CIs.
+
+    A name listed twice (the webdev board lists `gpt-5.3-codex (codex-harness)` twice since 2026-05-05)
+    keeps the row with more votes; each such name is logged once per board while `logged` is kept.
+    """
+    if not rows:
+        raise _shape(url, f"no `overall` rows dated {day}")
+    try:
+        as_of = midnight_utc(day)
+    except ValueError:
+        raise _shape(url, f"unparseable leaderboard_publish_date {day!r}") from None
+    kept: dict[str, DatasetRow] = {}
+    for row in rows:
+        if not row.name:
+            raise _shape(url, f"{day}: a row without model_name")
+        if row.score is None:
+            raise _shape(url, f"{day}: model {row.name!r} has no score")
+        first = kept.get(row.name)
+        if first is None:
+            kept[row.name] = row
+            continue
+        key = (arena.board.id, row.name)
+        if logged is None or key not in logged:
+            logger.warning("%s: %s listed twice on %s (%s with %s votes, %s with %s votes); keeping the "
+                           "row with more votes", url, row.name, day, first.score, first.votes, row.score,
+                           row.votes)
+            if logged is not None:
+                logged.add(key)
+        if (row.votes or 0) > (first.votes or 0):
+            kept[row.name] = row
+    unique = list(kept.values())
+    ranks = ci_ranks([(r.score or 0.0, r.lower, r.upper) for r in unique])
+    entries = [identity.entry(
+        r.name, r.score or 0.0, rank, organization=_optional_text(r.organization),
+        open_weights=open_weights_of(r.license), ci_lower=r.lower, ci_upper=r.upper,
+        votes=None if r.votes is None else int(r.votes),
+    ) for r, rank in zip(unique, ranks, strict=True)]
+    return make_snapshot(arena.board, as_of, fetched_at, entries, origin=ORIGIN_DATASET, method=arena.method)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,39 +492,43 @@ def parse_dataset_rows(
     rows: Sequence[Mapping[str, Any]], *, identity: Identity, board: Board, method: str, url: str,
     fetched_at: datetime,
 ) -> list[Snapshot]:
-    """The `overall` rows of a leaderboard-dataset split as one snapshot; as_of = the publish date."""
+    """The `overall` rows of a rows API answer as one snapshot; as_of = the latest publish date."""
     overall = [r for r in rows if r.get("category") == "overall"]
     if not overall:
         categories = sorted({str(r.get("category")) for r in rows})
-        raise _error(url, f"no `overall` rows (categories: {', '.join(categories) or 'none'})")
-    missing = sorted({k for r in overall for k in missing_fields(r, ("model_name", "rating", "rank"))})
+        raise _shape(url, f"no `overall` rows (categories: {', '.join(categories) or 'none'})")
+    agent = "score" in overall[0] and "rating" not in overall[0]
+    score_field = "score" if agent else "rating"
+    missing = sorted({k for r in overall for k in missing_fields(r, ("model_name", score_field))})
     if missing:
-        raise _error(url, f"required field(s) missing: {', '.join(missing)}")
-    entries: list[Entry] = []
-    published: set[datetime] = set()
+        raise _shape(url, f"required field(s) missing: {', '.join(missing)}")
+    by_day: dict[str, list[DatasetRow]] = {}
     for row in overall:
         name = str(row["model_name"]).strip()
         where = f"model {name!r}"
-        score = _number(row["rating"], f"{where} rating", url)
-        # arena-catalog renamed rating_lower/upper to rating_q025/q975 "for compatibility with latest
-        # HuggingFace leaderboard data" (2025-11-05): accept both spellings.
-        lower = row.get("rating_lower", row.get("rating_q025"))
-        upper = row.get("rating_upper", row.get("rating_q975"))
-        entries.append(identity.entry(
-            name, score, _integer(row["rank"], f"{where} rank", url),
-            organization=_optional_text(row.get("organization")),
-            open_weights=open_weights_of(row.get("license")),
-            ci_lower=_optional_number(lower, f"{where} rating_lower", url),
-            ci_upper=_optional_number(upper, f"{where} rating_upper", url),
-            votes=_optional_integer(row.get("vote_count"), f"{where} vote_count", url),
-        ))
-        if row.get("leaderboard_publish_date") not in (None, ""):
-            published.add(_timestamp(row["leaderboard_publish_date"], f"{where} publish date", url))
-    if len(published) > 1:
-        logger.warning("%s: rows carry several publish dates %s; using the latest", url, sorted(published))
-    as_of = max(published) if published else fetched_at
-    return [make_snapshot(board, as_of, fetched_at, _unique(entries, url), origin=ORIGIN_DATASET,
-                          method=method)]
+        if agent:
+            values = (row["score"], row.get("score_ci_lower"), row.get("score_ci_upper"),
+                      row.get("session_count"))
+        else:
+            values = (row["rating"], row.get("rating_lower", row.get("rating_q025")),
+                      row.get("rating_upper", row.get("rating_q975")), row.get("vote_count"))
+        score = _number(values[0], f"{where} rating", url)
+        by_day.setdefault(_day_text(row.get("leaderboard_publish_date") or ""), []).append(DatasetRow(
+            name, row.get("organization"), row.get("license"), score,
+            _optional_number(values[1], f"{where} rating_lower", url),
+            _optional_number(values[2], f"{where} rating_upper", url),
+            _optional_number(values[3], f"{where} vote_count", url)))
+    if len(by_day) > 1:
+        logger.warning("%s: rows carry several publish dates %s; using the latest", url, sorted(by_day))
+    day = max(by_day)
+    arena = Arena("", board, method, agent=agent)
+    if not day:  # no publish date at all: the fetch time stands for it
+        snap = dataset_snapshot(by_day[day], identity=identity, arena=arena,
+                                day=fetched_at.date().isoformat(), url=url, fetched_at=fetched_at)
+        return [make_snapshot(board, fetched_at, fetched_at, snap.entries, origin=ORIGIN_DATASET,
+                              method=method)]
+    return [dataset_snapshot(by_day[day], identity=identity, arena=arena, day=day, url=url,
+                             fetched_at=fetched_at)]
 
 
 def parse_dataset_pages(
@@ -461,7 +714,7 @@ def catalog_board(path: Path) -> tuple[Board, str, datetime] | None:
         style_control = day < _CATALOG_SPLIT
     if kind == "vision":
         if style_control:
-            return None  # no vision style-control board
+            return VISION_STYLE_CONTROL, STYLE_CONTROL, midnight_utc(day)
         return VISION, DEFAULT, midnight_utc(day)
     if style_control:
         return TEXT_STYLE_CONTROL, STYLE_CONTROL, midnight_utc(day)
@@ -473,60 +726,69 @@ def catalog_board(path: Path) -> tuple[Board, str, datetime] | None:
 
 
 class LmarenaSource:
-    """LMArena's text, text style-control, vision and webdev boards."""
+    """Every arena of LMArena's leaderboard dataset, live and from its history, plus the older copies."""
 
     name = NAME
-    # The dataset is republished about daily; paging all four configs is ~100 requests.
+    # The dataset is republished about daily; each arena's `latest` file is asked for conditionally.
     interval_seconds = 3600
 
-    def __init__(self, identity: Identity) -> None:
+    def __init__(self, identity: Identity, *, url: str | None = None) -> None:
         self.identity = identity
+        self.url = (url or FILES_URL).rstrip("/")
+        """The base of the dataset's files (a mirror or proxy may stand in for the Hub)."""
         # jasontrigg0's single CSV backs ~105 recordings: parse it once per path.
         self._history: dict[Path, dict[str, Snapshot]] = {}
+        # A `full` file backs one recording per board and publish date: read it once per version.
+        self._dataset: dict[tuple[Path, int, int], dict[str, list[DatasetRow]]] = {}
+        self._logged: set[tuple[str, str]] = set()
 
     def boards(self) -> list[Board]:
-        """The four boards."""
+        """One board per arena of the dataset."""
         return list(BOARDS)
 
+    def file_url(self, config: str, split: str) -> str:
+        """The parquet file of one config's split (`latest` or `full`)."""
+        return f"{self.url}/{config}/{split}-00000-of-00001.parquet"
+
+    @property
+    def probe_url(self) -> str:
+        """What `doctor` asks for to see the source is reachable."""
+        return self.file_url("text", "latest")
+
     async def fetch(self, http: Fetcher) -> list[Snapshot]:
-        """Every config of the leaderboard dataset that changed since the last fetch."""
+        """Each arena's `latest` parquet file that changed since the last fetch, as a snapshot."""
         snapshots: list[Snapshot] = []
-        for config, board, method in LIVE_CONFIGS:
-            pages = await self._fetch_pages(http, config)
-            if pages is None:
+        for arena in ARENAS:
+            url = self.file_url(arena.config, "latest")
+            try:
+                body = await http.get(self.name, url)
+            except SourceError as exc:
+                # An arena the dataset withdrew must not stop the others; the first four must be there.
+                if exc.reason != "HTTP 404":
+                    raise
+                if arena.core:
+                    raise _shape(url, f"{arena.board.id}: the dataset no longer publishes `{arena.config}` "
+                                      "(HTTP 404)") from None
+                logger.warning("%s: %s answered HTTP 404; skipping the %s board", NAME, url, arena.board.id)
                 continue
-            snapshots.extend(parse_dataset_pages(
-                pages, identity=self.identity, board=board, method=method, url=dataset_url(config),
-                fetched_at=utcnow(),
-            ))
+            if body is None:
+                continue
+            by_day = read_dataset_parquet(body, arena, url)
+            if not by_day:
+                raise _shape(url, "no `overall` rows in the latest split")
+            day = max(by_day)
+            if len(by_day) > 1:
+                logger.warning("%s: `overall` rows carry several publish dates %s; using the latest", url,
+                               sorted(by_day))
+            snapshots.append(dataset_snapshot(by_day[day], identity=self.identity, arena=arena, day=day,
+                                              url=url, fetched_at=utcnow(), logged=self._logged))
         return snapshots
 
-    async def _fetch_pages(self, http: Fetcher, config: str) -> list[bytes] | None:
-        """All pages of one config's latest split, or None when its first page is unchanged (304)."""
-        first = await http.get(self.name, ROWS_URL, params=self._params(config, 0))
-        if first is None:
-            # Every row carries leaderboard_publish_date, so a new publication changes page one too.
-            return None
-        total = parse_dataset_page(first, url=dataset_url(config, 0)).total
-        if total > MAX_ROWS:
-            raise _error(dataset_url(config), f"num_rows_total is {total}, more than {MAX_ROWS}")
-        pages = [first]
-        for offset in range(PAGE_LENGTH, total, PAGE_LENGTH):
-            body = await http.get(self.name, ROWS_URL, params=self._params(config, offset), conditional=False)
-            if body is None:
-                raise _error(dataset_url(config, offset), "304 Not Modified to an unconditional request")
-            pages.append(body)
-        return pages
-
-    @staticmethod
-    def _params(config: str, offset: int) -> dict[str, str | int]:
-        return {"dataset": DATASET, "config": config, "split": "latest", "offset": offset,
-                "length": PAGE_LENGTH}
-
     def recordings(self, root: Path) -> list[Recording]:
-        """fboulnois CSVs, arena-catalog JSON, jasontrigg0's history (one per date), the daily scrape."""
+        """The dataset's `full` files (one per board and publish date), fboulnois CSVs, arena-catalog
+        JSON, jasontrigg0's history (one per date), the daily scrape."""
         base = root / "lmarena"
-        found: list[Recording] = []
+        found = self._dataset_recordings(base / DATASET_FOLDER)
         for path in sorted((base / "fboulnois_lmsys_csv").glob("lmsys_*.csv")):
             match = _LMSYS_FILE.match(path.stem)
             if match:
@@ -562,6 +824,13 @@ class LmarenaSource:
         family = recording.family
         if family == FAMILY_HISTORY:
             return self._load_history(recording)
+        if family == FAMILY_DATASET:
+            arena = ARENAS_BY_BOARD[recording.board_ids[0]]
+            rows = self._dataset_rows(path, arena).get(recording.part)
+            if rows is None:
+                raise _error(url, f"no `overall` rows dated {recording.part}")
+            return [dataset_snapshot(rows, identity=self.identity, arena=arena, day=recording.part, url=url,
+                                     fetched_at=as_of, logged=self._logged)]
         content = read_recording(path, source=NAME)
         if family in (FAMILY_LMSYS_CSV, FAMILY_LMARENA_CSV):
             origin = ORIGIN_LMSYS_CSV if family == FAMILY_LMSYS_CSV else ORIGIN_LMARENA_CSV
@@ -578,6 +847,38 @@ class LmarenaSource:
         if family == FAMILY_SCRAPE:
             return parse_daily_scrape(content, identity=self.identity, url=url, as_of=as_of)
         raise _error(url, f"unknown recording family {family!r}")
+
+    def _dataset_recordings(self, folder: Path) -> list[Recording]:
+        """One recording per board and publish date of each downloaded `full` file, from `since` on."""
+        since = _backfill_since(folder)
+        found: list[Recording] = []
+        for arena in ARENAS:
+            for path in sorted((folder / arena.config).glob("full-*.parquet")):
+                for day in sorted(self._dataset_rows(path, arena)):
+                    if since is not None and day < since.isoformat():
+                        continue
+                    try:
+                        as_of = midnight_utc(day)
+                    except ValueError:  # one bad date must not hide the file's other boards
+                        logger.warning("%s: unparseable leaderboard_publish_date %r; its rows are skipped",
+                                       path, day)
+                        continue
+                    found.append(Recording(FAMILY_DATASET, PRIORITY_DATASET, (arena.board.id,), as_of, path,
+                                           day))
+        return found
+
+    def _dataset_rows(self, path: Path, arena: Arena) -> dict[str, list[DatasetRow]]:
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise _error(str(path), f"cannot read the file: {exc.strerror}") from None
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        rows = self._dataset.get(key)
+        if rows is None:
+            rows = read_dataset_parquet(path, arena, str(path))
+            self._dataset = {k: v for k, v in self._dataset.items() if k[0] != path}
+            self._dataset[key] = rows
+        return rows
 
     def _load_history(self, recording: Recording) -> list[Snapshot]:
         by_day = self._history.get(recording.path)
@@ -609,3 +910,75 @@ def _history_dates(path: Path) -> list[datetime]:
         except ValueError:
             continue
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Backfill: the `full` split of every arena
+
+
+def _backfill_since(folder: Path) -> date | None:
+    """The `since` date the last `download_history` into `folder` was given (None: every date)."""
+    note = folder / BACKFILL_NOTE
+    if not note.is_file():
+        return None
+    try:
+        data = json.loads(note.read_text(encoding="utf-8"))
+        return None if data.get("since") is None else date.fromisoformat(data["since"])
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise _error(str(note), f"unreadable backfill note ({exc}); delete it and run the backfill again") \
+            from None
+
+
+def _size_text(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
+
+
+async def download_history(
+    http: Fetcher, cache: Path, since: date | None, progress: Callable[[str, int, int | None], None], *,
+    url: str | None = None,
+) -> str:
+    """Download the `full` split of every arena into `<cache>/lmarena/leaderboard_dataset/<config>/`.
+
+    A file already there is kept (a rerun resumes; delete the folder to refresh the history). `since`
+    is noted beside the files so the import skips older publish dates. Returns the summary line.
+    """
+    base = (url or FILES_URL).rstrip("/")
+    folder = cache / NAME / DATASET_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    note = {"since": None if since is None else since.isoformat(), "url": base}
+    partial = folder / f".{BACKFILL_NOTE}.partial-{os.getpid()}"
+    partial.write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, folder / BACKFILL_NOTE)
+    fetched = kept = size = 0
+    missing: list[str] = []
+    for i, arena in enumerate(ARENAS, start=1):
+        dest = folder / arena.config / "full-00000-of-00001.parquet"
+        file_url = f"{base}/{arena.config}/full-00000-of-00001.parquet"
+        if dest.is_file():
+            kept += 1
+        else:
+            try:
+                got = await http.download(NAME, file_url, dest)
+            except SourceError as exc:
+                if arena.core or exc.reason != "HTTP 404":
+                    raise
+                logger.warning("%s: %s answered HTTP 404; no history for %s", NAME, file_url, arena.board.id)
+                missing.append(arena.config)
+                progress(f"{arena.config} (not published)", i, len(ARENAS))
+                continue
+            try:
+                pq.ParquetFile(dest)
+            except (pa.ArrowException, OSError) as exc:
+                dest.unlink(missing_ok=True)
+                raise _error(file_url, f"the download is not a parquet file ({exc})") from None
+            fetched += 1
+            size += got
+        progress(f"{arena.config} full", i, len(ARENAS))
+    arenas = len(ARENAS) - len(missing)
+    line = (f"LMArena's leaderboard dataset (CC BY 4.0), `full` split of {arenas} arenas: "
+            f"{fetched} downloaded ({_size_text(size)}), {kept} already there")
+    if missing:
+        line += f"; not published: {', '.join(missing)}"
+    if since is not None:
+        line += f"; publish dates before {since.isoformat()} skipped"
+    return line
