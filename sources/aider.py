@@ -73,10 +73,12 @@ def load_runs(content: bytes, *, url: str) -> list[dict[Any, Any]]:
         raise SourceError(SOURCE, url, f"expected a YAML list of runs, got a {type(data).__name__}")
     for i, run in enumerate(data, start=1):
         check_record(run, REQUIRED, _run_label(run, i), source=SOURCE, url=url)
-    # A file cut between two keys still parses; its last run then lacks keys every other run has.
+    # A file cut between two keys still parses; its last run then lacks keys every other run has. Real
+    # complete versions end with a run that has no `total_cost` (edit 2024-11-23, polyglot 2025-01-30), the
+    # last key of a run: its absence alone is no sign of a cut (and leaderwatch does not read it).
     if len(data) > 1:
         common = set.intersection(*(set(run) for run in data[:-1]))
-        lost = sorted(str(k) for k in common - set(data[-1]))
+        lost = sorted(str(k) for k in common - set(data[-1]) - {"total_cost"})
         if lost:
             raise SourceError(
                 SOURCE, url,
@@ -114,8 +116,19 @@ class AiderSource:
     name = SOURCE
     interval_seconds = 6 * 3600  # new runs land a few times a month at most
 
-    def __init__(self, identity: Identity) -> None:
+    def __init__(self, identity: Identity, *, url: str | None = None) -> None:
+        """`url`: the folder both YAML files are read from (`<url>/polyglot_leaderboard.yml`,
+        `<url>/edit_leaderboard.yml`); default the Aider repository's `_data` folder (RAW_BASE)."""
         self.identity = identity
+        self.url = (url or RAW_BASE).rstrip("/")
+
+    @property
+    def probe_url(self) -> str:
+        """The file polled first (for `leaderwatch doctor`)."""
+        return self._url_of(POLYGLOT_URL)
+
+    def _url_of(self, default: str) -> str:
+        return f"{self.url}/{default.rsplit('/', 1)[1]}"
 
     def boards(self) -> Sequence[Board]:
         """The polyglot board and the archived code-editing board."""
@@ -124,7 +137,8 @@ class AiderSource:
     async def fetch(self, http: Fetcher) -> list[Snapshot]:
         """Fetch both YAML files from the Aider repository; a 304 skips that board."""
         snapshots: list[Snapshot] = []
-        for board, url, _, _, _ in _SERIES:
+        for board, default_url, _, _, _ in _SERIES:
+            url = self._url_of(default_url)
             body = await http.get(self.name, url)
             if body is None:
                 continue

@@ -1,10 +1,20 @@
 """Epoch AI Benchmarking Hub: one board per benchmark CSV of `benchmark_data.zip`, ECI included.
 
 Every CSV of the export starts `Model version, <score>[, <score 2>], Release date, Organization,
-Country, ...`; the score column's name differs per file, so it is looked up in a table of known names,
-else taken as the first column between `Model version` and `Release date` that is not a descriptor
-(`Scaffold`, `Agent`, `Tools`). Scores stay as published: fractions 0-1 in most files, percents in a
-few (Aider, OS World), points (GeoBench), Elo (WebDev Arena), minutes (METR), ECI units.
+Country, ...`; the score column's name differs per file. The zip names it: `benchmark_metadata.csv`
+(`benchmark, in_eci, source_file, score_column, scale, ...`; `scale` 1.0 for fractions, 0.01 for
+percents, 0.1 for 0-10) gives it for the files that feed the ECI. For a file it does not name, and for
+copies without it (the recorded 2026-04-19 export), the column is looked up in a table of known names
+(BENCHMARKS, which also keeps the known boards' titles and metrics), else taken as the
+first column between `Model version` and `Release date` that is not a descriptor (`Scaffold`,
+`Agent`, `Tools`). Scores stay as published: fractions 0-1 in most files, percents in a few (Aider,
+OS World), points (GeoBench), Elo (WebDev Arena), minutes (METR), ECI units.
+
+The ECI moved in 2026 from `epoch_capabilities_index.csv` (`Model version, ECI Score, ...`) to
+`epoch_capabilities_index/eci_scores.csv` (`Model, Display name, eci, eci_ci_low, eci_ci_high, date,
+Organization, Country (of organization), Model accessibility, ...`: one row per model group, with a
+90% interval); both feed `epoch/eci`. A live zip without the ECI is a ShapeError (the source shows as
+drifted) at every poll; another board of the last fetch missing from the next is reported once.
 
 The files collect results from many origins (papers with different shot counts, agents, scaffolds),
 so one model version can have several rows; a board keeps its best published score. Rows with no
@@ -23,10 +33,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
-from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot, ranked
+from leaderwatch.sources.base import (
+    Board,
+    Entry,
+    Recording,
+    ShapeError,
+    Snapshot,
+    SourceError,
+    make_snapshot,
+    ranked,
+)
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.parsing import (
+    check_boards,
     midnight_utc,
     read_csv,
     read_optional_number,
@@ -56,6 +76,7 @@ class Benchmark:
 
 # The metric of the score columns that many files share; a file with another column names its own.
 _COLUMN_METRICS = {
+    "Best score (across scorers)": "best score across scorers (fraction 0-1)",
     "Score": "score (fraction 0-1)",
     "mean_score": "mean score (fraction 0-1)",
     "EM": "exact match (fraction 0-1)",
@@ -122,7 +143,17 @@ BENCHMARKS: dict[str, Benchmark] = {b.slug: b for b in (
     _known("weirdml", "WeirdML", "Accuracy"),
     _known("wino_grande", "WinoGrande", "Accuracy"),
 )}
-STEM_ALIASES = {"epoch_capabilities_index": "eci"}
+STEM_ALIASES = {"epoch_capabilities_index": "eci", "eci_scores": "eci"}
+METADATA_FILE = "benchmark_metadata.csv"
+ECI_FILE = "epoch_capabilities_index/eci_scores.csv"
+ECI_MODEL_COLUMN = "Model"
+ECI_BENCHMARK = Benchmark("eci", "Epoch Capabilities Index (ECI)", "ECI score", "eci")
+CORE_BOARDS = ("eci",)
+"""Boards every live zip must give; another board of the last fetch missing from the next is
+reported once."""
+_SCALE_UNITS = {1.0: "fraction 0-1", 0.01: "percent 0-100", 0.1: "0-10"}
+# Members of the zip that are not benchmark tables.
+_NOT_BOARDS = frozenset({METADATA_FILE, "model_metadata.csv"})
 
 # Tasks of the 2025 hub format (`benchmarks_runs.csv`) -> board slug; the public FrontierMath
 # sample has no file of its own in later exports.
@@ -142,7 +173,8 @@ HUB_RUNS_AS_OF = {"benchmarking_hub_2025-05": date(2025, 5, 12)}
 # Columns between `Model version` and `Release date` that describe the run rather than score it.
 DESCRIPTORS = frozenset({"Scaffold", "Agent", "Tools", "Name", "Best score (across scorers)"})
 # Known (lower, upper) CI columns and vote counts.
-CI_COLUMNS = (("95% CI Low", "95% CI High"), ("CI_low", "CI_high"))
+CI_COLUMNS = (("95% CI Low", "95% CI High"), ("CI_low", "CI_high"), ("eci_ci_low", "eci_ci_high"))
+COUNTRY_COLUMNS = ("Country", "Country (of organization)")
 VOTES_COLUMN = "Votes"
 MODEL_COLUMN = "Model version"
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
@@ -166,7 +198,7 @@ def benchmark_for(slug: str) -> Benchmark:
 def board_for(slug: str) -> Board:
     """The Board of a benchmark slug."""
     bench = benchmark_for(slug)
-    has_ci = slug in ("webdev_arena", "metr_time_horizons")
+    has_ci = slug in ("webdev_arena", "metr_time_horizons", "eci")
     return Board(f"{NAME}/{slug}", f"Epoch AI: {bench.title}", bench.metric, has_ci=has_ci, url=SITE_URL,
                  archived=slug in _ARCHIVED)
 
@@ -253,17 +285,28 @@ def parse_benchmark_csv(
     as_of: datetime,
     fetched_at: datetime,
     origin: str = "epoch-benchmark-csv",
+    bench: Benchmark | None = None,
 ) -> Snapshot:
-    """Parse one benchmark CSV of the export (or an ECI snapshot) into its board's snapshot."""
-    bench = benchmark_for(slug)
-    board = board_for(slug)
+    """Parse one benchmark CSV of the export (or an ECI snapshot) into its board's snapshot.
+
+    `bench` overrides the known benchmark of `slug` (e.g. with the score column the zip's metadata
+    names); the new ECI file (`eci_scores.csv`) is keyed by `Model` instead of `Model version`.
+    """
+    # A known board keeps its title and metric (its history reads the same); a file the export added
+    # since is titled as the metadata names it.
+    board = board_for(slug) if bench is None or slug in BENCHMARKS or slug in _ARCHIVED else Board(
+        f"{NAME}/{slug}", f"Epoch AI: {bench.title}", bench.metric, url=SITE_URL)
+    bench = bench or benchmark_for(slug)
     table = read_csv(content, source=NAME, url=url)
     header = table.header
-    require_columns(header, [MODEL_COLUMN], f"{slug}.csv", source=NAME, url=url)
+    model_column = ECI_MODEL_COLUMN if MODEL_COLUMN not in header and ECI_MODEL_COLUMN in header \
+        and slug == "eci" else MODEL_COLUMN
+    require_columns(header, [model_column], f"{slug}.csv", source=NAME, url=url)
     column = score_column(header, bench, url=url)
     idx = {name: i for i, name in enumerate(header)}
-    model_i, score_i = idx[MODEL_COLUMN], idx[column]
-    org_i, country_i = idx.get("Organization"), idx.get("Country")
+    model_i, score_i = idx[model_column], idx[column]
+    org_i = idx.get("Organization")
+    country_i = next((idx[c] for c in COUNTRY_COLUMNS if c in idx), None)
     access_i, votes_i = idx.get("Model accessibility"), idx.get(VOTES_COLUMN)
     ci_i = next(((idx[lo], idx[hi]) for lo, hi in CI_COLUMNS if lo in idx and hi in idx), None)
     best: dict[str, _Row] = {}
@@ -336,10 +379,60 @@ def _is_benchmark_member(name: str) -> bool:
             and not path.name.startswith(("._", ".")))
 
 
+@dataclass(frozen=True, slots=True)
+class FileMetadata:
+    """One file's line of `benchmark_metadata.csv`: its benchmark name, score column and scale."""
+
+    benchmark: str
+    score_column: str
+    scale: float | None
+    superseded: bool = False
+
+
+def read_metadata(content: bytes, *, url: str) -> dict[str, FileMetadata]:
+    """`benchmark_metadata.csv` -> {source file name: its metadata}; lines naming no file or column
+    (benchmarks outside the ECI) are left out. Where two lines name one file, a current benchmark
+    wins over one `superseded_by` another."""
+    table = read_csv(content, source=NAME, url=url, expected="the benchmark metadata CSV")
+    require_columns(table.header, ("benchmark", "source_file", "score_column"), METADATA_FILE,
+                    source=NAME, url=url)
+    idx = {name: i for i, name in enumerate(table.header)}
+    scale_i, superseded_i = idx.get("scale"), idx.get("superseded_by")
+    found: dict[str, FileMetadata] = {}
+    for n, row in table.rows:
+        cell = dict(zip(table.header, row, strict=False))
+        file, column = cell.get("source_file", "").strip(), cell.get("score_column", "").strip()
+        if not file or not column:
+            continue
+        scale = _float(row[scale_i], url=url, line=n, column="scale") if scale_i is not None else None
+        superseded = bool(row[superseded_i].strip()) if superseded_i is not None else False
+        meta = FileMetadata(cell.get("benchmark", "").strip() or file, column, scale, superseded)
+        held = found.get(file)
+        if held is None or (held.superseded and not superseded):
+            found[file] = meta
+    return found
+
+
+def benchmark_from_metadata(slug: str, meta: FileMetadata) -> Benchmark:
+    """The benchmark of a file as the zip's metadata describes it (the known title kept)."""
+    known = BENCHMARKS.get(slug)
+    if known and known.score_column == meta.score_column:
+        return known
+    metric = _COLUMN_METRICS.get(meta.score_column)
+    if metric is None:
+        unit = _SCALE_UNITS.get(meta.scale) if meta.scale is not None else None
+        metric = f"{meta.score_column.lower()} ({unit or 'as published'})"
+    return Benchmark(slug, known.title if known else meta.benchmark, metric, meta.score_column)
+
+
 def parse_benchmark_zip(
     content: bytes, *, identity: Identity, url: str, as_of: datetime, fetched_at: datetime,
 ) -> list[Snapshot]:
-    """Parse `benchmark_data.zip`: one snapshot per benchmark CSV inside."""
+    """Parse `benchmark_data.zip`: one snapshot per benchmark CSV inside, the ECI included.
+
+    A known benchmark's file that cannot be read is an error; a file the export added since is
+    skipped with a warning. A zip without the ECI board is a ShapeError.
+    """
     refuse_html(content, source=NAME, url=url, expected="the benchmark zip")
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
@@ -347,27 +440,52 @@ def parse_benchmark_zip(
         raise SourceError(NAME, url, f"not a zip archive (truncated download?): {exc}") from exc
     snapshots: list[Snapshot] = []
     with archive:
-        for info in archive.infolist():
-            if info.is_dir() or not _is_benchmark_member(info.filename):
+        members = [i for i in archive.infolist() if not i.is_dir() and _is_benchmark_member(i.filename)]
+        metadata: dict[str, FileMetadata] = {}
+        for info in members:
+            if PurePosixPath(info.filename).name == METADATA_FILE:
+                metadata = read_metadata(_read_member(archive, info, url), url=f"{url}#{info.filename}")
+        # Should a zip hold both ECI files, the moved one is the current one.
+        moved_eci = any(PurePosixPath(i.filename).as_posix().endswith(ECI_FILE) for i in members)
+        for info in members:
+            path = PurePosixPath(info.filename)
+            bench: Benchmark | None = None
+            if path.name in _NOT_BOARDS or (moved_eci and path.name == "epoch_capabilities_index.csv"):
                 continue
-            slug = board_slug(PurePosixPath(info.filename).stem)
+            if path.parent.name == "epoch_capabilities_index":
+                if path.name != PurePosixPath(ECI_FILE).name:
+                    continue  # the ECI's fit data (difficulties, bootstraps), no board
+                slug, bench = "eci", ECI_BENCHMARK
+            else:
+                slug = board_slug(path.stem)
+                meta = metadata.get(path.name)
+                bench = benchmark_from_metadata(slug, meta) if meta else None
             member_url = f"{url}#{info.filename}"
-            try:
-                data = archive.read(info)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise SourceError(NAME, member_url, f"cannot read zip member: {exc}") from exc
+            data = _read_member(archive, info, url)
             try:
                 snapshots.append(parse_benchmark_csv(data, slug=slug, identity=identity, url=member_url,
                                                      as_of=as_of, fetched_at=fetched_at,
-                                                     origin="epoch-benchmark-zip"))
+                                                     origin="epoch-benchmark-zip", bench=bench))
             except SourceError as exc:
                 if slug in BENCHMARKS:
                     raise
                 # A file the export added since this table was written must not block the others.
                 logger.warning("%s: skipping new file %s: %s", NAME, info.filename, exc.reason)
+    found = {s.board.id for s in snapshots}
+    if f"{NAME}/eci" not in found:
+        raise ShapeError(NAME, url, f"no ECI in the zip (neither {ECI_FILE} nor "
+                                    "epoch_capabilities_index.csv): renamed or moved? epoch/eci is not "
+                                    "updated until the parser knows it")
     if not any(s.board.id.removeprefix(f"{NAME}/") in BENCHMARKS for s in snapshots):
-        raise SourceError(NAME, url, "no known benchmark CSV in the zip")
+        raise ShapeError(NAME, url, "no known benchmark CSV in the zip")
     return snapshots
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, url: str) -> bytes:
+    try:
+        return archive.read(info)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SourceError(NAME, f"{url}#{info.filename}", f"cannot read zip member: {exc}") from exc
 
 
 class EpochSource:
@@ -376,20 +494,36 @@ class EpochSource:
     name = NAME
     interval_seconds = 6 * 3600  # the zip is rebuilt daily
 
-    def __init__(self, identity: Identity) -> None:
+    def __init__(self, identity: Identity, *, url: str | None = None) -> None:
+        """`url`: the `benchmark_data.zip` file itself; default ZIP_URL (epoch.ai)."""
         self.identity = identity
+        self.url = url or ZIP_URL
+        self._seen: set[str] = set()
+
+    @property
+    def probe_url(self) -> str:
+        """The zip (for `leaderwatch doctor`)."""
+        return self.url
 
     def boards(self) -> list[Board]:
         """Every benchmark of the 2026-04-19 export, plus the archived public FrontierMath sample."""
         return [board_for(slug) for slug in (*BENCHMARKS, *_ARCHIVED)]
 
     async def fetch(self, http: Fetcher) -> list[Snapshot]:
-        """Download benchmark_data.zip; [] when it has not changed."""
-        body = await http.get(NAME, ZIP_URL)
+        """Download benchmark_data.zip; [] when it has not changed; ShapeError when a board is gone."""
+        body = await http.get(NAME, self.url)
         if body is None:
             return []
         now = utcnow()
-        return parse_benchmark_zip(body, identity=self.identity, url=ZIP_URL, as_of=now, fetched_at=now)
+        snapshots = parse_benchmark_zip(body, identity=self.identity, url=self.url, as_of=now, fetched_at=now)
+        found = {s.board.id for s in snapshots}
+        # A board of the last fetch gone from this one is told once; the next fetch expects only
+        # what this one gave (a benchmark Epoch dropped must not hold the others back for ever).
+        expected = [board_for(slug) for slug in CORE_BOARDS] + [
+            b for b in self.boards() if b.id in self._seen]
+        self._seen = found
+        check_boards(found, expected, source=NAME, url=self.url)
+        return snapshots
 
     def recordings(self, root: Path) -> list[Recording]:
         """The export's CSVs, the ECI snapshots and the 2025 hub-format runs found under root."""

@@ -12,10 +12,13 @@ category averages are in the CSV: the site computes them in the browser, and so 
   (the site shows `-`) and is left off the global board, but stays on its other category boards;
 - both are shown rounded to 2 decimals, and the site sorts on the rounded value.
 
-The newest release is not published in any machine-readable file: the site's React bundle hard-codes
-it (`useState('<date>')` and a slider of release dates in `src/App.js`). So the release to watch is a
-constructor parameter, defaulting to the newest recorded one; bump it when LiveBench publishes a new
-release (a new `table_<date>.csv` in the repository's `public/` folder).
+The newest release is not published in any machine-readable file of the site: its React bundle
+hard-codes it (`useState('<date>')` and a slider of release dates in `src/App.js`). The files it
+serves are those of the `public/` folder of its repository, LiveBench/livebench.github.io, which
+GitHub's contents API lists (INDEX_URL). So each poll reads that listing and follows the newest release
+that has both its `table_<date>.csv` and `categories_<date>.json`; a new release is a new snapshot of
+the same boards (the release is the snapshot's `method`), never a new board. When the listing cannot be
+had (GitHub's limit is 60 requests an hour without a token), the release found last is kept.
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot, ranked
+from leaderwatch.sources.base import (
+    Board,
+    Entry,
+    Recording,
+    ShapeError,
+    Snapshot,
+    SourceError,
+    make_snapshot,
+    ranked,
+)
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.parsing import (
@@ -43,10 +55,13 @@ logger = logging.getLogger(__name__)
 
 NAME = "livebench"
 SITE_URL = "https://livebench.ai/"
-TABLE_URL = "https://livebench.ai/table_{release}.csv"
-CATEGORIES_URL = "https://livebench.ai/categories_{release}.json"
-DEFAULT_RELEASE = "2026_01_08"
-"""The newest release in the recorded data (2026-07); the site hard-codes its current release."""
+BASE_URL = "https://livebench.ai/"
+"""Where the site serves each release's `table_<date>.csv` and `categories_<date>.json`."""
+TABLE_FILE = "table_{release}.csv"
+CATEGORIES_FILE = "categories_{release}.json"
+INDEX_URL = "https://api.github.com/repos/LiveBench/livebench.github.io/contents/public"
+"""GitHub's listing of the site's `public/` folder: the releases published."""
+_RELEASE_FILE = re.compile(r"^(?P<kind>table|categories)_(?P<release>\d{4}_\d{2}_\d{2})\.(?P<ext>csv|json)$")
 
 ORIGIN = "livebench-table"
 FAMILY = "livebench/table-csv"
@@ -305,18 +320,80 @@ def current_release_files(files: Sequence[_TableFile]) -> list[_TableFile]:
             if not any(r > f.release and start <= f.as_of for r, start in first.items())]
 
 
+def releases_in_index(content: bytes, *, url: str) -> list[str]:
+    """The releases (`2026_01_08`) a contents-API listing of `public/` shows with both their table
+    and categories files, oldest first; ShapeError for a listing of another shape or with none."""
+    data = load_json(content, source=NAME, url=url, expected="GitHub's contents listing")
+    if not isinstance(data, list):
+        raise ShapeError(NAME, url, f"the contents listing is a {type(data).__name__}, not a list of files")
+    files: dict[str, set[str]] = {"table": set(), "categories": set()}
+    for item in data:
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            raise ShapeError(NAME, url, "an item of the contents listing has no `name`")
+        m = _RELEASE_FILE.match(name)
+        if m and (m["kind"] == "table") == (m["ext"] == "csv"):
+            files[m["kind"]].add(m["release"])
+    releases = sorted(files["table"] & files["categories"])
+    if not releases:
+        raise ShapeError(NAME, url, "no release with both table_<date>.csv and categories_<date>.json in "
+                                    f"the listing ({len(data)} files)")
+    return releases
+
+
 class LiveBenchSource:
-    """LiveBench: the global average and one board per category of the current release."""
+    """LiveBench: the global average and one board per category of the newest release."""
 
     name = NAME
     interval_seconds = 3 * 3600
 
-    def __init__(self, identity: Identity, release: str = DEFAULT_RELEASE) -> None:
+    def __init__(self, identity: Identity, *, url: str | None = None, release: str | None = None,
+                 index_url: str = INDEX_URL) -> None:
+        """`url`: the base the release files are read from (`<url>table_<date>.csv`,
+        `<url>categories_<date>.json`); default BASE_URL (livebench.ai). `release` pins one release
+        (`2025_12_23`) instead of the newest one `index_url` lists."""
         self.identity = identity
+        self.url = (url or BASE_URL).rstrip("/") + "/"
         self.release = release
+        self.index_url = index_url
+        self.current_release: str | None = release
+        """The release the last fetch read (None before the first)."""
         # The last bodies seen, so that a 304 on one of the two files can reuse it.
         self._last: dict[str, bytes] = {}
         self._templates: dict[str, Entry] = {}
+
+    @property
+    def probe_url(self) -> str:
+        """The URL polled first (for `leaderwatch doctor`): the release index, or a pinned release's table."""
+        return self.table_url(self.release) if self.release else self.index_url
+
+    def table_url(self, release: str) -> str:
+        """Where a release's table is read."""
+        return self.url + TABLE_FILE.format(release=release)
+
+    def categories_url(self, release: str) -> str:
+        """Where a release's categories file is read."""
+        return self.url + CATEGORIES_FILE.format(release=release)
+
+    async def newest_release(self, http: Fetcher) -> str:
+        """The newest release the index lists; the last one found when the index cannot be had."""
+        if self.release:
+            return self.release
+        try:
+            listing, _ = await self._get(http, self.index_url)
+            newest = releases_in_index(listing, url=self.index_url)[-1]
+        except SourceError as exc:
+            # A listing of another shape is drift, told as such; an unreachable or rate-limited one
+            # (403 after 60 requests an hour without a token) must not stop the boards updating.
+            if isinstance(exc, ShapeError) or self.current_release is None:
+                raise
+            logger.warning("%s: release index unavailable (%s); staying on release %s", NAME, exc.reason,
+                           self.current_release)
+            return self.current_release
+        if self.current_release is not None and newest != self.current_release:
+            logger.info("%s: new release %s (was %s)", NAME, newest, self.current_release)
+        self.current_release = newest
+        return newest
 
     def boards(self) -> list[Board]:
         """The global board and every category board any recorded release has had."""
@@ -334,9 +411,9 @@ class LiveBenchSource:
         return cached, False
 
     async def fetch(self, http: Fetcher) -> list[Snapshot]:
-        """Fetch the current release's table and categories; [] when neither changed."""
-        table_url = TABLE_URL.format(release=self.release)
-        cats_url = CATEGORIES_URL.format(release=self.release)
+        """Fetch the newest release's table and categories; [] when neither changed."""
+        release = await self.newest_release(http)
+        table_url, cats_url = self.table_url(release), self.categories_url(release)
         table, table_new = await self._get(http, table_url)
         cats, cats_new = await self._get(http, cats_url)
         if not table_new and not cats_new:
@@ -344,7 +421,7 @@ class LiveBenchSource:
         now = utcnow()
         return parse_livebench(table, cats, identity=self.identity, url=table_url,
                                categories_url=cats_url, as_of=now, fetched_at=now,
-                               release=self.release, origin="livebench-site",
+                               release=release, origin="livebench-site",
                                templates=self._templates)
 
     def _table_files(self, root: Path) -> list[_TableFile]:

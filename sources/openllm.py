@@ -1,5 +1,7 @@
-"""Hugging Face Open LLM Leaderboard: the v2 contents dataset (live) and the fboulnois CSV history.
+"""Hugging Face Open LLM Leaderboard: the v2 contents dataset and the fboulnois CSV history.
 
+Retired by Hugging Face on 2025-03-13 (RETIRED): both boards are archived and the source is not
+polled unless the config turns it on (`[sources.openllm] enabled = true`); its table is frozen.
 Live: the datasets-server rows API over `open-llm-leaderboard/contents`, 100 rows a page. History:
 copies of fboulnois/llm-leaderboard-csv `csv/huggingface_v{1,2}.csv` in three header layouts (v1;
 v2 "schema A" up to 2024-12-06; v2 "schema B" from 2024-12-15), told apart by the header alone.
@@ -42,9 +44,12 @@ CSV_ORIGIN = "fboulnois-csv"
 CSV_FAMILY = f"{SOURCE}/{CSV_ORIGIN}"
 CSV_PRIORITY = 10  # copies of the official table
 
+RETIRED = "2025-03-13"
+"""The day Hugging Face retired the leaderboard; its contents dataset has not changed since."""
 BOARD_V2 = Board("openllm/v2", "Open LLM Leaderboard v2",
                  "Average of IFEval, BBH, MATH Lvl 5, GPQA, MUSR, MMLU-PRO (normalized, 0-100)",
-                 url="https://huggingface.co/spaces/open-llm-leaderboard/open_llm_leaderboard")
+                 url="https://huggingface.co/spaces/open-llm-leaderboard/open_llm_leaderboard",
+                 archived=True)
 BOARD_V1 = Board("openllm/v1", "Open LLM Leaderboard v1",
                  "Average of ARC, HellaSwag, MMLU, TruthfulQA, Winogrande, GSM8K",
                  url="https://huggingface.co/spaces/open-llm-leaderboard-old/open_llm_leaderboard",
@@ -261,25 +266,35 @@ def page_params(offset: int) -> dict[str, str | int]:
             "length": PAGE_LENGTH}
 
 
-def page_url(offset: int) -> str:
+def page_url(offset: int, rows_url: str = ROWS_URL) -> str:
     """The full URL of one rows page, as error messages name it."""
-    return str(httpx.URL(ROWS_URL, params=page_params(offset)))
+    return str(httpx.URL(rows_url, params=page_params(offset)))
 
 
 class OpenLLMSource:
-    """The Open LLM Leaderboard: v2 polled live (upstream retired it 2025-03-13), v1 archived."""
+    """The Open LLM Leaderboard, retired upstream on 2025-03-13: both boards archived, not polled
+    unless the config turns it on (`[sources.openllm] enabled = true`); the history stays readable."""
 
     name = SOURCE
     # Upstream froze the table in March 2025; a daily look costs 46 small requests.
     interval_seconds = 24 * 3600
+    enabled_by_default = False
 
-    def __init__(self, identity: Identity) -> None:
+    def __init__(self, identity: Identity, *, url: str | None = None) -> None:
+        """`url`: the datasets-server rows endpoint (default ROWS_URL), asked for the contents dataset
+        100 rows a page (`?dataset=open-llm-leaderboard/contents&...&offset=N&length=100`)."""
         self.identity = identity
+        self.url = url or ROWS_URL
         # Parsed pages of the last fetch, reused when a page answers 304 but others changed.
         self._pages: dict[int, RowsPage] = {}
 
+    @property
+    def probe_url(self) -> str:
+        """The first rows page (for `leaderwatch doctor`)."""
+        return page_url(0, self.url)
+
     def boards(self) -> list[Board]:
-        """The v2 board (live) and the archived v1 board."""
+        """The v2 and v1 boards, both archived (the leaderboard is retired)."""
         return [BOARD_V2, BOARD_V1]
 
     async def fetch(self, http: Fetcher) -> list[Snapshot]:
@@ -303,7 +318,7 @@ class OpenLLMSource:
             return []
         pages = [p for p, _ in results]
         now = utcnow()
-        snapshots = snapshot_from_pages(pages, identity=self.identity, url=ROWS_URL, as_of=now,
+        snapshots = snapshot_from_pages(pages, identity=self.identity, url=self.url, as_of=now,
                                         fetched_at=now)
         self._pages = dict(zip([0, *offsets], pages, strict=True))
         return snapshots
@@ -311,16 +326,16 @@ class OpenLLMSource:
     async def _page(self, http: Fetcher, offset: int) -> tuple[RowsPage, bool]:
         """One parsed page and whether it changed; a 304 reuses the page from the last fetch."""
         params = page_params(offset)
-        body = await http.get(self.name, ROWS_URL, params=params)
+        body = await http.get(self.name, self.url, params=params)
         if body is None:
             cached = self._pages.get(offset)
             if cached is not None:
                 return cached, False
             # The Fetcher kept validators from a fetch whose pages this instance never parsed.
-            body = await http.get(self.name, ROWS_URL, params=params, conditional=False)
+            body = await http.get(self.name, self.url, params=params, conditional=False)
             if body is None:
-                raise SourceError(self.name, page_url(offset), "304 to an unconditional request")
-        return parse_rows_page(body, url=page_url(offset)), True
+                raise SourceError(self.name, page_url(offset, self.url), "304 to an unconditional request")
+        return parse_rows_page(body, url=page_url(offset, self.url)), True
 
     def recordings(self, root: Path) -> list[Recording]:
         """The fboulnois CSV copies under `root/open_llm_leaderboard/v{1,2}/`, dated by file name."""

@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 SOURCE = "opencompass"
 LIVE_URL = "https://cdn.opencompass.org.cn/assets/OpenVLM.json"
 OLD_URL = "http://opencompass.openxlab.space/assets/OpenVLM.json"
-"""The space's own URL for the file; its host's certificate expired on 2026-04-16."""
+"""The space's own URL for the file, a mirror of LIVE_URL (`[sources.opencompass] url = ...`); its
+host's TLS certificate expired on 2026-04-16."""
 LEADERBOARD_URL = "https://huggingface.co/spaces/opencompass/open_vlm_leaderboard"
 ORIGIN = "opencompass-openvlm-json"
 """Live and recorded files are the same file (`OpenVLM.json`), so they share one origin name."""
@@ -249,9 +250,16 @@ class OpenVLMSource:
     name = SOURCE
     interval_seconds = 24 * 3600  # the file has been frozen since 2025-09-17; ~6.5 MB, fetched conditionally
 
-    def __init__(self, identity: Identity, url: str = LIVE_URL) -> None:
+    def __init__(self, identity: Identity, *, url: str | None = None) -> None:
+        """`url`: the `OpenVLM.json` file itself; default LIVE_URL (cdn.opencompass.org.cn). OLD_URL,
+        the space's own address, serves the same file where its certificate is trusted."""
         self.identity = identity
-        self.url = url
+        self.url = url or LIVE_URL
+
+    @property
+    def probe_url(self) -> str:
+        """The file (for `leaderwatch doctor`)."""
+        return self.url
 
     def boards(self) -> Sequence[Board]:
         """MMBench v1.1, MMStar, MMMU, MathVista, OCRBench, AI2D, HallusionBench, MM-Vet and the average."""

@@ -1,4 +1,4 @@
-"""SWE-bench leaderboards (Verified, Lite, bash-only): agent systems ranked by % of issues resolved.
+"""SWE-bench leaderboards (Verified, Lite, bash-only, Multilingual): systems ranked by % of issues resolved.
 
 The site (swebench.com) renders `data/leaderboards.json` from its GitHub repository; before
 2025-05 the same table lived in `template/data.json`. Four shapes occur:
@@ -9,6 +9,15 @@ The site (swebench.com) renders `data/leaderboards.json` from its GitHub reposit
   (2025-07 on), the live format.
 Rows are systems, not models: the `Model:` tags become the entry's components and the `Org:` tag
 its organization, so a system on several organizations' models (or countries) comes out mixed.
+
+The boards follow what swebench.com shows (its `js/mainResults.js`). Since 2026-02 the Verified tab
+shows by default the `bash-only` rows run with mini-SWE-agent 2.x (`mini-swe-agent_version` 2.*), its
+agent menu offering every mini-SWE-agent version ("bash-only") and "All agents" (the `Verified` list).
+So: `swebench/verified` is the Verified list (all agents, as before), `swebench/bash-only` every
+bash-only row, `swebench/verified-mini-v2` the default view, and `swebench/multilingual` the
+Multilingual list (from 2026-01-20; mini-SWE-agent runs on 300 issues in 9 languages). The Full (Test)
+and Multimodal tabs are not followed. Should mini-SWE-agent rows move into the `Verified` list (rows
+with a `mini-swe-agent_version`) with no `bash-only` list left, the bash-only boards are read from them.
 """
 
 from __future__ import annotations
@@ -20,10 +29,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceError, make_snapshot, ranked
+from leaderwatch.sources.base import (
+    Board,
+    Entry,
+    Recording,
+    ShapeError,
+    Snapshot,
+    SourceError,
+    make_snapshot,
+    ranked,
+)
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
-from leaderwatch.sources.parsing import check_record, dated_files, load_json, read_number, read_recording
+from leaderwatch.sources.parsing import (
+    check_boards,
+    check_record,
+    dated_files,
+    load_json,
+    read_number,
+    read_recording,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +61,21 @@ def _board(name: str, title: str) -> Board:
     return Board(f"{SOURCE}/{name}", title, "% resolved", url=f"https://www.swebench.com/{name}.html")
 
 
-VERIFIED = _board("verified", "SWE-bench Verified (500 human-validated GitHub issues)")
+VERIFIED = _board("verified", "SWE-bench Verified, all agents (500 human-validated GitHub issues)")
 LITE = _board("lite", "SWE-bench Lite (300 GitHub issues)")
-BASH_ONLY = _board("bash-only", "SWE-bench Bash Only (models in a minimal bash agent, Verified issues)")
-BOARDS = (VERIFIED, LITE, BASH_ONLY)
+BASH_ONLY = _board("bash-only", "SWE-bench Verified, bash only (models in mini-SWE-agent, every version)")
+MINI_V2 = Board(f"{SOURCE}/verified-mini-v2",
+                "SWE-bench Verified, the site's default view (models in mini-SWE-agent 2.x, bash only)",
+                "% resolved", url="https://www.swebench.com/")
+MULTILINGUAL = Board(f"{SOURCE}/multilingual",
+                     "SWE-bench Multilingual (300 GitHub issues in 9 languages, models in mini-SWE-agent)",
+                     "% resolved", url="https://www.swebench.com/multilingual-leaderboard.html")
+BOARDS = (VERIFIED, LITE, BASH_ONLY, MINI_V2, MULTILINGUAL)
 # Published leaderboard name (case-folded) -> board; "Test" (full) and "Multimodal" are not listed.
-_BY_NAME = {"verified": VERIFIED, "lite": LITE, "bash-only": BASH_ONLY}
+_BY_NAME = {"verified": VERIFIED, "lite": LITE, "bash-only": BASH_ONLY, "multilingual": MULTILINGUAL}
+CORE = (VERIFIED, LITE, BASH_ONLY)
+"""Boards every live file must give (since 2025-07); another that vanishes is reported once."""
+MINI_VERSION = "mini-swe-agent_version"
 
 FAMILY_LEADERBOARDS = "swebench/leaderboards-json"
 FAMILY_TEMPLATE = "swebench/template-data-json"
@@ -50,7 +84,8 @@ ORIGIN_TEMPLATE = "swebench-template-data-json"
 PRIORITY = 10  # copies of the official published table
 
 _FILE_DATE = re.compile(r"_(?P<date>\d{4}-\d{2}-\d{2})(?:__[^.]*)?\.json$")
-_NAME_IN_FILE = re.compile(rb'"name"\s*:\s*"(Verified|Lite|bash-only)"', re.IGNORECASE)
+_NAME_IN_FILE = re.compile(rb'"name"\s*:\s*"(Verified|Lite|bash-only|Multilingual)"', re.IGNORECASE)
+_MINI_V2_IN_FILE = re.compile(rb'"mini-swe-agent_version"\s*:\s*"2\.')
 _HF_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/")
 REQUIRED = ("name", "resolved")
 
@@ -77,17 +112,31 @@ def _board_tables(data: Any, url: str) -> list[tuple[Board, Any]]:
                 SOURCE, url,
                 f"expected a 'leaderboards' list or '*_leaderboard' keys, found keys {sorted(data)[:8]}",
             )
-    found: list[tuple[Board, Any]] = []
+    found: dict[Board, Any] = {}
     for name, results in tables:
         board = _BY_NAME.get(name.casefold())
         if board is not None:
-            found.append((board, results))
+            found[board] = results
     if not found:
-        raise SourceError(
+        raise ShapeError(
             SOURCE, url,
             f"no Verified, Lite or bash-only leaderboard in the file (found {[n for n, _ in tables]})",
         )
-    return found
+    verified = found.get(VERIFIED)
+    if BASH_ONLY not in found and isinstance(verified, list) and any(is_mini(r) for r in verified):
+        found[BASH_ONLY] = [r for r in verified if is_mini(r)]
+    bash_only = found.get(BASH_ONLY)
+    if isinstance(bash_only, list):
+        default_view = [r for r in bash_only if is_mini(r, major="2")]
+        if default_view:
+            found[MINI_V2] = default_view
+    return [(b, found[b]) for b in BOARDS if b in found]
+
+
+def is_mini(row: object, major: str = "") -> bool:
+    """Whether a row was run with mini-SWE-agent (`mini-swe-agent_version`), of that major version."""
+    version = row.get(MINI_VERSION) if isinstance(row, dict) else None
+    return isinstance(version, str) and bool(version) and version.startswith(f"{major}." if major else "")
 
 
 def _tag_values(tags: Iterable[Any], key: str) -> list[str]:
@@ -176,29 +225,49 @@ def _boards_in(path: Path) -> tuple[str, ...]:
     names = {m.group(1).decode().casefold() for m in _NAME_IN_FILE.finditer(content)}
     if b'"lite_leaderboard"' in content:
         names.add("lite")
+    if _MINI_V2_IN_FILE.search(content):
+        names.add("verified-mini-v2")
     return tuple(b.id for b in BOARDS if b.id.split("/", 1)[1] in names)
 
 
 class SWEBenchSource:
-    """SWE-bench Verified, Lite and bash-only, from the site's leaderboards JSON."""
+    """SWE-bench Verified (all agents, bash-only, the default view), Lite and Multilingual, from the
+    site's leaderboards JSON."""
 
     name = SOURCE
     interval_seconds = 3 * 3600  # a few submissions a week; the file is large, fetched conditionally
 
-    def __init__(self, identity: Identity) -> None:
+    def __init__(self, identity: Identity, *, url: str | None = None) -> None:
+        """`url`: the `leaderboards.json` file itself; default LIVE_URL (the site's repository)."""
         self.identity = identity
+        self.url = url or LIVE_URL
+        self._seen: set[str] = set()
+
+    @property
+    def probe_url(self) -> str:
+        """The file (for `leaderwatch doctor`)."""
+        return self.url
 
     def boards(self) -> Sequence[Board]:
-        """Verified, Lite and bash-only (Test and Multimodal are not listed)."""
+        """Verified (all agents), bash-only, the default view, Lite, Multilingual (not Full, Multimodal)."""
         return list(BOARDS)
 
     async def fetch(self, http: Fetcher) -> list[Snapshot]:
-        """Fetch data/leaderboards.json from the site's repository; [] on 304."""
-        body = await http.get(self.name, LIVE_URL)
+        """Fetch data/leaderboards.json from the site's repository; [] on 304.
+
+        A board of the last fetch missing from this one is a ShapeError (reported once: the next
+        fetch expects only what this one gave, besides the boards every file has, CORE).
+        """
+        body = await http.get(self.name, self.url)
         if body is None:
             return []
         now = utcnow()
-        return parse_leaderboards(body, identity=self.identity, url=LIVE_URL, as_of=now, fetched_at=now)
+        snapshots = parse_leaderboards(body, identity=self.identity, url=self.url, as_of=now, fetched_at=now)
+        found = {s.board.id for s in snapshots}
+        expected = [b for b in BOARDS if b in CORE or b.id in self._seen]
+        self._seen = found
+        check_boards(found, expected, source=SOURCE, url=self.url)
+        return snapshots
 
     def recordings(self, root: Path) -> list[Recording]:
         """Recorded leaderboards.json and template data.json files, one Recording per file."""

@@ -21,12 +21,11 @@ import httpx
 from leaderwatch.bot.app import App
 from leaderwatch.bot.runtime.logs import Redactor, secrets_of
 from leaderwatch.bot.settings import HOW_TO_GET, ConfigError, Settings, load_settings
-from leaderwatch.sources import aider, epoch, lmarena, openllm, swebench
-from leaderwatch.sources import livebench as livebench_source
+from leaderwatch.sources import lmarena
 from leaderwatch.sources.base import Source
 from leaderwatch.sources.http import new_client
 from leaderwatch.sources.identity import Identity
-from leaderwatch.sources.registry import all_sources, source_names
+from leaderwatch.sources.registry import all_sources, is_enabled_by_default, source_names
 from leaderwatch.storage.db import Database, StorageError, open_db
 from leaderwatch.storage.db import is_writable as database_writable
 
@@ -111,37 +110,39 @@ def check_database(settings: Settings, db: Database | None = None) -> Check:
 # -- sources -------------------------------------------------------------------------------------------
 
 def probe_url(source: Source) -> str | None:
-    """One URL that tells whether a source's live data can be fetched: the one it polls first."""
-    urls: dict[str, str] = {
-        lmarena.NAME: lmarena.dataset_url("text", 0),
-        openllm.SOURCE: openllm.page_url(0),
-        aider.SOURCE: aider.POLYGLOT_URL,
-        swebench.SOURCE: swebench.LIVE_URL,
-        epoch.NAME: epoch.ZIP_URL,
-    }
-    if source.name == livebench_source.NAME:
-        release = getattr(source, "release", livebench_source.DEFAULT_RELEASE)
-        return livebench_source.TABLE_URL.format(release=release)
-    if source.name in urls:
-        return urls[source.name]
+    """One URL that tells whether a source's live data can be fetched: the one it polls first (each
+    source names it, `probe_url`, from its own or the configured `url`)."""
     given = getattr(source, "probe_url", None)
     if isinstance(given, str) and given:
         return given
+    if source.name == lmarena.NAME:
+        return lmarena.dataset_url("text", 0)
     boards = source.boards()
     return boards[0].url if boards and boards[0].url else None
 
 
 async def check_source(client: httpx.AsyncClient, source: Source, enabled: bool,
-                       timeout: float = TIMEOUT) -> Check:
-    """One GET of the source's live URL (headers only): reachable and not an error status."""
+                       timeout: float = TIMEOUT, configured_url: str | None = None) -> Check:
+    """One GET of the source's live URL (headers only): reachable and not an error status.
+
+    With `configured_url` (`[sources.NAME] url`), that URL is the one checked, and a failure says to
+    fix or remove the setting.
+    """
     name = f"source {source.name}"
     if not enabled:
+        if not is_enabled_by_default(source):
+            return Check(SKIP, name, f"not polled: retired upstream, its history stays readable "
+                                     f"([sources.{source.name}] enabled = true polls it anyway)")
         return Check(SKIP, name, f"disabled in the config ([sources.{source.name}] enabled = false)")
-    url = probe_url(source)
+    url = configured_url or probe_url(source)
     if url is None:
         return Check(SKIP, name, "no live URL to check")
-    fix = (f"check this machine's network, DNS and proxy (HTTPS_PROXY) settings, or disable the source with "
-           f"[sources.{source.name}] enabled = false")
+    if configured_url:
+        fix = (f"check [sources.{source.name}] url = \"{configured_url}\" in the config file (a mirror "
+               "must serve the same files), or remove it to use the source's own address")
+    else:
+        fix = (f"check this machine's network, DNS and proxy (HTTPS_PROXY) settings, or disable the source "
+               f"with [sources.{source.name}] enabled = false")
     started = time.perf_counter()
     try:
         async with client.stream("GET", url, timeout=timeout) as response:
@@ -154,8 +155,9 @@ async def check_source(client: httpx.AsyncClient, source: Source, enabled: bool,
         hint = (" (rate limited: wait and run doctor again)" if code == 429 else
                 " (the site is having trouble; polls back off and retry)" if code >= 500 else
                 " (the address moved: leaderwatch may need an update)")
-        return Check(FAIL, name, f"{url} answered HTTP {code}{hint}")
-    return Check(OK, name, f"{url} answered HTTP {code} in {time.perf_counter() - started:.1f}s")
+        return Check(FAIL, name, f"{url} answered HTTP {code}{hint}" + (f"; {fix}" if configured_url else ""))
+    what = "configured url " if configured_url else ""
+    return Check(OK, name, f"{what}{url} answered HTTP {code} in {time.perf_counter() - started:.1f}s")
 
 
 # -- chat tokens ---------------------------------------------------------------------------------------
@@ -303,17 +305,20 @@ async def diagnose(target: App | Settings | Mapping[str, str], *, client: httpx.
     own_client = client is None
     http = client or new_client(timeout)
     try:
+        urls = {n: s.url for n, s in settings.sources.items() if s.url}
         if sources is None:
-            sources = all_sources(Identity.load(settings.aliases))
+            sources = all_sources(Identity.load(settings.aliases), urls={n: u for n, u in urls.items()
+                                                                         if n in source_names()})
         if enabled is None:
             enabled = {s.name for s in sources
-                       if settings.sources.get(s.name) is None or settings.sources[s.name].enabled}
+                       if (settings.sources[s.name].enabled if s.name in settings.sources
+                           else is_enabled_by_default(s))}
         if skip_sources:
             checks += [Check(SKIP, f"source {s.name}", "--skip-sources") for s in sources]
             source_checks: list[Check] = []
         else:
             source_checks = list(await asyncio.gather(
-                *(check_source(http, s, s.name in enabled, timeout) for s in sources)))
+                *(check_source(http, s, s.name in enabled, timeout, urls.get(s.name)) for s in sources)))
         slack, discord = await asyncio.gather(check_slack(http, settings, timeout),
                                               check_discord(http, settings, timeout))
     finally:

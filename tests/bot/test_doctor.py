@@ -196,17 +196,22 @@ async def test_every_real_source_is_probed_at_the_url_it_polls(tmp_path: Path) -
     settings = Settings(db_path=str(tmp_path / "lw.db"))
     async with httpx.AsyncClient(transport=httpx.MockTransport(offline)) as client:
         checks = await diagnose(settings, client=client)
-    sources = all_sources(Identity.load())
+    every = all_sources(Identity.load())
     source_checks = [c for c in checks if c.name.startswith("source ")]
-    assert [c.name for c in source_checks] == [f"source {s.name}" for s in sources]
+    assert [c.name for c in source_checks] == [f"source {s.name}" for s in every]
+    # the Open LLM Leaderboard retired upstream: not polled, not probed, unless the config enables it
+    retired = ("not polled: retired upstream, its history stays readable ([sources.openllm] enabled = true "
+               "polls it anyway)")
+    assert Check(SKIP, "source openllm", retired) in source_checks
+    sources = [s for s in every if s.name != "openllm"]
+    source_checks = [c for c in source_checks if c.name != "source openllm"]
     assert all(c.status == FAIL for c in source_checks)
     for source, check in zip(sources, source_checks, strict=True):
         url = probe_url(source)
         assert url is not None and url.startswith("https://")
         assert check.detail.startswith(f"cannot reach {url}: ConnectError: network is unreachable")
     assert sorted(tried) == sorted(probe_url(s) for s in sources)  # type: ignore[type-var]
-    assert ("https://datasets-server.huggingface.co/rows?dataset=lmarena-ai%2Fleaderboard-dataset"
-            "&config=text&split=latest&offset=0&length=100") in tried
+    assert any("lmarena-ai" in url for url in tried)  # each source names its own first URL (probe_url)
     assert exit_status(checks) == 1
 
 
@@ -319,3 +324,39 @@ def test_the_doctor_command_line() -> None:
     args = parser.parse_args(["doctor", "--skip-sources", "--timeout", "3"])
     assert (args.command, args.skip_sources, args.timeout) == ("doctor", True, 3.0)
     assert parser.parse_args(["doctor"]).timeout == 10.0
+
+
+async def test_a_configured_source_url_is_the_one_checked(tmp_path: Path) -> None:
+    tried: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        tried.append(str(request.url))
+        return httpx.Response(404 if request.url.host == "mirror.example" else 200)
+
+    mirror = "https://mirror.example/swe/leaderboards.json"
+    settings = Settings(db_path=str(tmp_path / "lw.db"),
+                        sources={"swebench": SourceSettings(url=mirror),
+                                 "openllm": SourceSettings(enabled=True, url="https://hf.example/rows")})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        checks = await diagnose(settings, client=client)
+    by_name = {c.name: c for c in checks}
+    swe = by_name["source swebench"]
+    assert swe.status == FAIL
+    assert swe.detail.startswith(f"{mirror} answered HTTP 404")
+    assert f'[sources.swebench] url = "{mirror}"' in swe.detail and "or remove it" in swe.detail
+    # a retired source the config turns on is checked at its configured address
+    assert by_name["source openllm"].status == OK
+    assert by_name["source openllm"].detail.startswith(
+        "configured url https://hf.example/rows answered HTTP 200")
+    assert mirror in tried and "https://hf.example/rows" in tried
+
+
+def test_a_malformed_source_url_fails_the_settings_check(tmp_path: Path) -> None:
+    config = tmp_path / "leaderwatch.toml"
+    config.write_text('[sources.epoch]\nurl = "epoch.ai/data/benchmark_data.zip"\n', encoding="utf-8")
+    environ = {"LEADERWATCH_CONFIG": str(config), "LEADERWATCH_DB": str(tmp_path / "x.db")}
+    checks = asyncio.run(diagnose(environ, skip_sources=True))
+    [settings_check] = [c for c in checks if c.name == "settings"]
+    assert settings_check.status == FAIL
+    assert settings_check.detail.startswith(
+        "config [sources.epoch] url: 'epoch.ai/data/benchmark_data.zip' is not an http(s) URL")

@@ -340,6 +340,7 @@ def test_model_org_table_is_sane(identity):
 
 # --- coverage of the recorded boards --------------------------------------------------------
 
+@pytest.mark.whole_history
 def test_every_organization_the_boards_write_is_mapped(identity, recordings):
     seen: set[str] = set()
     for path in glob.glob(str(recordings / "lmarena" / "fboulnois_*" / "*.csv")):
@@ -356,6 +357,7 @@ def test_every_organization_the_boards_write_is_mapped(identity, recordings):
     assert missing == []
 
 
+@pytest.mark.whole_history
 def test_epoch_country_names_all_resolve(identity, recordings):
     names: set[str] = set()
     for path in glob.glob(str(recordings / "epoch" / "**" / "*.csv"), recursive=True):
@@ -370,6 +372,7 @@ def test_epoch_country_names_all_resolve(identity, recordings):
     assert unresolved == []
 
 
+@pytest.mark.whole_history
 def test_model_name_coverage_of_aider_and_livebench_top_50(identity, recordings):
     names: set[str] = set()
     for path in glob.glob(str(recordings / "aider" / "**" / "*.yml"), recursive=True):

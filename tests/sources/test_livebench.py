@@ -1,23 +1,32 @@
-"""LiveBench: category and global averages from the recorded release tables, release switching, live fetch."""
+"""LiveBench: category and global averages from the recorded release tables, release switching, the
+release index, live fetch.
+
+Everything but the whole-history checks reads the excerpts in tests/data/livebench (README.md there),
+laid out like the recordings (`livebench/table_<release>/...`), so `table_path(DATA, ...)` finds them.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from leaderwatch.sources.base import SourceError
+from leaderwatch.sources.base import ShapeError, SourceError
 from leaderwatch.sources.http import Fetcher
 from leaderwatch.sources.livebench import (
-    CATEGORIES_URL,
-    TABLE_URL,
+    INDEX_URL,
     LiveBenchSource,
     parse_livebench,
+    releases_in_index,
 )
 
 AS_OF = datetime(2025, 3, 31, tzinfo=UTC)
+DATA = Path(__file__).resolve().parent.parent / "data"
+"""tests/data: its `livebench/` folder holds the excerpts under the recordings' relative paths."""
+INDEX = DATA / "livebench" / "index"
 
 
 def table_path(root: Path, release: str, day: str) -> Path:
@@ -42,9 +51,9 @@ def row(snapshot, name: str):
 
 
 @pytest.fixture
-def release_2024_11_25(recordings, identity):
-    table = table_path(recordings, "2024_11_25", "2025-03-31").read_bytes()
-    cats = categories_path(recordings, "2024_11_25", "2024-11-25").read_bytes()
+def release_2024_11_25(identity):
+    table = table_path(DATA, "2024_11_25", "2025-03-31").read_bytes()
+    cats = categories_path(DATA, "2024_11_25", "2024-11-25").read_bytes()
     return parse(identity, table, cats)
 
 
@@ -95,20 +104,20 @@ def test_empty_cell_leaves_the_task_out_of_its_category(release_2024_11_25):
     assert row(release_2024_11_25["livebench/global"], "phi-3-small-8k-instruct").score > 0
 
 
-def test_blank_cells_and_a_missing_category(recordings, identity):
+def test_blank_cells_and_a_missing_category(identity):
     # o1 first appeared (2024-12-09) with only its two coding scores; the other cells are " ".
-    table = table_path(recordings, "2024_11_25", "2024-12-09").read_bytes()
-    cats = categories_path(recordings, "2024_11_25", "2024-11-25").read_bytes()
+    table = table_path(DATA, "2024_11_25", "2024-12-09").read_bytes()
+    cats = categories_path(DATA, "2024_11_25", "2024-11-25").read_bytes()
     boards = parse(identity, table, cats)
     assert row(boards["livebench/coding"], "o1").score == round((69.231 + 54) / 2, 2) == 61.62
     assert "o1" not in {e.name for e in boards["livebench/global"].entries}
     assert "o1" not in {e.name for e in boards["livebench/math"].entries}
 
 
-def test_na_cells_and_missing_categories(recordings, identity):
+def test_na_cells_and_missing_categories(identity):
     # gpt-5-pro (2025-09-17) has N/A everywhere but reasoning and coding
-    table = table_path(recordings, "2025_05_30", "2025-09-17").read_bytes()
-    cats = categories_path(recordings, "2025_05_30", "2025-06-11").read_bytes()
+    table = table_path(DATA, "2025_05_30", "2025-09-17").read_bytes()
+    cats = categories_path(DATA, "2025_05_30", "2025-06-11").read_bytes()
     boards = parse(identity, table, cats, release="2025_05_30")
     assert row(boards["livebench/reasoning"], "gpt-5-pro").score == round((100.0 + 98.75 + 98.0) / 3, 2)
     assert row(boards["livebench/coding"], "gpt-5-pro").score == round((73.913 + 70.423) / 2, 2)
@@ -117,31 +126,31 @@ def test_na_cells_and_missing_categories(recordings, identity):
     assert len(boards["livebench/agentic_coding"].entries) == 79  # 80 rows, gpt-5-pro has no agentic score
 
 
-def test_site_overrides_grok_3_global(recordings, identity):
+def test_site_overrides_grok_3_global(identity):
     # grok-3 was published with most cells N/A (no math, data analysis or IF at all); the site
     # hard-codes its global average to 58 (Averaging.js), so the board shows 58.
-    table = table_path(recordings, "2024_11_25", "2025-03-22").read_bytes()
-    cats = categories_path(recordings, "2024_11_25", "2024-11-25").read_bytes()
+    table = table_path(DATA, "2024_11_25", "2025-03-22").read_bytes()
+    cats = categories_path(DATA, "2024_11_25", "2024-11-25").read_bytes()
     boards = parse(identity, table, cats)
     assert row(boards["livebench/global"], "grok-3").score == 58.0
     assert row(boards["livebench/coding"], "grok-3").score == round((52.564 + 56.0) / 2, 2)
     assert "grok-3" not in {e.name for e in boards["livebench/math"].entries}
 
 
-def test_short_row_inside_the_file_is_read_as_missing_trailing_cells(recordings, identity):
+def test_short_row_inside_the_file_is_read_as_missing_trailing_cells(identity):
     # nemotron-3-super-120b-a12b has 21 of 24 fields from 2026-04-07 on: the last three tasks
     # (typescript, typos, zebra_puzzle) are missing, as the site's CSV parser reads it.
-    table = table_path(recordings, "2026_01_08", "2026-07-01").read_bytes()
-    cats = categories_path(recordings, "2026_01_08", "2026-01-19").read_bytes()
+    table = table_path(DATA, "2026_01_08", "2026-07-01").read_bytes()
+    cats = categories_path(DATA, "2026_01_08", "2026-01-19").read_bytes()
     boards = parse(identity, table, cats, release="2026_01_08")
     language = row(boards["livebench/language"], "nemotron-3-super-120b-a12b")
     assert language.score == round((24.0 + 36.083) / 2, 2)  # connections, plot_unscrambling; no typos
-    assert len(boards["livebench/global"].entries) == 127
+    assert len(boards["livebench/global"].entries) == 41  # the excerpt's 41 rows (127 in the file)
 
 
-def test_errors(recordings, identity):
-    real = table_path(recordings, "2024_11_25", "2025-03-31").read_bytes()
-    cats = categories_path(recordings, "2024_11_25", "2024-11-25").read_bytes()
+def test_errors(identity):
+    real = table_path(DATA, "2024_11_25", "2025-03-31").read_bytes()
+    cats = categories_path(DATA, "2024_11_25", "2024-11-25").read_bytes()
     cut = real[: real.index(b"\n", len(real) // 2) - 20]
     with pytest.raises(SourceError, match="last row has .* fields.*truncated"):
         parse(identity, cut, cats)
@@ -165,6 +174,7 @@ def test_errors(recordings, identity):
         parse(identity, real, b'{"Coding": ["code_generation", "code_completion"]}')
 
 
+@pytest.mark.whole_history
 def test_recordings_follow_the_current_release(recordings, identity):
     source = LiveBenchSource(identity)
     recs = source.recordings(recordings)
@@ -193,9 +203,9 @@ def test_recordings_follow_the_current_release(recordings, identity):
     assert new == "2025_11_25"
 
 
-def test_categories_file_in_force_on_the_table_date(recordings, identity):
+def test_categories_file_in_force_on_the_table_date(identity):
     source = LiveBenchSource(identity)
-    by_name = {r.path.name: r for r in source.recordings(recordings)}
+    by_name = {r.path.name: r for r in source.recordings(DATA)}
     # consecutive_events joined Data Analysis in the categories file of 2026-01-19: the table of that
     # day is averaged with it (with the 2026-01-08 file it would be (45.596 + 100.0) / 2 = 72.8)
     boards = {s.board.id: s for s in source.load(by_name["table_2026_01_08__as_of_2026-01-19.csv"])}
@@ -204,6 +214,7 @@ def test_categories_file_in_force_on_the_table_date(recordings, identity):
     assert codex.score == round((89.016 + 45.596 + 100.0) / 3, 2) == 78.2
 
 
+@pytest.mark.whole_history
 def test_every_recording_loads(recordings, identity):
     source = LiveBenchSource(identity)
     recs = source.recordings(recordings)
@@ -226,41 +237,109 @@ def _fetcher(handler) -> Fetcher:
     return Fetcher(httpx.AsyncClient(transport=httpx.MockTransport(handler)), sleep=_no_sleep)
 
 
-async def test_fetch_live(recordings, identity):
-    table = table_path(recordings, "2026_01_08", "2026-07-01").read_bytes()
-    cats = categories_path(recordings, "2026_01_08", "2026-01-19").read_bytes()
-    served = {
-        "https://livebench.ai/table_2026_01_08.csv": table,
-        "https://livebench.ai/categories_2026_01_08.json": cats,
-    }
-    calls: list[str] = []
+def index_of(day: str) -> bytes:
+    """A recorded GitHub contents listing of the site's `public/` folder (tests/data/livebench/README.md)."""
+    return (INDEX / f"contents_public_{day}.json").read_bytes()
 
-    def handler(request: httpx.Request) -> httpx.Response:
+
+class Site:
+    """livebench.ai and GitHub's contents API as the source sees them: the listing of the day, and the
+    release files of tests/data/livebench (the newest table and categories of each release)."""
+
+    def __init__(self, day: str) -> None:
+        self.day = day
+        self.calls: list[str] = []
+        site = "https://livebench.ai/"
+        self.files = {
+            f"{site}table_2026_01_08.csv": table_path(DATA, "2026_01_08", "2026-07-01"),
+            f"{site}categories_2026_01_08.json": categories_path(DATA, "2026_01_08", "2026-01-19"),
+            f"{site}table_2025_12_23.csv": table_path(DATA, "2025_12_23", "2026-01-02"),
+            f"{site}categories_2025_12_23.json": categories_path(DATA, "2025_12_23", "2025-12-23"),
+        }
+        self.index_status = 200
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
-        assert url in served, url
-        calls.append(url)
+        self.calls.append(url)
+        if url == INDEX_URL:
+            if self.index_status != 200:
+                return httpx.Response(self.index_status, json={"message": "API rate limit exceeded"})
+            etag = f'W/"{self.day}"'
+            if request.headers.get("if-none-match") == etag:
+                return httpx.Response(304)
+            return httpx.Response(200, content=index_of(self.day), headers={"etag": etag})
+        assert url in self.files, url
         if request.headers.get("if-none-match") == "v1":
             return httpx.Response(304)
-        return httpx.Response(200, content=served[url], headers={"etag": "v1"})
+        return httpx.Response(200, content=self.files[url].read_bytes(), headers={"etag": "v1"})
 
+
+def test_releases_in_the_recorded_index():
+    assert releases_in_index(index_of("2025-12-23"), url=INDEX_URL) == [
+        "2025_05_30", "2025_11_25", "2025_12_23"]
+    assert releases_in_index(index_of("2026-07-01"), url=INDEX_URL)[-1] == "2026_01_08"
+
+
+def test_a_table_without_its_categories_is_no_release_yet():
+    listing = [i for i in json.loads(index_of("2026-07-01")) if i["name"] != "categories_2026_01_08.json"]
+    assert releases_in_index(json.dumps(listing).encode(), url=INDEX_URL)[-1] == "2025_12_23"
+
+
+@pytest.mark.parametrize("payload, reason", [
+    (b'{"message": "Not Found"}', "not a list of files"),
+    (b'[{"path": "public/table_2026_01_08.csv"}]', "has no `name`"),
+    (b'[{"name": "index.html"}, {"name": "robots.txt"}]', "no release with both"),
+])
+def test_an_index_of_another_shape_is_a_shape_error(payload, reason):
+    with pytest.raises(ShapeError, match=reason):
+        releases_in_index(payload, url=INDEX_URL)
+
+
+async def test_fetch_live_reads_the_newest_release_of_the_index(identity):
+    site = Site("2026-07-01")
     source = LiveBenchSource(identity)
-    http = _fetcher(handler)
+    http = _fetcher(site)
     snaps = await source.fetch(http)
-    assert TABLE_URL.format(release="2026_01_08") in calls
-    assert CATEGORIES_URL.format(release="2026_01_08") in calls
+    assert site.calls == [INDEX_URL, "https://livebench.ai/table_2026_01_08.csv",
+                          "https://livebench.ai/categories_2026_01_08.json"]
     boards = {s.board.id: s for s in snaps}
     assert len(boards) == 8
     top = boards["livebench/global"].entries[0]
     assert (top.name, top.score, top.rank) == ("gpt-5.5-xhigh", 80.71, 1)
-    assert boards["livebench/global"].method == "2026_01_08"
+    assert boards["livebench/global"].method == "2026_01_08" == source.current_release
     assert boards["livebench/global"].as_of.tzinfo is not None
-    # the second poll: both files unchanged
+    # the second poll: index and both files unchanged
     assert await source.fetch(http) == []
 
 
-async def test_fetch_release_parameter(recordings, identity):
-    table = table_path(recordings, "2025_12_23", "2026-01-02").read_bytes()
-    cats = categories_path(recordings, "2025_12_23", "2025-12-23").read_bytes()
+async def test_a_new_release_is_a_new_snapshot_of_the_same_boards(identity):
+    site = Site("2025-12-23")
+    source = LiveBenchSource(identity)
+    http = _fetcher(site)
+    before = {s.board.id: s for s in await source.fetch(http)}
+    assert {s.method for s in before.values()} == {"2025_12_23"}
+    site.day = "2026-07-01"  # LiveBench published 2026_01_08
+    after = {s.board.id: s for s in await source.fetch(http)}
+    assert {s.method for s in after.values()} == {"2026_01_08"}
+    assert set(before) <= set(after) <= {b.id for b in source.boards()}
+    assert "https://livebench.ai/table_2026_01_08.csv" in site.calls
+
+
+async def test_the_last_release_is_kept_while_the_index_is_unavailable(identity):
+    site = Site("2026-07-01")
+    source = LiveBenchSource(identity)
+    http = _fetcher(site)
+    await source.fetch(http)
+    site.index_status = 403  # GitHub's limit for requests without a token
+    assert await source.fetch(http) == []  # the release files answered 304: nothing new
+    assert source.current_release == "2026_01_08"
+    with pytest.raises(SourceError, match="HTTP 403"):  # no release known yet: the poll fails
+        await LiveBenchSource(identity).fetch(_fetcher(site))
+
+
+async def test_fetch_release_parameter_skips_the_index(identity):
+    table = table_path(DATA, "2025_12_23", "2026-01-02").read_bytes()
+    cats = categories_path(DATA, "2025_12_23", "2025-12-23").read_bytes()
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path in ("/table_2025_12_23.csv", "/categories_2025_12_23.json")
@@ -270,11 +349,21 @@ async def test_fetch_release_parameter(recordings, identity):
     assert {s.method for s in snaps} == {"2025_12_23"}
 
 
+async def test_a_configured_url_is_the_base_of_the_release_files(identity):
+    site = Site("2026-07-01")
+    site.files = {u.replace("https://livebench.ai/", "https://mirror.example/lb/"): p
+                  for u, p in site.files.items()}
+    source = LiveBenchSource(identity, url="https://mirror.example/lb")
+    assert source.probe_url == INDEX_URL
+    assert len(await source.fetch(_fetcher(site))) == 8
+    assert "https://mirror.example/lb/table_2026_01_08.csv" in site.calls
+
+
 async def test_fetch_errors(identity):
     def html(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=b"<!doctype html><html>Not found</html>")
 
-    with pytest.raises(SourceError, match="HTML page"):
+    with pytest.raises(ShapeError, match="HTML page"):
         await LiveBenchSource(identity).fetch(_fetcher(html))
 
     def down(request: httpx.Request) -> httpx.Response:

@@ -1,13 +1,19 @@
-"""Open LLM Leaderboard: the three recorded CSV layouts, the live rows API, and refusals."""
+"""Open LLM Leaderboard: the three recorded CSV layouts, the live rows API, and refusals.
+
+Everything but the whole-history checks reads the excerpts in tests/data/openllm (README.md there),
+laid out like the recordings (`open_llm_leaderboard/v2/...`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import gzip
 import io
 import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,14 +39,18 @@ from leaderwatch.sources.openllm import (
 AS_OF = datetime(2025, 3, 21, tzinfo=UTC)
 V1 = "open_llm_leaderboard/v1/huggingface_v1_2024-07-13.csv"
 V2 = "open_llm_leaderboard/v2/huggingface_v2_{}.csv"
+DATA = Path(__file__).resolve().parent.parent / "data" / "openllm"
+"""The excerpts, under the recordings' relative paths (top rows by average, README.md)."""
+FIRST_105 = DATA / "rows_api" / "huggingface_v2_2025-03-21_first_105_rows.csv.gz"
+"""The final table's first 105 rows in file order, for the paging tests (gzip: 40 wide columns)."""
 
 
 def parse(content: bytes, identity, url: str = "test.csv"):
     return parse_csv(content, identity=identity, url=url, as_of=AS_OF, fetched_at=AS_OF)
 
 
-def load(recordings, rel: str, identity):
-    [snap] = parse((recordings / rel).read_bytes(), identity, rel)
+def load(DATA, rel: str, identity):
+    [snap] = parse((DATA / rel).read_bytes(), identity, rel)
     return snap
 
 
@@ -51,12 +61,12 @@ def by_name(snap):
 # --- recorded CSV layouts -------------------------------------------------------------------
 
 
-def test_v2_schema_a_2024_07_13_qwen2_first(recordings, identity):
-    raw = (recordings / V2.format("2024-07-13")).read_bytes()
+def test_v2_schema_a_2024_07_13_qwen2_first(identity):
+    raw = (DATA / V2.format("2024-07-13")).read_bytes()
     assert detect_layout(raw.decode().split("\n", 1)[0].split(",")) is V2_SCHEMA_A
-    snap = load(recordings, V2.format("2024-07-13"), identity)
+    snap = load(DATA, V2.format("2024-07-13"), identity)
     assert snap.board is BOARD_V2
-    assert len(snap.entries) == 237
+    assert len(snap.entries) == 20  # the excerpt's top 20 (237 in the file)
     top = snap.entries[0]
     assert (top.name, top.rank, top.score) == ("Qwen/Qwen2-72B-Instruct", 1, 42.49)
     assert top.organization == "Qwen"
@@ -69,33 +79,33 @@ def test_v2_schema_a_2024_07_13_qwen2_first(recordings, identity):
     assert not snap.truncated
 
 
-def test_v2_schema_a_renamed_columns_2024_12_06(recordings, identity):
-    header = (recordings / V2.format("2024-12-06")).read_text().split("\n", 1)[0].split(",")
+def test_v2_schema_a_renamed_columns_2024_12_06(identity):
+    header = (DATA / V2.format("2024-12-06")).read_text().split("\n", 1)[0].split(",")
     assert "official_providers" in header and "co_cost_kg" in header
     assert "maintainers_highlight" not in header
     assert detect_layout(header) is V2_SCHEMA_A
-    snap = load(recordings, V2.format("2024-12-06"), identity)
-    assert len(snap.entries) == 2159
+    snap = load(DATA, V2.format("2024-12-06"), identity)
+    assert len(snap.entries) == 10  # 2159 in the file
     e = by_name(snap)["dfurman/CalmeRys-78B-Orpo-v0.1"]
     assert (e.rank, e.score, e.organization) == (2, 51.24, "dfurman")
     assert snap.entries[0].name == "MaziyarPanahi/calme-3.2-instruct-78b"
     assert snap.entries[0].score == 52.02
 
 
-def test_v2_schema_a_2024_09_17(recordings, identity):
-    snap = load(recordings, V2.format("2024-09-17"), identity)
-    assert len(snap.entries) == 987
+def test_v2_schema_a_2024_09_17(identity):
+    snap = load(DATA, V2.format("2024-09-17"), identity)
+    assert len(snap.entries) == 10  # 987 in the file
     top = snap.entries[0]
     assert (top.name, top.rank, top.score, top.organization) == (
         "MaziyarPanahi/calme-2.4-rys-78b", 1, 50.26, "MaziyarPanahi")
 
 
-def test_v2_schema_b_2025_03_21(recordings, identity):
-    header = (recordings / V2.format("2025-03-21")).read_text().split("\n", 1)[0].split(",")
+def test_v2_schema_b_2025_03_21(identity):
+    header = (DATA / V2.format("2025-03-21")).read_text().split("\n", 1)[0].split(",")
     assert detect_layout(header) is V2_SCHEMA_B
-    snap = load(recordings, V2.format("2025-03-21"), identity)
+    snap = load(DATA, V2.format("2025-03-21"), identity)
     assert snap.board is BOARD_V2
-    assert len(snap.entries) == 4576
+    assert len(snap.entries) == 15  # top 10 and five named rows (4576 in the file)
     top = snap.entries[0]
     assert (top.name, top.rank, top.score) == ("MaziyarPanahi/calme-3.2-instruct-78b", 1, 52.0813839787917)
     assert top.organization == "MaziyarPanahi"
@@ -106,17 +116,17 @@ def test_v2_schema_b_2025_03_21(recordings, identity):
     assert yi.score == 25.6464941942931 and yi.organization == "01-ai"
 
 
-def test_v2_schema_b_highlighted_by_maintainer_2024_12_15(recordings, identity):
-    header = (recordings / V2.format("2024-12-15")).read_text().split("\n", 1)[0].split(",")
+def test_v2_schema_b_highlighted_by_maintainer_2024_12_15(identity):
+    header = (DATA / V2.format("2024-12-15")).read_text().split("\n", 1)[0].split(",")
     assert "features_is_highlighted_by_maintainer" in header
-    snap = load(recordings, V2.format("2024-12-15"), identity)
-    assert len(snap.entries) == 2223
+    snap = load(DATA, V2.format("2024-12-15"), identity)
+    assert len(snap.entries) == 10  # 2223 in the file
     top = snap.entries[0]
     assert (top.name, top.rank, top.score) == ("MaziyarPanahi/calme-3.2-instruct-78b", 1, 52.0184433947031)
 
 
-def test_v2_duplicate_precisions_keep_both_rows(recordings, identity):
-    snap = load(recordings, V2.format("2025-03-21"), identity)
+def test_v2_duplicate_precisions_keep_both_rows(identity):
+    snap = load(DATA, V2.format("2025-03-21"), identity)
     names = by_name(snap)
     assert len(names) == len(snap.entries)  # every row stays distinguishable
     best = names["Qwen/Qwen2.5-Coder-7B-Instruct"]
@@ -145,12 +155,12 @@ def test_organization_and_country_come_from_the_namespace():
     assert names["gpt2"].organization is None and names["gpt2"].open_weights is True
 
 
-def test_v1_final_table(recordings, identity):
-    raw = (recordings / V1).read_text()
+def test_v1_final_table(identity):
+    raw = (DATA / V1).read_text()
     assert detect_layout(raw.split("\n", 1)[0].split(",")) is V1_LAYOUT
-    snap = load(recordings, V1, identity)
+    snap = load(DATA, V1, identity)
     assert snap.board is BOARD_V1 and snap.board.archived
-    assert len(snap.entries) == 7169
+    assert len(snap.entries) == 17  # top 15 and the two gpt2 rows (7169 in the file)
     got = [(e.name, e.rank, e.score) for e in snap.entries[:11]]
     assert got == [
         ("paloalma/Le_Triomphant-ECE-TW3", 1, 81.31),
@@ -167,7 +177,7 @@ def test_v1_final_table(recordings, identity):
     ]
     assert snap.entries[0].organization == "paloalma"
     names = by_name(snap)
-    assert len(names) == 7169
+    assert len(names) == 17
     # Namespace-less legacy repo ids: both gpt2 rows kept, the 8bit one marked.
     assert names["gpt2"].score == 28.53
     assert names["gpt2 (8bit)"].score == 28.28
@@ -176,8 +186,8 @@ def test_v1_final_table(recordings, identity):
 # --- refusals on bad files --------------------------------------------------------------------
 
 
-def test_truncated_csv_is_refused(recordings, identity):
-    raw = (recordings / V2.format("2024-07-13")).read_bytes()
+def test_truncated_csv_is_refused(identity):
+    raw = (DATA / V2.format("2024-07-13")).read_bytes()
     cut = raw[: len(raw) // 2]
     with pytest.raises(SourceError, match="truncated"):
         parse(cut, identity)
@@ -186,8 +196,8 @@ def test_truncated_csv_is_refused(recordings, identity):
         parse(cut + b"\n", identity)
 
 
-def test_truncated_schema_b_csv_is_refused(recordings, identity):
-    raw = (recordings / V2.format("2025-03-21")).read_bytes()
+def test_truncated_schema_b_csv_is_refused(identity):
+    raw = (DATA / V2.format("2025-03-21")).read_bytes()
     with pytest.raises(SourceError, match="truncated"):
         parse(raw[: len(raw) // 3 * 2], identity)
 
@@ -201,8 +211,8 @@ def test_truncated_schema_b_csv_is_refused(recordings, identity):
         (V1, b",precision,", b",dtype,", "precision"),
     ],
 )
-def test_renamed_required_column_is_named(recordings, identity, rel, old, new, missing):
-    raw = (recordings / rel).read_bytes()
+def test_renamed_required_column_is_named(identity, rel, old, new, missing):
+    raw = (DATA / rel).read_bytes()
     header, rest = raw.split(b"\n", 1)
     with pytest.raises(SourceError) as info:
         parse(header.replace(old, new, 1) + b"\n" + rest, identity)
@@ -215,8 +225,8 @@ def test_unknown_header_is_refused(identity):
         parse(b"name,score\nx,1\n", identity)
 
 
-def test_header_only_is_an_empty_table(recordings, identity):
-    header = (recordings / V2.format("2025-03-21")).read_bytes().split(b"\n", 1)[0] + b"\n"
+def test_header_only_is_an_empty_table(identity):
+    header = (DATA / V2.format("2025-03-21")).read_bytes().split(b"\n", 1)[0] + b"\n"
     with pytest.raises(SourceError, match="empty table"):
         parse(header, identity)
 
@@ -232,8 +242,8 @@ def test_html_page_is_refused(identity):
         parse(page, identity)
 
 
-def test_unparseable_average_is_refused(recordings, identity):
-    raw = (recordings / V2.format("2024-07-13")).read_bytes()
+def test_unparseable_average_is_refused(identity):
+    raw = (DATA / V2.format("2024-07-13")).read_bytes()
     bad = raw.replace(b"Qwen/Qwen2-72B-Instruct,42.49,", b"Qwen/Qwen2-72B-Instruct,n/a,", 1)
     with pytest.raises(SourceError, match=r"line 2: average 'n/a' is not a number"):
         parse(bad, identity)
@@ -242,10 +252,10 @@ def test_unparseable_average_is_refused(recordings, identity):
         parse(nan, identity)
 
 
-def test_recording_whose_header_contradicts_its_name(recordings, identity, tmp_path):
+def test_recording_whose_header_contradicts_its_name(identity, tmp_path):
     fake = tmp_path / "open_llm_leaderboard" / "v1" / "huggingface_v1_2025-01-01.csv"
     fake.parent.mkdir(parents=True)
-    fake.write_bytes((recordings / V2.format("2024-07-13")).read_bytes())
+    fake.write_bytes((DATA / V2.format("2024-07-13")).read_bytes())
     source = OpenLLMSource(identity)
     [rec] = source.recordings(tmp_path)
     with pytest.raises(SourceError, match="openllm/v2 table but the file name says openllm/v1"):
@@ -258,13 +268,13 @@ def test_recording_whose_header_contradicts_its_name(recordings, identity, tmp_p
 def test_boards(identity):
     boards = {b.id: b for b in OpenLLMSource(identity).boards()}
     assert set(boards) == {"openllm/v1", "openllm/v2"}
-    assert boards["openllm/v1"].archived and not boards["openllm/v2"].archived
+    assert boards["openllm/v1"].archived and boards["openllm/v2"].archived  # retired 2025-03-13
     assert all(b.higher_is_better and not b.has_ci and b.url.startswith("https://huggingface.co/")
                for b in boards.values())
 
 
-def test_recordings_found(recordings, identity):
-    recs = OpenLLMSource(identity).recordings(recordings)
+def test_recordings_found(identity):
+    recs = OpenLLMSource(identity).recordings(DATA)
     got = [(r.board_ids, r.as_of.date().isoformat()) for r in recs]
     assert got == [
         (("openllm/v1",), "2024-07-13"),
@@ -278,6 +288,7 @@ def test_recordings_found(recordings, identity):
     assert all(r.as_of.tzinfo is UTC for r in recs)
 
 
+@pytest.mark.whole_history
 def test_every_recording_loads(recordings, identity):
     source = OpenLLMSource(identity)
     seen = set()
@@ -395,7 +406,17 @@ def rows_payload(rows: list[dict], offset: int, total: int, **extra) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def live_rows(recordings) -> list[dict]:
+def live_rows() -> list[dict]:
+    """The first 105 real rows of the final table (2025-03-21) as the rows API shapes them."""
+    text = gzip.decompress(FIRST_105.read_bytes()).decode("utf-8")
+    rows = [live_row(r) for r in csv.DictReader(io.StringIO(text, newline=""))]
+    assert len(rows) == 105
+    rows[0] = MATTER_ROW
+    return rows
+
+
+@pytest.fixture(scope="module")
+def all_live_rows(recordings) -> list[dict]:
     """The 4,576 real rows of the final table (2025-03-21) as the rows API shapes them."""
     text = (recordings / V2.format("2025-03-21")).read_text(encoding="utf-8")
     rows = [live_row(r) for r in csv.DictReader(io.StringIO(text, newline=""))]
@@ -464,11 +485,12 @@ async def test_fetch_two_pages(live_rows, identity):
     assert snap.entries[0].rank == 1
 
 
-async def test_fetch_all_46_pages_politely_matches_the_csv(live_rows, recordings, identity):
+@pytest.mark.whole_history
+async def test_fetch_all_46_pages_politely_matches_the_csv(all_live_rows, recordings, identity):
     in_flight = 0
     peak = 0
     seen: list[int] = []
-    plain = serve(live_rows, seen)
+    plain = serve(all_live_rows, seen)
 
     async def handler(request: httpx.Request) -> httpx.Response:
         nonlocal in_flight, peak
@@ -567,11 +589,10 @@ async def test_fetch_server_error_is_an_error(identity):
 
 
 async def test_fetch_error_on_a_later_page_fails_the_whole_fetch(live_rows, identity):
-    rows = live_rows[:350]
-    plain = serve(rows)
+    plain = serve(live_rows)
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if check_request(request) == 200:
+        if check_request(request) == 100:
             return httpx.Response(404)
         return plain(request)
 
@@ -579,7 +600,7 @@ async def test_fetch_error_on_a_later_page_fails_the_whole_fetch(live_rows, iden
     with pytest.raises(SourceError, match="HTTP 404") as info:
         await OpenLLMSource(identity).fetch(http)
     await http.client.aclose()
-    assert "offset=200" in info.value.url
+    assert "offset=100" in info.value.url
 
 
 def test_rows_pages_missing_rows_are_refused(live_rows, identity):
@@ -617,3 +638,27 @@ def test_rows_page_errors(live_rows, identity):
     bad = [{**live_rows[0], "Average ⬆️": None}]
     with pytest.raises(SourceError, match="row 0: Average ⬆️ None is not a number"):
         parse_rows_page(rows_payload(bad, 0, 1), url="u")
+
+
+def test_retired_not_polled_unless_enabled_and_a_configured_url(identity):
+    source = OpenLLMSource(identity)
+    assert source.enabled_by_default is False  # retired upstream 2025-03-13
+    assert source.probe_url.startswith("https://datasets-server.huggingface.co/rows?dataset=open-llm")
+    mirror = OpenLLMSource(identity, url="https://hf-mirror.example/rows")
+    assert mirror.probe_url.startswith("https://hf-mirror.example/rows?dataset=open-llm-leaderboard%2Fcontents")
+
+
+async def test_a_configured_url_is_the_rows_endpoint(live_rows, identity):
+    seen: list[str] = []
+    plain = serve(live_rows[:40])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        assert request.url.host == "hf-mirror.example"
+        return plain(httpx.Request("GET", str(request.url).replace(
+            "https://hf-mirror.example/rows", "https://datasets-server.huggingface.co/rows")))
+
+    http = fetcher(handler)
+    [snap] = await OpenLLMSource(identity, url="https://hf-mirror.example/rows").fetch(http)
+    await http.client.aclose()
+    assert len(snap.entries) == 40 and len(seen) == 1

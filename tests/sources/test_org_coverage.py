@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from leaderwatch.sources.base import MIXED
 from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.registry import all_sources
 
 
+@pytest.mark.whole_history
 def test_every_top_50_organization_is_mapped(recordings: Path, identity: Identity) -> None:
     missing: dict[str, set[str]] = {}
     boards_seen = set()
