@@ -15,7 +15,7 @@ from pathlib import Path
 from leaderwatch.alerts.models import Rule, RuleError
 from leaderwatch.bot.app import App, build_app, command_context, load_rules, run, utcnow
 from leaderwatch.bot.chat import console
-from leaderwatch.bot.cli import data, doctor
+from leaderwatch.bot.cli import backfill, data, doctor
 from leaderwatch.bot.cli.common import NO_BOARD_STORED, board_of
 from leaderwatch.bot.cli.history import BoardReplay, backtest, backtest_lines, in_range, replay
 from leaderwatch.bot.commands import Invocation, UserError, dispatch
@@ -177,7 +177,7 @@ def cmd_report(app: App, args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "poll": cmd_poll, "import": cmd_import, "boards": cmd_boards, "top": cmd_top,
             "replay": cmd_replay, "backtest": cmd_backtest, "query": cmd_query, "report": cmd_report,
-            **data.COMMANDS}
+            **data.COMMANDS, **backfill.COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="DIR",
                    help="folder for the chart's PNG (default: the current directory)")
     data.add_parsers(sub)
+    backfill.add_parser(sub)
     doctor.add_parser(sub)
     for name, helptext in (("replay", "replay recorded history through the rules and print every event"),
                            ("backtest", "alerts per rule, board and week the rules would have sent")):

@@ -22,7 +22,8 @@ from typing import IO, Any
 from leaderwatch.bot.settings import Settings
 
 REDACTED = "[redacted]"
-SECRET_SETTINGS = ("slack_bot_token", "slack_app_token", "slack_signing_secret", "discord_token")
+SECRET_SETTINGS = ("slack_bot_token", "slack_app_token", "slack_signing_secret", "discord_token",
+                   "github_token")
 """The Settings fields whose values never appear in a log line."""
 MIN_SECRET_LENGTH = 6
 """Shorter configured values are not replaced everywhere (they would blank out common words);
