@@ -1,4 +1,10 @@
-"""Shared fixtures: the recorded real data, databases, the identity, a clean environment, a refusing port."""
+"""Shared fixtures: the recorded real data, databases, the identity, a clean environment, a refusing port.
+
+Two folders of recorded real payloads: `excerpts` (tests/data/recordings, in the repository: a few files,
+each cut to its top rows) serves every test that can be told on a few tables; `recordings` (the whole
+recorded history, `$LEADERWATCH_RECORDINGS`, default ../shared/data) the tests that need all of it,
+marked `whole_history`: they are skipped when it is missing, and the last line of the run says so.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from sqlite_utils import Database
 from leaderwatch.sources.base import Snapshot
 from leaderwatch.sources.identity import Identity
 from leaderwatch.storage.db import open_db
-from tests.helpers import REPO
+from tests.helpers import EXCERPTS, REPO
 from tests.helpers import import_subset as import_subset  # still importable from here, as it was
 
 
@@ -37,25 +43,44 @@ def recordings() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def imported_history(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """All recorded history imported once per session by `leaderwatch import` (events included), and
-    what the import printed. Modules copy the file before they change it."""
+def import_folder(folder: Path, target: Path) -> str:
+    """`leaderwatch import --recordings folder` into the database `target`: what it printed."""
     import contextlib
     import io
 
     from leaderwatch.bot.cli.main import main
 
-    path = tmp_path_factory.mktemp("history") / "history.db"
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("LEADERWATCH_")}
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--db", str(path), "import", "--recordings", str(recordings)])
+            code = main(["--db", str(target), "import", "--recordings", str(folder)])
     finally:
         os.environ.update(saved)
     assert code == 0, err.getvalue()[-2000:]
-    return path, out.getvalue()
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def imported_history(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """All recorded history imported once per session by `leaderwatch import` (events included), and
+    what the import printed. Modules copy the file before they change it."""
+    path = tmp_path_factory.mktemp("history") / "history.db"
+    return path, import_folder(recordings, path)
+
+
+@pytest.fixture(scope="session")
+def excerpts() -> Path:
+    """The in-repository excerpts of the recordings (tests/data/recordings: same paths, fewer rows)."""
+    return EXCERPTS
+
+
+@pytest.fixture(scope="session")
+def imported_excerpts(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Every excerpt imported once per session by `leaderwatch import` (events included), and what the
+    import printed. Modules copy the file before they change it."""
+    path = tmp_path_factory.mktemp("excerpts") / "excerpts.db"
+    return path, import_folder(excerpts, path)
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +90,15 @@ def recorded_timeline(recordings: Path) -> tuple[Snapshot, ...]:
     from leaderwatch.sources.registry import all_sources
 
     return tuple(recorded_snapshots(all_sources(Identity.load()), recordings))
+
+
+@pytest.fixture(scope="session")
+def excerpt_timeline(excerpts: Path) -> tuple[Snapshot, ...]:
+    """Every snapshot of the excerpts on the timeline `import` and `replay` build, in time order."""
+    from leaderwatch.bot.cli.history import recorded_snapshots
+    from leaderwatch.sources.registry import all_sources
+
+    return tuple(recorded_snapshots(all_sources(Identity.load()), excerpts))
 
 
 @pytest.fixture
@@ -112,3 +146,36 @@ def refused_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
+
+
+# --- the tests that need the whole recorded history ----------------------------------------------------
+
+WHOLE_HISTORY = "whole_history"
+
+
+class WholeHistorySkips:
+    """Counts the `whole_history` tests skipped (on the xdist controller, from the workers' reports)."""
+
+    def __init__(self) -> None:
+        self.skipped: set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and WHOLE_HISTORY in report.keywords:
+            self.skipped.add(report.nodeid)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # xdist workers leave the count and the line to the controller
+        config.pluginmanager.register(WholeHistorySkips(), "leaderwatch-whole-history")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's last line, after pytest's own: how many whole-history tests were skipped, and how not to."""
+    counter = config.pluginmanager.get_plugin("leaderwatch-whole-history")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if not isinstance(counter, WholeHistorySkips) or not counter.skipped or reporter is None:
+        return
+    count = len(counter.skipped)
+    what = "1 test that needs" if count == 1 else f"{count} tests that need"
+    reporter.write_line(f"{what} the whole recorded history {'was' if count == 1 else 'were'} skipped: "
+                        "set LEADERWATCH_RECORDINGS (default ../shared/data) to run them", yellow=True)

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from leaderwatch.bot.pipeline.delivery import Sender
 
 REPO = Path(__file__).resolve().parent.parent
+EXCERPTS = REPO / "tests" / "data" / "recordings"
+"""The in-repository excerpts of the recordings (same paths as ../shared/data, each file cut; README.md)."""
 
 POLL_SECONDS = 0.01
 """How often `wait_until` looks again when nothing notifies it."""

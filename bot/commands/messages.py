@@ -32,8 +32,21 @@ def standing(entry: Entry | None) -> str:
 
 
 def similar(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
-    """The choices spelled close to `word`, closest first (the one fuzzy match of leaderwatch)."""
-    return difflib.get_close_matches(word, list(choices), n=n, cutoff=0.5)
+    """The choices spelled close to `word`, closest first (the one fuzzy match of leaderwatch).
+
+    A board id typed with a source its choices have (`lmarena/txt`) is matched on the part after the
+    slash among that source's boards first: with 22 arenas, the whole-string similarity of a shared
+    `lmarena/` prefix would otherwise suggest `lmarena/agent` for a typo of `text`.
+    """
+    options = list(choices)
+    whole = difflib.get_close_matches(word, options, n=n, cutoff=0.5)
+    source, slash, rest = word.partition("/")
+    tails = {c[len(source) + 1:]: c for c in options if slash and rest and c.startswith(f"{source}/")}
+    close = [tails[t] for t in difflib.get_close_matches(rest, list(tails), n=n, cutoff=0.5)]
+    if not close:
+        return whole
+    # Besides the source's boards close after the slash, only patterns (`lmarena/*`) from the whole match.
+    return (close + [c for c in whole if c not in close and (c not in tails.values() or "*" in c)])[:n]
 
 
 def close_matches(word: str, choices: Sequence[str]) -> str:

@@ -40,8 +40,8 @@ AIDER_LEADER = EVENTS[1]  # aider/polyglot, 2025-08-25
 
 
 @pytest.fixture(scope="module")
-def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_database(recordings, tmp_path_factory.mktemp("actions"))
+def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_database(excerpts, tmp_path_factory.mktemp("actions"))
 
 
 @pytest.fixture

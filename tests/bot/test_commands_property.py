@@ -52,10 +52,10 @@ LINES = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def world(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CommandContext,
+def world(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CommandContext,
                                                                                          asyncio.AbstractEventLoop]]:
     """One database of recorded snapshots shared by every example; each example starts from no config."""
-    db = open_db(build_database(recordings, tmp_path_factory.mktemp("property")))
+    db = open_db(build_database(excerpts, tmp_path_factory.mktemp("property")))
     loop = asyncio.new_event_loop()
     yield make_context(db, Identity.load()), loop
     loop.close()

@@ -26,12 +26,12 @@ from leaderwatch.bot.cli.main import COMMANDS, build_parser, execute
 from leaderwatch.bot.settings import Settings
 from leaderwatch.storage.db import open_db
 from tests.helpers import REPO
-from tests.storage.test_export import COMPOSITE, DEEPSEEK_R1, HEADER, build_database
+from tests.storage.test_export import COMPOSITE, DEEPSEEK_R1, HEADER, build_database, repeat_tables
 
 
 @pytest.fixture(scope="module")
-def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_database(recordings, tmp_path_factory.mktemp("data-commands"))
+def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_database(excerpts, tmp_path_factory.mktemp("data-commands"))
 
 
 @pytest.fixture
@@ -82,8 +82,8 @@ def test_export_writes_csv_to_standard_output(app: App) -> None:
     code, out, err = run(app, "export", "lmarena/text", "--from", "2025-01-24", "--to", "2025-01-24")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == HEADER and lines[6] == DEEPSEEK_R1 and len(lines) == 191
-    assert err == ("lmarena/text: 190 row(s) from 1 snapshot(s), 2025-01-24 .. 2025-01-24, written to "
+    assert lines[0] == HEADER and lines[6] == DEEPSEEK_R1 and len(lines) == 41
+    assert err == ("lmarena/text: 40 row(s) from 1 snapshot(s), 2025-01-24 .. 2025-01-24, written to "
                    "standard output\n")
 
 
@@ -100,10 +100,10 @@ def test_export_json_to_a_file(app: App, tmp_path: Path) -> None:
     code, out, err = run(app, "export", "lmarena/text", "--format", "json", "--output", str(target))
     assert (code, out) == (0, "")
     records = json.loads(target.read_text(encoding="utf-8"))
-    assert len(records) == 1128
+    assert len(records) == 240
     assert sorted({r["as_of"][:10] for r in records}) == [
         "2025-01-07", "2025-01-16", "2025-01-20", "2025-01-22", "2025-01-24", "2025-01-29"]
-    assert err == (f"lmarena/text: 1128 row(s) from 6 snapshot(s), 2025-01-07 .. 2025-01-29, written to "
+    assert err == (f"lmarena/text: 240 row(s) from 6 snapshot(s), 2025-01-07 .. 2025-01-29, written to "
                    f"{target}\n")
     left = [p.name for p in tmp_path.iterdir() if not p.name.startswith("lw.db")]
     assert left == ["text.json"]  # no partial file left
@@ -159,12 +159,14 @@ def test_export_shows_progress_on_a_terminal(app: App, monkeypatch: pytest.Monke
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert data_commands.cmd_export(app, args) == 0
-    assert terminal.getvalue().startswith("\rlmarena/text: 6/6 snapshots\nlmarena/text: 1128 row(s)")
+    assert terminal.getvalue().startswith("\rlmarena/text: 6/6 snapshots\nlmarena/text: 240 row(s)")
 
 
 def test_export_piped_into_head_stops_quietly(template: Path, tmp_path: Path) -> None:
     path = tmp_path / "lw.db"
     shutil.copy(template, path)
+    with contextlib.closing(open_db(path)) as db:
+        repeat_tables(db, "lmarena/text", 5)  # more than a pipe holds (64 KiB): the write must hit its end
     script = ("import argparse, asyncio, sys\n"
               "from leaderwatch.bot.app import build_app\nfrom leaderwatch.bot.settings import Settings\n"
               "from leaderwatch.bot.cli.data import add_parsers, cmd_export\n"

@@ -58,12 +58,12 @@ EPHEMERAL = 64
 
 
 @pytest.fixture(scope="module")
-def snapshots(recordings: Path) -> list[Snapshot]:
+def snapshots(excerpts: Path) -> list[Snapshot]:
     """LMArena's text board on 2025-11-06 and 2025-12-11, and its vision board on 2025-12-11."""
     source = LmarenaSource(Identity.load())
     wanted = ("leaderboard-text_2025-11-06.json", "leaderboard-text_2025-12-11.json",
               "leaderboard-vision_2025-12-11.json")
-    recs = sorted((r for r in source.recordings(recordings) if r.path.name in wanted), key=lambda r: r.as_of)
+    recs = sorted((r for r in source.recordings(excerpts) if r.path.name in wanted), key=lambda r: r.as_of)
     return [snap for rec in recs for snap in source.load(rec)]
 
 

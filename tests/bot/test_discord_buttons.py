@@ -51,8 +51,8 @@ THREADS = f"channels/{CHANNEL_ID}/messages/{{}}/threads"
 
 
 @pytest.fixture(scope="module")
-def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_database(recordings, tmp_path_factory.mktemp("discord_buttons"))
+def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_database(excerpts, tmp_path_factory.mktemp("discord_buttons"))
 
 
 fake = test_discord.fake

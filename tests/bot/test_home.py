@@ -44,8 +44,8 @@ NEW_MODEL, AIDER_LEADER, AIDER_TOP = EVENTS
 
 
 @pytest.fixture(scope="module")
-def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_database(recordings, tmp_path_factory.mktemp("home"))
+def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_database(excerpts, tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture

@@ -24,9 +24,9 @@ MONDAY = datetime(2025, 8, 4, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("reports")
-    db, report = import_subset(recordings, folder, RECORDED, MONDAY)
+    db, report = import_subset(excerpts, folder, RECORDED, MONDAY)
     assert not report.errors
     db.close()
     return folder / "template.db"

@@ -68,10 +68,10 @@ pytestmark = pytest.mark.usefixtures("slack_environment")
 
 
 @pytest.fixture(scope="module")
-def text_snapshot(recordings: Path) -> Snapshot:
+def text_snapshot(excerpts: Path) -> Snapshot:
     """LMArena's text board as published on 2025-12-11 (arena-catalog recording)."""
     source = LmarenaSource(Identity.load())
-    [rec] = [r for r in source.recordings(recordings) if r.path.name == "leaderboard-text_2025-12-11.json"]
+    [rec] = [r for r in source.recordings(excerpts) if r.path.name == "leaderboard-text_2025-12-11.json"]
     [snap] = source.load(rec)
     return snap
 

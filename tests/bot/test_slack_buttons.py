@@ -61,8 +61,8 @@ AIDER_LEADER = EVENTS[1]  # aider/polyglot, 2025-08-25: gpt-5 the new #1
 
 
 @pytest.fixture(scope="module")
-def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_database(recordings, tmp_path_factory.mktemp("buttons"))
+def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_database(excerpts, tmp_path_factory.mktemp("buttons"))
 
 
 @pytest.fixture

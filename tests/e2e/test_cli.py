@@ -1,4 +1,4 @@
-"""The acceptance path through the real CLI: import all recorded history, then ask `top` and `boards`."""
+"""The acceptance path through the real CLI: import the recorded excerpts, then ask `top` and `boards`."""
 
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def imported(imported_history: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+def imported(imported_excerpts: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[tuple[str, str]]:
-    """A database holding all recorded history (this module's copy: its tests change it), and the
+    """A database holding every recorded excerpt (this module's copy: its tests change it), and the
     import's output."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("LEADERWATCH_")}
     db = tmp_path_factory.mktemp("e2e") / "history.db"
-    shutil.copy(imported_history[0], db)
-    yield str(db), imported_history[1]
+    shutil.copy(imported_excerpts[0], db)
+    yield str(db), imported_excerpts[1]
     os.environ.update(saved)
 
 
@@ -47,17 +47,19 @@ def test_import_prints_the_timeline_of_each_board(imported: tuple[str, str]) -> 
 
 
 def test_import_stores_the_events_of_the_history_once_and_delivers_nothing(imported: tuple[str, str],
-                                                                          recordings: Path) -> None:
+                                                                          excerpts: Path) -> None:
     """`events` answers for imported history; importing again finds nothing new and stores no event twice."""
     db, out = imported
     found = next(ln for ln in out.splitlines() if "event(s) found by the rules" in ln)
-    assert int(found.split()[0]) > 100 and "70 changed board(s)" in found and "not delivered" in found
+    assert found.startswith("94 event(s) found by the rules in the history of 21 changed board(s)")
+    assert "not delivered" in found
     code, events, err = run_cli("--db", db, "query", "events lmarena/text 365 at 2025-12-11")
     assert code == 0, err
     assert "new #1: gemini-3-pro (Google, US) with 1486.6, taking it from gemini-2.5-pro" in events
     totals = "SELECT count(*), (SELECT count(*) FROM outbox) FROM events"
     count = sqlite3.connect(db).execute(totals).fetchone()
-    code, again, err = run_cli("--db", db, "import", "--recordings", str(recordings))
+    assert count[0] == 94  # each event found is stored
+    code, again, err = run_cli("--db", db, "import", "--recordings", str(excerpts))
     assert code == 0, err
     assert "0 event(s) found by the rules in the history of 0 changed board(s)" in again
     assert sqlite3.connect(db).execute(totals).fetchone() == count
@@ -91,9 +93,9 @@ def test_top_with_group_filters_rows(imported: tuple[str, str]) -> None:
     assert rows and all(" CN " in f" {ln} " for ln in rows)
 
 
-def test_reimport_is_idempotent(imported: tuple[str, str], recordings: Path) -> None:
+def test_reimport_is_idempotent(imported: tuple[str, str], excerpts: Path) -> None:
     db, _ = imported
-    code, out, _ = run_cli("--db", db, "import", "--recordings", str(recordings))
+    code, out, _ = run_cli("--db", db, "import", "--recordings", str(excerpts))
     assert code == 0
     assert "0 snapshot(s) stored" in out
 

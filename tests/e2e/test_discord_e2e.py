@@ -48,11 +48,11 @@ MESSAGES = f"channels/{CHANNEL_ID}/messages"
 
 
 @pytest.fixture(scope="module")
-def text_history(recordings: Path) -> list[Snapshot]:
+def text_history(excerpts: Path) -> list[Snapshot]:
     """LMArena's text board on 2025-11-06 and on 2025-12-11, when gemini-3-pro took #1."""
     source = LmarenaSource(Identity.load())
     wanted = ("leaderboard-text_2025-11-06.json", "leaderboard-text_2025-12-11.json")
-    recs = sorted((r for r in source.recordings(recordings) if r.path.name in wanted), key=lambda r: r.as_of)
+    recs = sorted((r for r in source.recordings(excerpts) if r.path.name in wanted), key=lambda r: r.as_of)
     return [snap for rec in recs for snap in source.load(rec)]
 
 

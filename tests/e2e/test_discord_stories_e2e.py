@@ -75,22 +75,22 @@ async def fake(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> AsyncIterator[F
     await fake.stop()
 
 
-async def overtaken(db_path: Path, fake: FakeDiscord, clock: Clock, recordings: Path) -> Process:
+async def overtaken(db_path: Path, fake: FakeDiscord, clock: Clock, excerpts: Path) -> Process:
     """A process where the channel subscribed to `aider/edit overtake` and got the 2024-06-17 alert; the
     2024-06-21 board is then polled: its reversal is queued as a reply and an edit of that alert."""
     proc = await Process(db_path, fake, clock).start()
     callback = await fake.interact(interaction_json(
         ADMIN_GROUP, "subscribe", {"board_pattern": "aider/edit", "rules": "overtake"}, **MANAGER))
     assert "This channel now follows `aider/edit`" in callback["data"]["embeds"][0]["description"]
-    await poll_aider(proc.ctx, edit_yaml(recordings, "2024-05-15"))
+    await poll_aider(proc.ctx, edit_yaml(excerpts, "2024-05-15"))
     clock.advance(days=33)
-    await poll_aider(proc.ctx, edit_yaml(recordings, "2024-06-17"))
+    await poll_aider(proc.ctx, edit_yaml(excerpts, "2024-06-17"))
     assert await proc.dispatcher().run_once() == 1
     [alert] = fake.posts()
     assert alert["embeds"][0]["title"] == "Overtake on aider/edit"
     assert "Deepseek Coder V2" in alert["embeds"][0]["description"]
     clock.advance(days=4)
-    await poll_aider(proc.ctx, edit_yaml(recordings, "2024-06-21"))
+    await poll_aider(proc.ctx, edit_yaml(excerpts, "2024-06-21"))
     assert actions(proc) == [("post", "delivered"), ("reply", "pending"), ("edit", "pending")]
     return proc
 
@@ -123,14 +123,14 @@ async def finish(proc: Process, alerts: int) -> None:
 
 
 async def test_an_overtake_and_its_reversal_are_one_message_one_thread_reply_one_edit(
-        tmp_path: Path, fake: FakeDiscord, clock: Clock, recordings: Path) -> None:
-    await finish(await overtaken(tmp_path / "lw.db", fake, clock, recordings), alerts=1)  # the reply
+        tmp_path: Path, fake: FakeDiscord, clock: Clock, excerpts: Path) -> None:
+    await finish(await overtaken(tmp_path / "lw.db", fake, clock, excerpts), alerts=1)  # the reply
     assert_one_story(fake)
 
 
 async def test_killed_between_the_reply_and_the_edit_neither_loses_nor_doubles_them(
-        tmp_path: Path, fake: FakeDiscord, clock: Clock, recordings: Path) -> None:
-    first = await overtaken(tmp_path / "lw.db", fake, clock, recordings)
+        tmp_path: Path, fake: FakeDiscord, clock: Clock, excerpts: Path) -> None:
+    first = await overtaken(tmp_path / "lw.db", fake, clock, excerpts)
     try:
         with pytest.raises(asyncio.CancelledError):
             await first.dispatcher(KilledInEdit(first.discord.sender)).run_once()

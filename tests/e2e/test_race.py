@@ -1,5 +1,6 @@
-"""The race as people tell it, on all recorded history: shares of a top N, a model against its rival on
-every board, the whole race at a glance, and windows that name the tables they compare."""
+"""The race as people tell it, on the recorded excerpts (tests/data/recordings): shares of a top N, a
+model against its rival on every board, the whole race at a glance, and windows that name the tables
+they compare."""
 
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def ctx(imported_history: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+def ctx(imported_excerpts: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[CommandContext]:
-    """A read-only context over the imported history (the questions here change nothing)."""
+    """A read-only context over the imported excerpts (the questions here change nothing)."""
     path = tmp_path_factory.mktemp("race-db") / "lw.db"
-    shutil.copy(imported_history[0], path)
+    shutil.copy(imported_excerpts[0], path)
     db = open_db(path)
     identity = Identity.load()
     groups = default_groups()
@@ -69,7 +70,8 @@ def both_listed(db: Database, key_a: str, key_b: str) -> dict[str, tuple[int, in
 
 @pytest.mark.parametrize(("a", "b"), [
     ("gemini-2.5-pro", "claude-opus-4-20250514"),
-    ("deepseek-r1", "o1-2024-12-17"),
+    ("gemini-3-pro", "gpt-5.1-high"),
+    ("deepseek-v3.2-thinking", "gpt-5-mini-high"),  # eight LiveBench boards, each ahead on some
     ("qwen2-72b-instruct", "meta-llama-3-70b-instruct"),
 ])
 async def test_versus_lists_exactly_the_boards_listing_both_with_the_right_leader(
@@ -97,18 +99,24 @@ async def test_versus_lists_exactly_the_boards_listing_both_with_the_right_leade
 
 
 async def test_versus_a_group_takes_its_best_model_other_than_the_model_itself(ctx: CommandContext) -> None:
-    reply = await ask(ctx, "versus deepseek-r1 china lmarena/*")
-    assert reply.title.lower() == "deepseek-r1 vs group china"
+    reply = await ask(ctx, "versus qwen3-vl-235b-a22b-instruct china lmarena/*")
+    assert reply.title.lower() == "qwen3-vl-235b-a22b-instruct vs group china"
     for row in reply.table[1:]:
-        assert row[0].startswith("lmarena/") and "deepseek-r1 (" not in row[4].lower()
-    org = await ask(ctx, "versus glm-4.5 OpenAI")
-    assert org.title.endswith(" vs OpenAI") and len(org.table) > 2
+        assert row[0].startswith("lmarena/") and "qwen3-vl-235b-a22b-instruct (" not in row[4].lower()
+    # China's best on lmarena/vision is the model itself (#5): the rival is the next one.
+    vision = next(row for row in reply.table[1:] if row[0] == "lmarena/vision")
+    assert (vision[3], vision[4]) == ("#5 (1241.42)", "#10 ernie-5.0-preview-1120 (1223.61)")
+    org = await ask(ctx, "versus deepseek-v3.2-thinking OpenAI")
+    assert org.title.endswith(" vs OpenAI") and len(org.table) == 1 + 9  # eight LiveBench boards, one LMArena
+    assert ("livebench/coding", "2025-12-23", "gpt-5.1-codex-max", "#25 (64.62)",
+            "#1 gpt-5.1-codex-max (81.38)", "-16.76") in org.table
 
 
 async def test_versus_names_resolve_as_in_model_with_did_you_mean(ctx: CommandContext) -> None:
     reply = await dispatch(ctx, Invocation("console", "C1", "U1", "tester",
-                                           "versus gpt-4o claude-3-5-sonnet"))
-    assert reply.error and reply.text.startswith("`gpt-4o` matches several models: `gpt-4o-20240513`")
+                                           "versus claude-3-5-sonnet gemini-3-pro"))
+    assert reply.error and reply.text.startswith(
+        "`claude-3-5-sonnet` matches several models: `claude-3-5-sonnet-diff`, `claude-3-5-sonnet-whole`")
     typo = await dispatch(ctx, Invocation("console", "C1", "U1", "tester", "versus gemini-2.5-pro chnia"))
     assert typo.error and "Did you mean `china`?" in typo.text
 

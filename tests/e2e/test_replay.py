@@ -1,4 +1,6 @@
-"""Recorded history through the default rules: the events a user would have seen, and how many."""
+"""Recorded history through the default rules: the events a user would have seen, and how many.
+
+On the recorded excerpts (tests/data/recordings), except the backtest of the whole recorded history."""
 
 from __future__ import annotations
 
@@ -42,16 +44,21 @@ def day(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def history(recordings: Path, recorded_timeline: tuple[Snapshot, ...]
-            ) -> tuple[list[Event], dict[str, BoardReplay]]:
-    """Every event of the default rules over all recorded history, and each board's bookkeeping."""
+def replayed(folder: Path, timeline: tuple[Snapshot, ...]) -> tuple[list[Event], dict[str, BoardReplay]]:
+    """Every event of the default rules over the recordings in `folder`, and each board's bookkeeping."""
     identity = Identity.load()
     groups = load_groups({}, identity)
     boards: dict[str, BoardReplay] = {}
-    events = list(replay(all_sources(identity), recordings, default_rules(list(groups)), groups,
-                         boards=boards, snapshots=recorded_timeline))
+    events = list(replay(all_sources(identity), folder, default_rules(list(groups)), groups,
+                         boards=boards, snapshots=timeline))
     return events, boards
+
+
+@pytest.fixture(scope="module")
+def history(excerpts: Path, excerpt_timeline: tuple[Snapshot, ...]
+            ) -> tuple[list[Event], dict[str, BoardReplay]]:
+    """Every event of the default rules over the recorded excerpts, and each board's bookkeeping."""
+    return replayed(excerpts, excerpt_timeline)
 
 
 def aider_edit(events: list[Event], when: str) -> list[Event]:
@@ -129,9 +136,9 @@ def test_every_replayed_event_is_well_formed(history: tuple[list[Event], dict[st
     assert len(keys) == len(set(keys))
 
 
-def test_replay_through_the_cli_as_jsonl(recordings: Path, tmp_path: Path,
+def test_replay_through_the_cli_as_jsonl(excerpts: Path, tmp_path: Path,
                                          history: tuple[list[Event], dict[str, BoardReplay]]) -> None:
-    code, out, err = run_cli("--db", str(tmp_path / "x.db"), "replay", "--recordings", str(recordings),
+    code, out, err = run_cli("--db", str(tmp_path / "x.db"), "replay", "--recordings", str(excerpts),
                              "--board", "aider/*", "--format", "jsonl")
     assert code == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
@@ -154,8 +161,8 @@ def test_replay_through_the_cli_as_jsonl(recordings: Path, tmp_path: Path,
     assert [x["dedupe_key"] for x in lines] == [e.dedupe_key for e in events if e.board.startswith("aider/")]
 
 
-def test_replay_from_to(recordings: Path, tmp_path: Path) -> None:
-    code, out, err = run_cli("--db", str(tmp_path / "x.db"), "replay", "--recordings", str(recordings),
+def test_replay_from_to(excerpts: Path, tmp_path: Path) -> None:
+    code, out, err = run_cli("--db", str(tmp_path / "x.db"), "replay", "--recordings", str(excerpts),
                              "--board", "aider/edit", "--from", "2024-06-17", "--to", "2024-06-21")
     assert code == 0, err
     lines = out.splitlines()
@@ -163,14 +170,14 @@ def test_replay_from_to(recordings: Path, tmp_path: Path) -> None:
     assert [line.split()[1] for line in lines if line.startswith("2024-06-17")] == [
         "overtake", "new_leader", "new_model"]
     assert f"{len(lines)} event(s)" in err
-    code, out, _ = run_cli("--db", str(tmp_path / "x.db"), "replay", "--recordings", str(recordings),
+    code, out, _ = run_cli("--db", str(tmp_path / "x.db"), "replay", "--recordings", str(excerpts),
                            "--board", "aider/edit", "--from", "2024-06-18", "--to", "2024-06-20")
     assert code == 0 and out == ""
 
 
+@pytest.mark.whole_history
 def test_backtest_of_all_history_is_quiet_enough(recordings: Path, tmp_path: Path,
-                                                  history: tuple[list[Event], dict[str, BoardReplay]]
-                                                  ) -> None:
+                                                  recorded_timeline: tuple[Snapshot, ...]) -> None:
     code, out, err = run_cli("--db", str(tmp_path / "x.db"), "backtest", "--recordings", str(recordings))
     assert code == 0, err
     found = re.search(r"^average alerts per board per week: (\d+\.\d+)$", out, re.MULTILINE)
@@ -178,27 +185,27 @@ def test_backtest_of_all_history_is_quiet_enough(recordings: Path, tmp_path: Pat
     average = float(found.group(1))
     assert 0 < average <= 3
     # The printed figure is the library's.
-    events, boards = history
+    events, boards = replayed(recordings, recorded_timeline)
     rules = default_rules(list(load_groups({}, Identity.load())))
     assert f"{backtest(events, boards, rules).per_board_week():.2f}" == found.group(1)
     assert f"alerts in all: {len(events)} over {len(boards)} boards" in out
 
 
-def test_unknown_rules_file_is_a_user_error(recordings: Path, tmp_path: Path) -> None:
+def test_unknown_rules_file_is_a_user_error(excerpts: Path, tmp_path: Path) -> None:
     bad = tmp_path / "rules.toml"
     bad.write_text('[[rule]]\nkind = "overtake"\ngroups = ["china", "atlantis"]\n')
-    code, out, err = run_cli("--db", str(tmp_path / "x.db"), "replay", "--recordings", str(recordings),
+    code, out, err = run_cli("--db", str(tmp_path / "x.db"), "replay", "--recordings", str(excerpts),
                              "--rules", str(bad))
     assert code == 2 and out == ""
     assert "unknown group `atlantis`" in err and str(bad) in err
 
 
 def test_a_share_rule_replayed_on_lmarena_text_names_the_models_and_never_fires_on_a_baseline(
-        recordings: Path, tmp_path: Path, recorded_timeline: tuple[Snapshot, ...]) -> None:
+        excerpts: Path, tmp_path: Path, excerpt_timeline: tuple[Snapshot, ...]) -> None:
     """`replay --rules` with `share group=china count=3 top=10` on the real lmarena/text history."""
     rules = tmp_path / "share.toml"
     rules.write_text('[[rule]]\nkind = "share"\ngroup = "china"\ncount = 3\ntop = 10\n')
-    code, out, err = run_cli("replay", "--recordings", str(recordings), "--board", "lmarena/text", "--rules",
+    code, out, err = run_cli("replay", "--recordings", str(excerpts), "--board", "lmarena/text", "--rules",
                              str(rules), "--format", "jsonl")
     assert code == 0, err
     events = [json.loads(line) for line in out.splitlines()]
@@ -211,7 +218,7 @@ def test_a_share_rule_replayed_on_lmarena_text_names_the_models_and_never_fires_
     identity = Identity.load()
     groups = load_groups({}, identity)
     boards: dict[str, BoardReplay] = {}
-    list(replay(all_sources(identity), recordings, default_rules(list(groups)), groups, "lmarena/text",
-                boards, recorded_timeline))
+    list(replay(all_sources(identity), excerpts, default_rules(list(groups)), groups, "lmarena/text",
+                boards, excerpt_timeline))
     baselines = {boards["lmarena/text"].first} | {at for at, _ in boards["lmarena/text"].changes}
     assert not {datetime.fromisoformat(e["at"]) for e in events} & baselines

@@ -37,10 +37,10 @@ ALERTS = "C0ALERTS"
 pytestmark = pytest.mark.usefixtures("slack_environment")
 
 
-def aider_site(recordings: Path) -> httpx.MockTransport:
+def aider_site(excerpts: Path) -> httpx.MockTransport:
     """The Aider website as it stood on 2024-06-17 (edit board) and 2024-12-22 (polyglot board)."""
-    edit = (recordings / "aider/edit_leaderboard/edit_leaderboard_2024-06-17.yml").read_bytes()
-    polyglot = (recordings / "aider/polyglot_leaderboard/polyglot_leaderboard_2024-12-22.yml").read_bytes()
+    edit = (excerpts / "aider/edit_leaderboard/edit_leaderboard_2024-06-17.yml").read_bytes()
+    polyglot = (excerpts / "aider/polyglot_leaderboard/polyglot_leaderboard_2024-12-22.yml").read_bytes()
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = {EDIT_URL: edit, POLYGLOT_URL: polyglot}.get(str(request.url))
@@ -49,25 +49,25 @@ def aider_site(recordings: Path) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-def history_before(recordings: Path, tmp: Path) -> Path:
+def history_before(excerpts: Path, tmp: Path) -> Path:
     """A recordings folder holding only the 2024-05-15 Aider edit board (the board before the overtake)."""
     folder = tmp / "recorded" / "aider" / "edit_leaderboard"
     folder.mkdir(parents=True)
     name = "edit_leaderboard_2024-05-15.yml"
-    (folder / name).write_bytes((recordings / "aider/edit_leaderboard" / name).read_bytes())
+    (folder / name).write_bytes((excerpts / "aider/edit_leaderboard" / name).read_bytes())
     return tmp / "recorded"
 
 
-async def test_run_answers_slack_polls_and_delivers_one_alert(recordings: Path, tmp_path: Path,
+async def test_run_answers_slack_polls_and_delivers_one_alert(excerpts: Path, tmp_path: Path,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     slack = await FakeSlack(admins={"U0ADMIN"}).start()
     settings = Settings(db_path=str(tmp_path / "lw.db"), http_port=0, slack_mode="http",
                         slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
                         slack_api_url=slack.api_url)
     identity = Identity.load()
-    app = build_app(settings, client=httpx.AsyncClient(transport=aider_site(recordings)),
+    app = build_app(settings, client=httpx.AsyncClient(transport=aider_site(excerpts)),
                     sources=[AiderSource(identity)])
-    import_recordings(app.db, app.sources, history_before(recordings, tmp_path), datetime.now(UTC))
+    import_recordings(app.db, app.sources, history_before(excerpts, tmp_path), datetime.now(UTC))
     subscribed = await dispatch(command_context(app), Invocation(
         "slack", ALERTS, "U0ADMIN", "ada", "subscribe aider/edit overtake", can_configure=True))
     assert not subscribed.error, subscribed.text
@@ -98,12 +98,12 @@ async def test_run_answers_slack_polls_and_delivers_one_alert(recordings: Path, 
 
 
 async def test_a_rejected_slack_token_is_named_and_the_rest_keeps_running(
-        recordings: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        excerpts: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     slack = await FakeSlack(bad_tokens={BOT_TOKEN}).start()
     settings = Settings(db_path=str(tmp_path / "lw.db"), http_port=0, slack_mode="http",
                         slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
                         slack_api_url=slack.api_url)
-    app = build_app(settings, client=httpx.AsyncClient(transport=aider_site(recordings)),
+    app = build_app(settings, client=httpx.AsyncClient(transport=aider_site(excerpts)),
                     sources=[AiderSource(Identity.load())])
     db = open_db(settings.db_path)
     try:
@@ -124,7 +124,7 @@ async def test_a_rejected_slack_token_is_named_and_the_rest_keeps_running(
 
 
 async def test_slack_and_discord_in_one_process_a_bad_discord_token_leaves_slack_running(
-        recordings: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        excerpts: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
     keep_endpoints(monkeypatch)
     slack = await FakeSlack().start()
@@ -133,7 +133,7 @@ async def test_slack_and_discord_in_one_process_a_bad_discord_token_leaves_slack
                        db_path=str(tmp_path / "lw.db"), http_port=0, slack_mode="http",
                        slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
                        slack_api_url=slack.api_url)
-    app = build_app(settings, client=httpx.AsyncClient(transport=aider_site(recordings)),
+    app = build_app(settings, client=httpx.AsyncClient(transport=aider_site(excerpts)),
                     sources=[AiderSource(Identity.load())])
     try:
         with caplog.at_level(logging.INFO):

@@ -116,7 +116,7 @@ def db_path(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "leaderwatch.db"
 
 
-async def subscribed_and_ingested(db_path: Path, fake: FakeSlack, clock: Clock, recordings: Path) -> Process:
+async def subscribed_and_ingested(db_path: Path, fake: FakeSlack, clock: Clock, excerpts: Path) -> Process:
     """A process where #alerts subscribed (slash command) and the 2024-06-17 Aider edit board came in.
 
     On 2024-06-17 DeepSeek Coder V2 (China) took the Aider code editing board from gpt-4o (US).
@@ -126,10 +126,10 @@ async def subscribed_and_ingested(db_path: Path, fake: FakeSlack, clock: Clock, 
     assert reply["blocks"][0]["text"]["text"] == "Subscribed", reply
     reply = await proc.command("subscribe lmarena/* overtake new_leader", OTHER)
     assert reply["blocks"][0]["text"]["text"] == "Subscribed", reply
-    await proc.poll(edit_yaml(recordings, "2024-05-15"))
+    await proc.poll(edit_yaml(excerpts, "2024-05-15"))
     assert outbox.depth(proc.db) == {}
     clock.advance(3600)
-    await proc.poll(edit_yaml(recordings, "2024-06-17"))
+    await proc.poll(edit_yaml(excerpts, "2024-06-17"))
     rows = queued(proc)
     assert [(r["channel_id"], r["status"]) for r in rows] == [(ALERTS, "pending")]
     assert not fake.called("chat.postMessage")
@@ -149,8 +149,8 @@ def alert_keys(fake: FakeSlack, channel: str) -> list[str]:
 
 
 async def test_a_subscribed_channel_gets_exactly_one_alert(db_path: Path, fake: FakeSlack, clock: Clock,
-                                                           recordings: Path) -> None:
-    proc = await subscribed_and_ingested(db_path, fake, clock, recordings)
+                                                           excerpts: Path) -> None:
+    proc = await subscribed_and_ingested(db_path, fake, clock, excerpts)
     try:
         assert await proc.dispatcher.run_once() == 1
         [row] = queued(proc)
@@ -171,8 +171,8 @@ async def test_a_subscribed_channel_gets_exactly_one_alert(db_path: Path, fake: 
 
 
 async def test_a_429_is_retried_and_the_alert_arrives_once(db_path: Path, fake: FakeSlack, clock: Clock,
-                                                           recordings: Path) -> None:
-    proc = await subscribed_and_ingested(db_path, fake, clock, recordings)
+                                                           excerpts: Path) -> None:
+    proc = await subscribed_and_ingested(db_path, fake, clock, excerpts)
     try:
         fake.rate_limit_posts = 1  # the next chat.postMessage gets 429, Retry-After: 0
         assert await proc.dispatcher.run_once() == 0
@@ -192,8 +192,8 @@ async def test_a_429_is_retried_and_the_alert_arrives_once(db_path: Path, fake: 
 
 
 async def test_a_500_is_retried_after_checking_the_channel(db_path: Path, fake: FakeSlack, clock: Clock,
-                                                           recordings: Path) -> None:
-    proc = await subscribed_and_ingested(db_path, fake, clock, recordings)
+                                                           excerpts: Path) -> None:
+    proc = await subscribed_and_ingested(db_path, fake, clock, excerpts)
     try:
         fake.server_error_posts = 1  # Slack may or may not have posted it
         assert await proc.dispatcher.run_once() == 0
@@ -206,8 +206,8 @@ async def test_a_500_is_retried_after_checking_the_channel(db_path: Path, fake: 
 
 
 async def test_killed_between_outbox_and_delivery_delivers_once_after_restart(
-        db_path: Path, fake: FakeSlack, clock: Clock, recordings: Path) -> None:
-    first = await subscribed_and_ingested(db_path, fake, clock, recordings)
+        db_path: Path, fake: FakeSlack, clock: Clock, excerpts: Path) -> None:
+    first = await subscribed_and_ingested(db_path, fake, clock, excerpts)
     [row] = queued(first)
     await first.stop()  # killed: the outbox row was committed with the snapshot, nothing was sent
 
@@ -227,8 +227,8 @@ async def test_killed_between_outbox_and_delivery_delivers_once_after_restart(
 
 
 async def test_killed_after_slack_accepted_but_before_marking_does_not_post_again(
-        db_path: Path, fake: FakeSlack, clock: Clock, recordings: Path) -> None:
-    first = await subscribed_and_ingested(db_path, fake, clock, recordings)
+        db_path: Path, fake: FakeSlack, clock: Clock, excerpts: Path) -> None:
+    first = await subscribed_and_ingested(db_path, fake, clock, excerpts)
     [row] = queued(first)
     fake.post_gate = asyncio.Event()  # Slack stores the message, then the process dies before the answer
     delivering = asyncio.ensure_future(first.dispatcher.run_once())

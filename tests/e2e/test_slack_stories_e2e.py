@@ -53,7 +53,7 @@ async def fake(clock: Clock) -> AsyncIterator[FakeSlack]:
     await slack.stop()
 
 
-async def overtaken(path: Path, fake: FakeSlack, clock: Clock, recordings: Path) -> Process:
+async def overtaken(path: Path, fake: FakeSlack, clock: Clock, excerpts: Path) -> Process:
     """#alerts follows aider/edit overtakes (typed by an admin); the 2024-06-17 overtake is delivered and
     the 2024-06-21 board, where the US takes the lead back, is polled."""
     proc = await Process(path, fake, clock).start()
@@ -61,7 +61,7 @@ async def overtaken(path: Path, fake: FakeSlack, clock: Clock, recordings: Path)
     assert reply["blocks"][0]["text"]["text"] == "Subscribed", reply
     for date in ("2024-05-15", "2024-06-17", "2024-06-21"):
         clock.now = day(date)
-        await proc.poll(edit_yaml(recordings, date))
+        await proc.poll(edit_yaml(excerpts, date))
         if date == "2024-06-17":
             assert await proc.dispatcher.run_once() == 1
     assert [(r["action"], r["status"]) for r in queued(proc)] == [
@@ -107,8 +107,8 @@ def check_story(first: Posted, reply: Posted) -> None:
 
 
 async def test_an_overtake_and_its_reversal_make_one_thread_and_one_edit(
-        tmp_path: Path, fake: FakeSlack, clock: Clock, recordings: Path) -> None:
-    proc = await overtaken(tmp_path / "lw.db", fake, clock, recordings)
+        tmp_path: Path, fake: FakeSlack, clock: Clock, excerpts: Path) -> None:
+    proc = await overtaken(tmp_path / "lw.db", fake, clock, excerpts)
     try:
         [first] = fake.top_level(ALERTS)
         assert header(first.blocks) == TITLE and first.edits == []
@@ -122,9 +122,9 @@ async def test_an_overtake_and_its_reversal_make_one_thread_and_one_edit(
 
 
 async def test_killed_between_the_reply_and_the_edit_neither_loses_nor_doubles(
-        tmp_path: Path, fake: FakeSlack, clock: Clock, recordings: Path) -> None:
+        tmp_path: Path, fake: FakeSlack, clock: Clock, excerpts: Path) -> None:
     path = tmp_path / "lw.db"
-    first_run = await overtaken(path, fake, clock, recordings)
+    first_run = await overtaken(path, fake, clock, excerpts)
     first_run.dispatcher.senders = {"slack": KilledInEdit(first_run.slack.sender)}
     with pytest.raises(asyncio.CancelledError):
         await first_run.dispatcher.run_once()
@@ -148,9 +148,9 @@ async def test_killed_between_the_reply_and_the_edit_neither_loses_nor_doubles(
 
 
 async def test_killed_after_slack_took_the_reply_finds_it_in_the_thread(
-        tmp_path: Path, fake: FakeSlack, clock: Clock, recordings: Path) -> None:
+        tmp_path: Path, fake: FakeSlack, clock: Clock, excerpts: Path) -> None:
     path = tmp_path / "lw.db"
-    first_run = await overtaken(path, fake, clock, recordings)
+    first_run = await overtaken(path, fake, clock, excerpts)
     fake.post_gate = asyncio.Event()  # Slack stores the reply, then the process dies before the answer
     delivering = asyncio.ensure_future(first_run.dispatcher.run_once())
     await fake.wait_for(lambda: len(fake.posts(ALERTS)) == 2)

@@ -51,14 +51,24 @@ COMPOSITE = ("aider/polyglot,2025-01-24T00:00:00+00:00,1,DeepSeek R1 + claude-3-
              "DeepSeek R1;claude-3-5-sonnet-20241022,")
 
 
-def build_database(recordings: Path, folder: Path) -> Path:
+def build_database(excerpts: Path, folder: Path) -> Path:
     """A database file holding the recorded subset, imported the way `leaderwatch import` does."""
-    return recorded_template(recordings, folder, RECORDED, NOW, snapshots=9)
+    return recorded_template(excerpts, folder, RECORDED, NOW, snapshots=9)
+
+
+def repeat_tables(db: Database, board: str, times: int) -> None:
+    """The board's stored tables `times` over in all, each round a month after the one before: the
+    excerpt's six tables of 40 rows become 1,200 rows in five rounds."""
+    tables = list(store.snapshots_between(db, board))
+    for k in range(1, times):
+        for snap in tables:
+            later = snap.as_of + timedelta(days=30 * k)
+            assert store.save_snapshot(db, dataclasses.replace(snap, as_of=later, fetched_at=later)).stored
 
 
 @pytest.fixture(scope="module")
-def template(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_database(recordings, tmp_path_factory.mktemp("export"))
+def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_database(excerpts, tmp_path_factory.mktemp("export"))
 
 
 def day(text: str, end: bool = False) -> datetime:
@@ -79,7 +89,7 @@ def test_csv_header_and_a_known_row(db: Database) -> None:
     lines = text.splitlines()
     assert lines[0] == HEADER == ",".join(COLUMNS)
     assert DEEPSEEK_R1 in lines
-    assert len(lines) == 1 + 190
+    assert len(lines) == 1 + 40  # the excerpt keeps the top 40 rows of the table
     assert [ln.split(",")[2] for ln in lines[1:8]] == ["1", "1", "2", "3", "3", "3", "5"]  # as published
     assert lines[6] == DEEPSEEK_R1
 
@@ -130,7 +140,7 @@ def test_every_exported_row_reads_back_as_the_stored_entry(db: Database, board: 
 def test_json_is_one_array_and_jsonl_one_object_a_line(db: Database) -> None:
     rows = list(history_rows(db, "lmarena/text", day("2025-01-24"), day("2025-01-24", end=True)))
     array, lines = io.StringIO(), io.StringIO()
-    assert write_json(rows, array) == write_jsonl(rows, lines) == 190
+    assert write_json(rows, array) == write_jsonl(rows, lines) == 40
     parsed = json.loads(array.getvalue())
     assert parsed == [json.loads(ln) for ln in lines.getvalue().splitlines()]
     assert parsed[5] == {
@@ -139,7 +149,7 @@ def test_json_is_one_array_and_jsonl_one_object_a_line(db: Database) -> None:
         "open_weights": True, "score": 1357.0, "ci_lower": 1344.0, "ci_upper": 1369.0, "votes": 1883,
         "components": [], "origin": "fboulnois-lmsys-csv", "method": "default", "truncated": False}
     inside = array.getvalue().splitlines()
-    assert (inside[0], inside[-1], len(inside)) == ("[", "]", 190 + 2)  # one object a line in the array
+    assert (inside[0], inside[-1], len(inside)) == ("[", "]", 40 + 2)  # one object a line in the array
     assert [json.loads(ln.rstrip(",")) for ln in inside[1:-1]] == parsed
     empty = io.StringIO()
     assert write_json([], empty) == 0 and json.loads(empty.getvalue()) == []
@@ -157,6 +167,7 @@ def test_the_range_takes_whole_days_at_both_ends(db: Database) -> None:
 
 def test_rows_stream_instead_of_piling_up(db: Database) -> None:
     """Writing every row holds far less memory than the rows themselves would take as a list."""
+    repeat_tables(db, "lmarena/text", 5)  # the excerpt's 240 rows are too few to tell
     class Sink(io.TextIOBase):
         def write(self, s: str) -> int:
             return len(s)
@@ -172,7 +183,7 @@ def test_rows_stream_instead_of_piling_up(db: Database) -> None:
         listed = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert len(held) == 1128
+    assert len(held) == 1200
     assert streamed * 3 < listed, (streamed, listed)
 
 

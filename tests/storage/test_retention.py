@@ -170,11 +170,12 @@ WEEKLY = RetentionPolicy(7, "week")
 """Cutoff 2026-04-10: the scrape's first three weeks are thinned to a snapshot per board and week."""
 
 
-def scrape_recordings(recordings: Path, folder: Path) -> list[tuple[Recording, Source]]:
-    """LMArena's daily scrape (2026-03-19 .. 2026-04-19, 3 boards, times of day included), in time order."""
+def scrape_recordings(excerpts: Path, folder: Path) -> list[tuple[Recording, Source]]:
+    """LMArena's daily scrape (2026-03-19 .. 2026-04-19, 3 boards, times of day included; the excerpts keep
+    each day's top 40 text, 25 vision and 10 code rows), in time order."""
     root = folder / "recordings"
     (root / "lmarena").mkdir(parents=True)
-    (root / "lmarena" / "arena_ai_daily_scrape").symlink_to(recordings / "lmarena" / "arena_ai_daily_scrape")
+    (root / "lmarena" / "arena_ai_daily_scrape").symlink_to(excerpts / "lmarena" / "arena_ai_daily_scrape")
     owners = find_recordings(all_sources(Identity.load()), root)
     return sorted(owners.items(), key=lambda kv: (kv[0].as_of, str(kv[0].path), kv[0].part))
 
@@ -200,8 +201,8 @@ def poll(db: Database, recs: list[tuple[Recording, Source]],
 
 
 @pytest.fixture(scope="module")
-def scrape(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Recording, Source]]:
-    return scrape_recordings(recordings, tmp_path_factory.mktemp("scrape"))
+def scrape(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Recording, Source]]:
+    return scrape_recordings(excerpts, tmp_path_factory.mktemp("scrape"))
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +235,7 @@ def seen_models(db: Database, board: str) -> set[tuple[str, str]]:
     return {(key, name) for name, key in listed}
 
 
-BOARDS = ("lmarena/text-style-control", "lmarena/vision", "lmarena/webdev")
+BOARDS = ("lmarena/text-style-control", "lmarena/vision-style-control", "lmarena/webdev")
 
 
 def test_weekly_thinning_of_a_real_history_keeps_what_the_questions_read(db: Database) -> None:
@@ -254,9 +255,10 @@ def test_weekly_thinning_of_a_real_history_keeps_what_the_questions_read(db: Dat
 
     report = apply_retention(db, WEEKLY, RETAINED_AT)
 
-    assert (report.snapshots_before, report.snapshots_removed, report.entries_removed) == (48, 11, 401)
-    assert dict(report.removed_by_board) == {"lmarena/text-style-control": 7, "lmarena/vision": 4}
-    assert sorted(doomed) == [7, 10, 11, 12, 13, 18, 20, 21, 22, 26, 31]
+    assert (report.snapshots_before, report.snapshots_removed, report.entries_removed) == (41, 8, 260)
+    assert dict(report.removed_by_board) == {"lmarena/text-style-control": 7,
+                                            "lmarena/vision-style-control": 1}
+    assert sorted(doomed) == [7, 10, 11, 12, 17, 19, 20, 23]
     after = snapshot_rows(db)
     assert [s.id for s in after] == [s.id for s in before if s.id not in doomed]
     assert all(s.as_of < limit for s in before if s.id in doomed)
@@ -269,8 +271,8 @@ def test_weekly_thinning_of_a_real_history_keeps_what_the_questions_read(db: Dat
         assert next(iter(store.snapshots_between(db, board))).as_of == firsts[board]
     assert {i: events_of_snapshot(db, i) for i in event_snapshots} == events_before
     assert report.summary() == (
-        "retention: removed 11 of 48 snapshot(s) (401 entries) from before 2026-04-10: "
-        "lmarena/text-style-control 7, lmarena/vision 4")
+        "retention: removed 8 of 41 snapshot(s) (260 entries) from before 2026-04-10: "
+        "lmarena/text-style-control 7, lmarena/vision-style-control 1")
 
 
 def test_models_seen_only_in_removed_snapshots_are_still_remembered(db: Database) -> None:
@@ -320,14 +322,14 @@ def test_the_rules_find_the_same_events_after_retention(db: Database, template: 
 def test_retention_twice_removes_nothing_more(db: Database) -> None:
     apply_retention(db, WEEKLY, RETAINED_AT)
     again = apply_retention(db, WEEKLY, RETAINED_AT)
-    assert again == RetentionReport(datetime(2026, 4, 10, tzinfo=UTC), 37, 0, 0, {})
-    assert again.summary() == ("retention: nothing to remove (37 snapshot(s), none thinnable before "
+    assert again == RetentionReport(datetime(2026, 4, 10, tzinfo=UTC), 33, 0, 0, {})
+    assert again.summary() == ("retention: nothing to remove (33 snapshot(s), none thinnable before "
                                "2026-04-10)")
 
 
 def test_a_young_history_is_left_alone(db: Database) -> None:
     report = apply_retention(db, RetentionPolicy(365), RETAINED_AT)
-    assert (report.snapshots_removed, count(db, "snapshots")) == (0, 48)
+    assert (report.snapshots_removed, count(db, "snapshots")) == (0, 41)
 
 
 def test_daily_thinning_of_several_polls_a_day(scrape: list[tuple[Recording, Source]],
@@ -343,7 +345,7 @@ def test_daily_thinning_of_several_polls_a_day(scrape: list[tuple[Recording, Sou
     asked = {b: answers(db, b, ends) for b in BOARDS}
     before = count(db, "snapshots")
     report = apply_retention(db, RetentionPolicy(7, "day"), base + timedelta(days=30))
-    assert (before, report.snapshots_removed) == (52, 12)
+    assert (before, report.snapshots_removed) == (45, 11)
     for board in BOARDS:
         assert answers(db, board, ends) == asked[board], board
     db.close()
