@@ -28,7 +28,7 @@ import httpx
 
 from leaderwatch.sources import lmarena
 from leaderwatch.sources.base import SourceError
-from leaderwatch.sources.http import Fetcher
+from leaderwatch.sources.http import Fetcher, size_text
 
 logger = logging.getLogger(__name__)
 
@@ -118,14 +118,6 @@ class Tally:
         return text + (f", {self.gone} gone upstream" if self.gone else "")
 
 
-def size_text(n: int) -> str:
-    """12345678 -> "12.3 MB"."""
-    value, unit = float(n), "bytes"
-    for bigger in ("KB", "MB", "GB"):
-        if value < 1000:
-            break
-        value, unit = value / 1000, bigger
-    return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
 
 
 def write_atomically(path: Path, content: bytes) -> None:

@@ -200,3 +200,12 @@ def new_client(timeout: float = 30.0) -> httpx.AsyncClient:
 def utcnow() -> datetime:
     """The current time in UTC (sources take it as fetch time)."""
     return datetime.now(UTC)
+
+def size_text(n: int) -> str:
+    """12345678 -> "12.3 MB"."""
+    value, unit = float(n), "bytes"
+    for bigger in ("KB", "MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"

@@ -36,7 +36,7 @@ from leaderwatch.sources.base import (
     make_snapshot,
     ranked,
 )
-from leaderwatch.sources.http import Fetcher, utcnow
+from leaderwatch.sources.http import Fetcher, size_text, utcnow
 from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.parsing import (
     check_record,
@@ -929,10 +929,6 @@ def _backfill_since(folder: Path) -> date | None:
             from None
 
 
-def _size_text(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
-
-
 async def download_history(
     http: Fetcher, cache: Path, since: date | None, progress: Callable[[str, int, int | None], None], *,
     url: str | None = None,
@@ -976,7 +972,7 @@ async def download_history(
         progress(f"{arena.config} full", i, len(ARENAS))
     arenas = len(ARENAS) - len(missing)
     line = (f"LMArena's leaderboard dataset (CC BY 4.0), `full` split of {arenas} arenas: "
-            f"{fetched} downloaded ({_size_text(size)}), {kept} already there")
+            f"{fetched} downloaded ({size_text(size)}), {kept} already there")
     if missing:
         line += f"; not published: {', '.join(missing)}"
     if since is not None:

@@ -16,7 +16,7 @@ from leaderwatch.bot.chat import console
 from leaderwatch.bot.commands import UserError
 from leaderwatch.bot.commands.names import did_you_mean, parse_date
 from leaderwatch.bot.pipeline.backfill import default_cache, download_history
-from leaderwatch.bot.pipeline.importer import coverage_lines, import_recordings
+from leaderwatch.bot.pipeline.importer import import_recordings, summary_lines
 from leaderwatch.sources.base import SourceError
 from leaderwatch.sources.history import GitHubAuth, Progress, downloaders
 
@@ -96,14 +96,7 @@ def cmd_backfill(app: App, args: argparse.Namespace) -> int:
               "`leaderwatch backfill` again", file=sys.stderr)
         report, code = None, 1
     if report is not None:
-        for line in coverage_lines(report):
-            print(line)
-        print(f"imported {report.recordings - report.already_imported - len(report.errors)} recording(s) "
-              f"({report.already_imported} already imported): {report.snapshots_stored} snapshot(s) stored, "
-              f"{report.snapshots_unchanged} unchanged, in {time.perf_counter() - started:.1f}s")
-        print(f"{report.events} event(s) found by the rules in the history of "
-              f"{len(report.changed_boards)} changed board(s): stored for `events` and the charts, "
-              "not delivered")
+        print("\n".join(summary_lines(report, time.perf_counter() - started)))
         # Upstream committed these versions broken: nothing to retry, so they do not fail the run.
         for err in report.errors:
             print(f"skipped: {err}", file=sys.stderr)

@@ -14,6 +14,7 @@ from leaderwatch.bot.app import App
 from leaderwatch.bot.cli.common import board_of
 from leaderwatch.bot.commands import UserError
 from leaderwatch.bot.commands.names import parse_date
+from leaderwatch.sources.http import size_text
 from leaderwatch.storage.db import StorageError
 from leaderwatch.storage.export import (
     WRITERS,
@@ -131,14 +132,6 @@ def _to_file(path: Path, write: Callable[[TextIO], int]) -> int:
     return count
 
 
-def _size(n: int) -> str:
-    """12345678 -> "12.3 MB"."""
-    value, unit = float(n), "bytes"
-    for bigger in ("KB", "MB", "GB"):
-        if value < 1000:
-            break
-        value, unit = value / 1000, bigger
-    return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
 
 
 def cmd_backup(app: App, args: argparse.Namespace) -> int:
@@ -150,7 +143,7 @@ def cmd_backup(app: App, args: argparse.Namespace) -> int:
     except StorageError as exc:
         print(f"leaderwatch: {exc}", file=sys.stderr)
         return 1
-    print(f"backed up {app.settings.db_path} to {result.path}: {_size(result.size)} "
+    print(f"backed up {app.settings.db_path} to {result.path}: {size_text(result.size)} "
           f"({result.size:,} bytes), {result.snapshots:,} snapshot(s), integrity check ok")
     return 0
 

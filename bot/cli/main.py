@@ -21,7 +21,7 @@ from leaderwatch.bot.cli.history import BoardReplay, backtest, backtest_lines, i
 from leaderwatch.bot.commands import Invocation, UserError, dispatch
 from leaderwatch.bot.commands.names import did_you_mean, parse_date, resolve_group
 from leaderwatch.bot.commands.questions import top_entries
-from leaderwatch.bot.pipeline.importer import coverage_lines, import_recordings
+from leaderwatch.bot.pipeline.importer import import_recordings, summary_lines
 from leaderwatch.bot.runtime.logs import configure_logging
 from leaderwatch.bot.settings import ConfigError, load_settings
 from leaderwatch.sources.registry import source_names
@@ -64,13 +64,7 @@ def cmd_import(app: App, args: argparse.Namespace) -> int:
     report = import_recordings(app.db, app.sources, root, app.clock(),
                                progress=console.progress_printer(sys.stderr), rules=app.rules,
                                groups=app.groups)
-    for line in coverage_lines(report):
-        print(line)
-    print(f"imported {report.recordings - report.already_imported - len(report.errors)} recording(s) "
-          f"({report.already_imported} already imported): {report.snapshots_stored} snapshot(s) stored, "
-          f"{report.snapshots_unchanged} unchanged, in {time.perf_counter() - started:.1f}s")
-    print(f"{report.events} event(s) found by the rules in the history of "
-          f"{len(report.changed_boards)} changed board(s): stored for `events` and the charts, not delivered")
+    print("\n".join(summary_lines(report, time.perf_counter() - started)))
     for err in report.errors:
         print(f"error: {err}", file=sys.stderr)
     return 1 if report.errors else 0

@@ -120,6 +120,16 @@ def store_history_events(db: Database, board_id: str, rules: Sequence[Rule], gro
     return int(after - before)
 
 
+def summary_lines(report: ImportReport, seconds: float) -> list[str]:
+    """What `import` (and `backfill` after its downloads) prints at the end: coverage per board, counts."""
+    return [*coverage_lines(report),
+            f"imported {report.recordings - report.already_imported - len(report.errors)} recording(s) "
+            f"({report.already_imported} already imported): {report.snapshots_stored} snapshot(s) stored, "
+            f"{report.snapshots_unchanged} unchanged, in {seconds:.1f}s",
+            f"{report.events} event(s) found by the rules in the history of {len(report.changed_boards)} "
+            "changed board(s): stored for `events` and the charts, not delivered"]
+
+
 def coverage_lines(report: ImportReport) -> list[str]:
     """Which recording family covers which period of each board, as printed by `import`."""
     lines: list[str] = []

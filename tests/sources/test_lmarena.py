@@ -348,7 +348,7 @@ def test_backfill_fills_lmarena_vision_from_2024_and_top_answers(tmp_path):
     hub = Hub()
     line, seen = asyncio.run(backfill(hub, cache))
     assert line == ("LMArena's leaderboard dataset (CC BY 4.0), `full` split of 5 arenas: 5 downloaded "
-                    "(35 kB), 0 already there; not published: text_factuality, search, search_style_control, "
+                    "(34.7 KB), 0 already there; not published: text_factuality, search, search_style_control, "
                     "search_factuality, document, document_style_control, text_to_image, image_edit, "
                     "text_to_video, image_to_video, video_edit, agent, agent_bash_recovery_steps, "
                     "agent_praise_complaint, agent_steerability, agent_task_outcome_explicit, "
