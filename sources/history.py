@@ -390,12 +390,14 @@ def no_history(note: str) -> Downloader:
 EPOCH_NOTE = ("the hub's benchmark_data.zip holds today's tables only; `leaderwatch poll epoch` stores them")
 OPENCOMPASS_NOTE = ("the OpenVLM file is one table, frozen since 2025-09-17; `leaderwatch poll opencompass` "
                     "stores it")
-LMARENA_MISSING = "no history download in this version; `leaderwatch poll lmarena` stores the current boards"
+def downloaders(urls: Mapping[str, str] | None = None) -> Mapping[str, Downloader]:
+    """The downloader of each source's history, by source name, in the registry's order. `urls`: the
+    `[sources.NAME] url` settings; LMArena's (a mirror of the dataset) serves its history too."""
+    arena_url = (urls or {}).get("lmarena")
 
+    async def arena(http: Fetcher, cache: Path, since: date | None, progress: Progress) -> str:
+        return await lmarena.download_history(http, cache, since, progress, url=arena_url)
 
-def downloaders() -> Mapping[str, Downloader]:
-    """The downloader of each source's history, by source name, in the registry's order."""
-    arena: Downloader = getattr(lmarena, "download_history", None) or note_only(LMARENA_MISSING)
     return {
         "lmarena": arena,
         "openllm": download_openllm,

@@ -67,7 +67,7 @@ def progress_printer(stream: TextIO) -> Callable[[str], Progress]:
 
 def cmd_backfill(app: App, args: argparse.Namespace) -> int:
     """Download each origin's history into the cache folder, import it, print the summary."""
-    table = downloaders()
+    table = downloaders({name: s.url for name, s in app.settings.sources.items() if s.url})
     known = [n for n in table if n in {s.name for s in app.sources}]
     for name in args.sources:
         if name not in known:

@@ -288,7 +288,7 @@ async def test_fetch_reads_each_arenas_latest_parquet():
         ("grok-4-0709", 2, 1434.0)]
     glm = one(text, "glm-4.5")
     assert (glm.ci_lower, glm.ci_upper, glm.votes, glm.organization, glm.open_weights) == (
-        1425.0, 1443.0, 4112, "zai", True)  # the dataset's own slug (the identity tables know no `zai`)
+        1425.0, 1443.0, 4112, "zai", True)  # the dataset's own slug, kept as published
 
 
 async def test_fetch_is_conditional_and_skips_unchanged_files():
@@ -348,8 +348,9 @@ def test_backfill_fills_lmarena_vision_from_2024_and_top_answers(tmp_path):
     hub = Hub()
     line, seen = asyncio.run(backfill(hub, cache))
     assert line == ("LMArena's leaderboard dataset (CC BY 4.0), `full` split of 5 arenas: 5 downloaded "
-                    "(34.7 KB), 0 already there; not published: text_factuality, search, search_style_control, "
-                    "search_factuality, document, document_style_control, text_to_image, image_edit, "
+                    "(34.7 KB), 0 already there; not published: text_factuality, search, "
+                    "search_style_control, search_factuality, document, document_style_control, "
+                    "text_to_image, image_edit, "
                     "text_to_video, image_to_video, video_edit, agent, agent_bash_recovery_steps, "
                     "agent_praise_complaint, agent_steerability, agent_task_outcome_explicit, "
                     "agent_tool_hallucination")
