@@ -3,10 +3,13 @@
 Each adapter renders a Reply its own way (Block Kit on Slack, embeds on Discord, plain text on the
 console) and applies its platform's limits. `num`, `signed`, `day`, `moment` and `plural` (from `texts`)
 are the one way leaderwatch writes numbers, dates and counts, in alerts, answers, charts and the terminal.
+A model's name is written as the origin spells it, cut to `NAME_LIMIT` characters (`short_name`): an
+alert about a 10,000-character name stays one message.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +20,43 @@ from leaderwatch.alerts.texts import moment as moment
 from leaderwatch.alerts.texts import num as num
 from leaderwatch.alerts.texts import plural as plural
 from leaderwatch.alerts.texts import signed as signed
+
+NAME_LIMIT = 100
+"""The most characters of a model's name an alert shows (the longest real names are about 70)."""
+
+LINE_LIMIT = 400
+"""The most characters of one line of a digest or of a story's updates."""
+
+
+# C0 controls but tab and newline, DEL, C1 controls, the bidi marks, embeddings, overrides and isolates
+# (U+061C, U+200E/F, U+202A-E, U+2066-9) and the BOM. A right-to-left override in a model's name turns
+# the rest of an alert around ("...1# koot" reads as "took #1..."); NUL cuts some clients' text short.
+# Zero-width spaces and joiners stay: emoji are built with them and the adapters use U+200B themselves.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                         "\ufeff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` without NUL, other control characters (tab and newline kept) and bidi control characters:
+    what every renderer (Slack, Discord, the charts) does to text from the origins before showing it."""
+    return _UNSHOWABLE.sub("", text)
+
+
+def short_name(name: str, limit: int = NAME_LIMIT) -> str:
+    """A name cut to `limit` characters, with an ellipsis when cut."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _short_line(line: str) -> str:
+    return short_name(line, LINE_LIMIT)
+
+
+def with_short_names(text: str, *names: str | None) -> str:
+    """`text` with each long name in it cut (`short_name`): the names an event's message was built from."""
+    for name in names:
+        if name and len(name) > NAME_LIMIT:
+            text = text.replace(name, short_name(name))
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +129,9 @@ def event_reply(event: Event, board_url: str = "", updates: Sequence[str] = (), 
     title (`reversed on 2025-02-06`)."""
     fields = [Field("Board", event.board)]
     if event.model:
-        fields.append(Field("Model", event.model))
+        fields.append(Field("Model", short_name(event.model)))
     if event.other:
-        fields.append(Field("Passed", event.other))
+        fields.append(Field("Passed", short_name(event.other)))
     if event.rank_after is not None:
         was = f" (was #{event.rank_before})" if event.rank_before is not None else ""
         fields.append(Field("Rank", f"#{event.rank_after}{was}"))
@@ -101,15 +141,15 @@ def event_reply(event: Event, board_url: str = "", updates: Sequence[str] = (), 
     if event.confidence != "n/a":
         fields.append(Field("Confidence", event.confidence))
     if updates:
-        fields.append(Field("Since then", "\n".join(updates), inline=False))
+        fields.append(Field("Since then", "\n".join(_short_line(u) for u in updates), inline=False))
     group = event.groups[0] if event.groups else None
     title = f"{title_of(event.kind)} on {event.board}" + (f" ({status})" if status else "")
-    text = event.message.removeprefix(f"{event.board}: ")
+    text = with_short_names(event.message.removeprefix(f"{event.board}: "), event.model, event.other)
     return Reply(text=text, title=title, fields=tuple(fields), url=board_url or None, group=group,
                  footer=f"as of {moment(event.at)} · rule: {event.rule}")
 
 
 def digest_reply(events: list[Event], period: str) -> Reply:
     """Several alerts collected into one message (`digest daily|weekly`)."""
-    lines = [f"• {day(e.at)} {e.message}" for e in events]
+    lines = [_short_line(f"• {day(e.at)} {with_short_names(e.message, e.model, e.other)}") for e in events]
     return Reply(text="\n".join(lines), title=f"leaderwatch {period} digest: {len(events)} alert(s)")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from leaderwatch.alerts.formatting import day, num
+from leaderwatch.alerts.formatting import clean_text, day, num, short_name
 from leaderwatch.alerts.kinds import KIND_TITLES
 from leaderwatch.alerts.models import Event
 from leaderwatch.sources.base import Snapshot
@@ -46,6 +46,8 @@ MAX_SERIES = len(PALETTE)
 MAX_LABELS = 12
 """Event dates labelled at most (the newest); older ones keep their line without a label."""
 MAX_LABEL = 48
+MAX_TITLE = 160
+"""Characters of a chart's title at most (a model's name in it may be any length)."""
 MAX_EVENTS = 500
 """Events read for one chart at most."""
 MARKER_COLOUR = "0.45"
@@ -175,7 +177,7 @@ def model_chart(db: Database, model_key: str, name: str, board_ids: Sequence[str
     dates = [d for s in series for d, _, _ in s.points()]
     first, last = min(dates), max(dates)
     boards = "1 board" if len(series) == 1 else f"{len(series)} boards"
-    title = f"{name}: rank on {boards}, {day(first)} to {day(last)}"
+    title = f"{short_name(name)}: rank on {boards}, {day(first)} to {day(last)}"
     return Chart(title, "rank (1 = best)", series, (), first, last, inverted=True)
 
 
@@ -190,8 +192,9 @@ def count_chart(title: str, y_label: str, dates: Sequence[datetime],
 # -- the picture ---------------------------------------------------------------------------------------
 
 def _plain(text: str) -> str:
-    """Text as matplotlib shows it literally (a `$` would start mathtext)."""
-    return text.replace("$", r"\$")
+    """Text as matplotlib shows it literally (a `$` would start mathtext), cleaned as every renderer
+    cleans text from the origins (`clean_text`: no NUL, controls or bidi overrides)."""
+    return clean_text(text).replace("$", r"\$")
 
 
 def _clip(text: str, limit: int) -> str:
@@ -248,7 +251,7 @@ def figure(chart: Chart, size: tuple[int, int] = CHAT_SIZE) -> Figure:
     if chart.inverted:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.invert_yaxis()
-    ax.set_title(_plain(chart.title), loc="left", fontsize=font + 2)
+    ax.set_title(_plain(_clip(chart.title, MAX_TITLE)), loc="left", fontsize=font + 2)
     ax.set_ylabel(_plain(chart.y_label), fontsize=font)
     ax.tick_params(labelsize=font - 1)
     ax.grid(True, color="0.9", linewidth=0.8)
@@ -262,7 +265,8 @@ def figure(chart: Chart, size: tuple[int, int] = CHAT_SIZE) -> Figure:
 def render(chart: Chart, size: tuple[int, int] = CHAT_SIZE) -> bytes:
     """The chart as PNG bytes of exactly `size` pixels."""
     buffer = io.BytesIO()
-    figure(chart, size).savefig(buffer, format="png", dpi=DPI, metadata={"Title": chart.title})
+    figure(chart, size).savefig(buffer, format="png", dpi=DPI,
+                                metadata={"Title": clean_text(_clip(chart.title, MAX_TITLE))})
     return buffer.getvalue()
 
 

@@ -15,12 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from leaderwatch.sources.base import Board, Recording, Snapshot, SourceError, make_snapshot, ranked
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
-from leaderwatch.sources.parsing import check_record, dated_files, read_number, read_recording, refuse_html
+from leaderwatch.sources.parsing import check_record, dated_files, read_recording, read_score, refuse_html
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +46,6 @@ _SERIES: tuple[tuple[Board, str, str, str, str], ...] = (
     (EDIT, EDIT_URL, "aider/edit_leaderboard", "edit_leaderboard_", FAMILY_EDIT),
 )
 _FILE_DATE = re.compile(r"_(?P<date>\d{4}-\d{2}-\d{2})\.ya?ml$")
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 REQUIRED = ("model", "pass_rate_2")
 
 
@@ -59,9 +56,12 @@ def _run_label(run: object, index: int) -> str:
 
 def load_runs(content: bytes, *, url: str) -> list[dict[Any, Any]]:
     """Decode an Aider leaderboard YAML file into its list of runs; SourceError on a bad file."""
+    import yaml  # ~27 ms, paid by the commands that read Aider's files, not by `--help`
+
     refuse_html(content, source=SOURCE, url=url, expected="a YAML list of runs")
     try:
-        data = yaml.load(content, Loader=_LOADER)  # a safe loader: C if built, else pure Python
+        # A safe loader: C if built, else pure Python.
+        data = yaml.load(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
@@ -100,8 +100,8 @@ def parse_leaderboard(
 ) -> list[Snapshot]:
     """Parse one Aider leaderboard YAML file into one snapshot of `board`, every run a row."""
     runs = load_runs(content, url=url)
-    scored = [(run, read_number(run["pass_rate_2"], f"{_run_label(run, i)}: pass_rate_2", source=SOURCE,
-                                url=url, within=(0.0, 100.0)))
+    scored = [(run, read_score(run["pass_rate_2"], f"{_run_label(run, i)}: pass_rate_2", source=SOURCE,
+                               url=url, within=(0.0, 100.0)))
               for i, run in enumerate(runs, 1)]
     # `model` is display text; "DeepSeek R1 + claude-3-5-sonnet" architect runs are split into
     # their components by Identity.entry, which marks them mixed across organizations.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from leaderwatch.sources.http import Fetcher
+
+logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -53,6 +57,10 @@ class Board:
     has_ci: bool = False
     url: str = ""
     archived: bool = False
+    negative_scores: bool = field(default=False, compare=False)
+    """Whether a score below zero means something here (the LMArena agent boards' IPS); on the other
+    boards (percentages, fractions, arena ratings) a negative score is a broken row, dropped by
+    `make_snapshot`. A parse-time property, not stored (hence left out of comparisons)."""
 
     @property
     def source(self) -> str:
@@ -131,19 +139,75 @@ def make_snapshot(
     truncated: bool = False,
     method: str = "",
 ) -> Snapshot:
-    """Build a Snapshot with entries ordered by rank then score, and its content hash."""
+    """Build a Snapshot with entries ordered by rank then score, and its content hash.
+
+    Rows whose score is unusable (see `score_problem`) are dropped here, for every source, with one
+    log line per snapshot counting them; a table with no usable score left is a ShapeError.
+    """
+    entries = usable_entries(board, as_of, entries)
     sign = -1.0 if board.higher_is_better else 1.0
     ordered = tuple(sorted(entries, key=lambda e: (e.rank, sign * e.score, e.name)))
     return Snapshot(board, as_of, fetched_at, content_hash(ordered), ordered, origin, truncated, method)
 
 
+def score_problem(board: Board, score: object) -> str | None:
+    """Why a row's score cannot be stored ("unreadable", "infinite", "negative"), None when it can.
+
+    NaN (what `parsing.read_score` gives for a cell it cannot read or that is out of range) and
+    infinities would break every ranking and comparison after them (SQLite stores NaN as NULL); a
+    negative score on a board of percentages, fractions or arena ratings is a broken row.
+    """
+    if isinstance(score, bool) or not isinstance(score, int | float) or math.isnan(score):
+        return "unreadable"
+    if math.isinf(score):
+        return "infinite"
+    if score < 0 and not board.negative_scores:
+        return "negative"
+    return None
+
+
+def usable_entries(board: Board, as_of: datetime, entries: Sequence[Entry]) -> list[Entry]:
+    """The entries whose score can be stored and whose name names a model; the others are counted in
+    one log line. A name with no letter or digit (`***`, only control characters) has an empty model
+    key: it would be one model with every other such name, and shows as nothing.
+
+    Raises ShapeError when rows were given but none is usable (a column that changed meaning is
+    drift, not an empty table).
+    """
+    kept: list[Entry] = []
+    dropped: dict[str, list[str]] = {}
+    for entry in entries:
+        problem = "unnamed" if not entry.model_key.strip() else score_problem(board, entry.score)
+        if problem is None:
+            kept.append(entry)
+        else:
+            dropped.setdefault(problem, []).append(entry.name)
+    if not dropped:
+        return kept
+    count = sum(len(names) for names in dropped.values())
+    reasons = ", ".join(f"{len(names)} {problem}" for problem, names in dropped.items())
+    # Names come from the origin: repr() shows control characters, and the line stays short.
+    shown = ", ".join(repr(name[:40]) for names in dropped.values() for name in names[:3])
+    logger.warning("%s as of %s: dropped %d of %d row(s) that cannot be stored (%s): %s",
+                   board.id, as_of.date().isoformat(), count, len(entries), reasons, shown)
+    if not kept:
+        raise ShapeError(board.source, board.url or board.id,
+                         f"{board.id}: no usable row (a name and a score that can be stored): {reasons}")
+    return kept
+
+
 def competition_ranks(scores: Sequence[float], higher_is_better: bool = True) -> list[int]:
-    """Standard competition ranks (1, 2, 2, 4) for boards that publish no rank."""
-    ordered = sorted(scores, reverse=higher_is_better)
+    """Standard competition ranks (1, 2, 2, 4) for boards that publish no rank.
+
+    A score that is not a finite number ranks after all the others (`make_snapshot` drops its row):
+    NaN in a sort would scramble the ranks of the good rows.
+    """
+    finite = [s for s in scores if isinstance(s, int | float) and math.isfinite(s)]
+    ordered = sorted(finite, reverse=higher_is_better)
     first: dict[float, int] = {}
     for i, s in enumerate(ordered, start=1):
         first.setdefault(s, i)
-    return [first[s] for s in scores]
+    return [first.get(s, len(ordered) + 1) for s in scores]
 
 
 def ranked(board: Board, scored: Iterable[tuple[_T, float]]) -> list[tuple[_T, float, int]]:

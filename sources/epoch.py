@@ -50,6 +50,7 @@ from leaderwatch.sources.parsing import (
     midnight_utc,
     read_csv,
     read_optional_number,
+    read_optional_score,
     read_recording,
     refuse_html,
     require_columns,
@@ -239,6 +240,10 @@ def _float(cell: str, *, url: str, line: int, column: str) -> float | None:
     return read_optional_number(cell, f"line {line}: {column}", source=NAME, url=url)
 
 
+def _score(cell: str, *, url: str, line: int, column: str) -> float | None:
+    return read_optional_score(cell, f"line {line}: {column}", source=NAME, url=url)
+
+
 @dataclass(frozen=True, slots=True)
 class _Row:
     name: str
@@ -272,7 +277,8 @@ def _snapshot(board: Board, best: dict[str, _Row], identity: Identity, *, url: s
 
 def _keep_best(best: dict[str, _Row], row: _Row) -> None:
     held = best.get(row.name)
-    if held is None or row.score > held.score:
+    # A score `read_score` could not read is NaN: any real score of the same model is better.
+    if held is None or row.score > held.score or held.score != held.score:
         best[row.name] = row
 
 
@@ -312,7 +318,7 @@ def parse_benchmark_csv(
     best: dict[str, _Row] = {}
     for n, row in table.rows:
         name = row[model_i].strip()
-        score = _float(row[score_i], url=url, line=n, column=column)
+        score = _score(row[score_i], url=url, line=n, column=column)
         if not name or score is None:
             continue
         org = row[org_i].strip() if org_i is not None else ""
@@ -356,7 +362,7 @@ def parse_hub_runs(
     per_task: dict[str, dict[str, _Row]] = {}
     for n, row in table.rows:
         task, name = row[task_i].strip(), row[model_i].strip()
-        score = _float(row[score_i], url=url, line=n, column=required[2])
+        score = _score(row[score_i], url=url, line=n, column=required[2])
         if not task or not name or score is None:
             continue
         # No organization column in this format (model_versions.csv has only a Hugging Face account):

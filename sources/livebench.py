@@ -47,7 +47,7 @@ from leaderwatch.sources.parsing import (
     load_json,
     midnight_utc,
     read_csv,
-    read_optional_number,
+    read_optional_score,
     read_recording,
 )
 
@@ -161,7 +161,7 @@ def read_table(content: bytes, *, url: str) -> tuple[list[str], dict[str, dict[s
             continue
         values: dict[str, float] = {}
         for task, cell in zip(tasks, row[1:], strict=False):
-            value = read_optional_number(cell, f"model {model!r}, task {task!r}:", source=NAME, url=url)
+            value = read_optional_score(cell, f"model {model!r}, task {task!r}:", source=NAME, url=url)
             if value is not None:
                 values[task] = value
         scores[model] = values

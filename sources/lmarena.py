@@ -21,10 +21,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from leaderwatch.sources.base import (
     Board,
     Entry,
@@ -46,6 +42,7 @@ from leaderwatch.sources.parsing import (
     missing_fields,
     read_csv,
     read_recording,
+    read_score,
     refuse_missing,
     to_number,
 )
@@ -56,8 +53,9 @@ NAME = "lmarena"
 METRIC = "Arena score"
 
 
-def _board(slug: str, title: str, page: str, metric: str = METRIC) -> Board:
-    return Board(f"{NAME}/{slug}", title, metric, True, True, f"https://arena.ai/leaderboard/{page}")
+def _board(slug: str, title: str, page: str, metric: str = METRIC, *, negative_scores: bool = False) -> Board:
+    return Board(f"{NAME}/{slug}", title, metric, True, True, f"https://arena.ai/leaderboard/{page}",
+                 negative_scores=negative_scores)
 
 
 TEXT = _board("text", "LMArena Text", "text")
@@ -96,7 +94,8 @@ class Arena:
 
 def _agent(config: str, title: str) -> Arena:
     slug = config.replace("_", "-")
-    return Arena(config, _board(slug, title, "agent", AGENT_METRIC), IPS, agent=True)
+    # An IPS score below zero is a real result (the agent did worse than the reference), not a broken row.
+    return Arena(config, _board(slug, title, "agent", AGENT_METRIC, negative_scores=True), IPS, agent=True)
 
 
 # Every config of `lmarena-ai/leaderboard-dataset` as listed on 2026-10-08 (each has `full` and
@@ -230,6 +229,11 @@ def _number(value: Any, what: str, url: str) -> float:
         raise _error(url, f"{what}: unparseable number {value!r}") from None
 
 
+def _score(value: Any, what: str, url: str) -> float:
+    # A rating that is not a finite number drops its row (make_snapshot counts it), as for every source.
+    return read_score(value, what, source=NAME, url=url)
+
+
 def _optional_number(value: Any, what: str, url: str) -> float | None:
     return None if is_missing(value) else _number(value, what, url)
 
@@ -327,6 +331,14 @@ def _finite(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+def _rating(value: Any) -> float | None:
+    """A rating cell: None for a null, else a float, NaN and infinities kept (make_snapshot drops and
+    counts those rows, as for every source)."""
+    if value is None or isinstance(value, bool):
+        return None
+    return float(value)
+
+
 def _dataset_columns(present: Sequence[str], arena: Arena, url: str) -> tuple[str, str, str, str]:
     """The score, lower, upper and votes column names of this file; a SourceError when one is missing.
 
@@ -358,6 +370,11 @@ def read_dataset_parquet(source: Path | bytes, arena: Arena, url: str) -> dict[s
     Reads only the needed columns, one batch of row groups at a time, and keeps only `overall` rows
     (about 5% of the text history's 1.1 M rows), so memory stays bounded by the boards, not the file.
     """
+    # pyarrow is imported where parquet is read: ~80 ms that `leaderwatch --help` and the chat answers skip.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     try:
         # No pre-buffering and small batches: the reader holds about one row group at a time.
         file = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source,
@@ -389,11 +406,23 @@ def read_dataset_parquet(source: Path | bytes, arena: Arena, url: str) -> dict[s
                     data.get(lower, empty), data.get(upper, empty), data.get(votes, empty),
                     data["leaderboard_publish_date"], strict=True):
                 by_day.setdefault(_day_text(day), []).append(DatasetRow(
-                    "" if name is None else str(name).strip(), org, licence, _finite(value), _finite(lo),
+                    "" if name is None else str(name).strip(), org, licence, _rating(value), _finite(lo),
                     _finite(hi), _finite(count)))
     except (pa.ArrowException, OSError) as exc:
         raise _error(url, f"unreadable parquet data ({exc})") from None
     return by_day
+
+
+def _not_parquet(path: Path) -> str | None:
+    """Why `path` is no readable parquet file (its footer and schema), or None when it is one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        return str(exc)
+    return None
 
 
 def ci_ranks(scored: Sequence[tuple[float, float | None, float | None]]) -> list[int]:
@@ -512,7 +541,7 @@ def parse_dataset_rows(
         else:
             values = (row["rating"], row.get("rating_lower", row.get("rating_q025")),
                       row.get("rating_upper", row.get("rating_q975")), row.get("vote_count"))
-        score = _number(values[0], f"{where} rating", url)
+        score = _score(values[0], f"{where} rating", url)
         by_day.setdefault(_day_text(row.get("leaderboard_publish_date") or ""), []).append(DatasetRow(
             name, row.get("organization"), row.get("license"), score,
             _optional_number(values[1], f"{where} rating_lower", url),
@@ -588,7 +617,7 @@ def parse_fboulnois_csv(
         if not name:
             raise _error(url, f"line {line}: empty model name")
         where = f"line {line}"
-        score = _number(row[score_column], f"{where} {score_column}", url)
+        score = _score(row[score_column], f"{where} {score_column}", url)
         lower, upper = _plus_minus(row["95_pct_ci"], score, f"{where} 95_pct_ci", url)
         entries.append(identity.entry(
             name, score, _integer(row["rank"], f"{where} rank", url),
@@ -620,7 +649,7 @@ def parse_catalog_json(
     for key, value in table.items():
         where = f"{category}/{key}"
         check_record(value, ("rating",), where, source=NAME, url=url)
-        rating = _number(value["rating"], f"{where} rating", url)
+        rating = _score(value["rating"], f"{where} rating", url)
         lower = _optional_number(value.get("rating_q025"), f"{where} rating_q025", url)
         upper = _optional_number(value.get("rating_q975"), f"{where} rating_q975", url)
         scored.append(((str(key), lower, upper), rating))
@@ -659,7 +688,7 @@ def parse_daily_scrape(
     for i, model in enumerate(models):
         check_record(model, ("rank", "model", "score"), f"models[{i}]", source=NAME, url=url)
         where = f"models[{i}] ({model['model']})"
-        score = _number(model["score"], f"{where} score", url)
+        score = _score(model["score"], f"{where} score", url)
         ci = _optional_number(model.get("ci"), f"{where} ci", url)
         entries.append(identity.entry(
             str(model["model"]).strip(), score, _integer(model["rank"], f"{where} rank", url),
@@ -682,11 +711,11 @@ def parse_history_csv(content: bytes, *, identity: Identity, url: str) -> list[S
     by_date: dict[str, dict[str, tuple[tuple[str, dict[str, str]], float]]] = {}
     for line, row in rows:
         day, key = row["date"].strip(), row["key"].strip()
-        rating = _number(row["rating"], f"line {line} rating", url)
+        rating = _score(row["rating"], f"line {line} rating", url)
         seen = by_date.setdefault(day, {})
         if key in seen:
             # yi-34b-chat appears twice on 96 dates with identical values (a metadata join artefact).
-            if seen[key][1] != rating:
+            if seen[key][1] != rating and not (math.isnan(rating) and math.isnan(seen[key][1])):
                 raise _error(url, f"line {line}: {key} listed twice on {day} with different ratings")
             continue
         seen[key] = ((row["Model"].strip() or key, row), rating)
@@ -962,11 +991,10 @@ async def download_history(
                 missing.append(arena.config)
                 progress(f"{arena.config} (not published)", i, len(ARENAS))
                 continue
-            try:
-                pq.ParquetFile(dest)
-            except (pa.ArrowException, OSError) as exc:
+            problem = _not_parquet(dest)
+            if problem:
                 dest.unlink(missing_ok=True)
-                raise _error(file_url, f"the download is not a parquet file ({exc})") from None
+                raise _error(file_url, f"the download is not a parquet file ({problem})")
             fetched += 1
             size += got
         progress(f"{arena.config} full", i, len(ARENAS))

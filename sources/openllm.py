@@ -27,8 +27,8 @@ from leaderwatch.sources.parsing import (
     load_json,
     midnight_utc,
     read_csv,
-    read_number,
     read_recording,
+    read_score,
     require_columns,
 )
 
@@ -140,7 +140,7 @@ def parse_csv(
         repo = fields[i_name].strip()
         if not repo:
             raise SourceError(SOURCE, url, f"line {line}: empty {layout.name}")
-        score = read_number(fields[i_score], f"line {line}: {layout.score}", source=SOURCE, url=url)
+        score = read_score(fields[i_score], f"line {line}: {layout.score}", source=SOURCE, url=url)
         rows.append(Row(repo, fields[i_prec].strip(), score))
     return [build_snapshot(layout.board, rows, identity=identity, as_of=as_of,
                            fetched_at=fetched_at, origin=CSV_ORIGIN)]
@@ -176,7 +176,7 @@ def parse_rows_page(content: bytes, *, url: str) -> RowsPage:
         repo = row[LIVE_NAME]
         if not isinstance(repo, str) or not repo.strip():
             raise SourceError(SOURCE, url, f"row {idx}: {LIVE_NAME} {repo!r} is not a model id")
-        score = read_number(row[LIVE_SCORE], f"row {idx}: {LIVE_SCORE}", source=SOURCE, url=url)
+        score = read_score(row[LIVE_SCORE], f"row {idx}: {LIVE_SCORE}", source=SOURCE, url=url)
         precision = row.get(LIVE_PRECISION)
         rows.append((idx, Row(repo.strip(), precision if isinstance(precision, str) else "", score)))
     return RowsPage(total, tuple(rows))

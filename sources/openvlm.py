@@ -26,6 +26,7 @@ file stores nothing new: the snapshots keep the file's own date and the same con
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from typing import Any
 from leaderwatch.sources.base import Board, Recording, Snapshot, SourceError, make_snapshot, ranked
 from leaderwatch.sources.http import Fetcher, utcnow
 from leaderwatch.sources.identity import Identity
-from leaderwatch.sources.parsing import check_record, dated_files, load_json, read_number, read_recording
+from leaderwatch.sources.parsing import check_record, dated_files, load_json, read_recording, read_score
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +150,8 @@ def average_score(model: Model) -> float | None:
     if any(b not in model.scores for b in BENCHMARKS):
         return None
     normalized = [model.scores[b] * 100.0 / b.top for b in BENCHMARKS]
+    if any(math.isnan(n) for n in normalized):  # a score read_score could not read: the row is dropped
+        return math.nan
     return round(numpy_mean(normalized) * 10) / 10
 
 
@@ -176,8 +179,8 @@ def _score(record: dict[Any, Any], bench: Benchmark, model: str, *, url: str) ->
         if bench.score not in scores:
             has = ", ".join(str(k) for k in list(scores)[:8]) or "nothing"
             raise SourceError(SOURCE, url, f"{where} has no `{bench.score}` score (it has: {has})")
-        values.append(read_number(scores[bench.score], f"{where} {bench.score}", source=SOURCE, url=url,
-                                  within=(0.0, bench.top)))
+        values.append(read_score(scores[bench.score], f"{where} {bench.score}", source=SOURCE, url=url,
+                                 within=(0.0, bench.top)))
     if len(values) == 1:
         return values[0]
     # As the space computes MMBench v1.1: the two tests' mean, rounded to one decimal before averaging.

@@ -165,6 +165,36 @@ def read_optional_number(value: object, what: str, *, source: str, url: str) -> 
     return read_number(value, what, source=source, url=url)
 
 
+def read_score(
+    value: object, what: str, *, source: str, url: str, within: tuple[float, float] | None = None,
+) -> float:
+    """A row's score: like `read_number`, except that a cell that is not a finite number ("n/a", "NaN",
+    "inf", `true`) or is outside `within` gives NaN instead of an error.
+
+    One such row is a broken row, not a broken table: `make_snapshot` drops it and counts it in the
+    snapshot's one log line (`base.usable_entries`). A table with no usable score left (a column that
+    changed meaning or scale) is a ShapeError there; one that lost over half its rows is held by the
+    poller's shrink check.
+    """
+    try:
+        number = to_number(value)
+    except ValueError:
+        logger.debug("%s: %s %r is not a number; the row is dropped (%s)", source, what, value, url)
+        return math.nan
+    if within is not None and not within[0] <= number <= within[1]:
+        logger.debug("%s: %s %r is outside %g-%g; the row is dropped (%s)", source, what, value, within[0],
+                     within[1], url)
+        return math.nan
+    return number
+
+
+def read_optional_score(value: object, what: str, *, source: str, url: str) -> float | None:
+    """None for a missing cell (see `is_missing`), else `read_score`."""
+    if is_missing(value):
+        return None
+    return read_score(value, what, source=source, url=url)
+
+
 def require_columns(present: Collection[object], required: Sequence[str], what: str, *, source: str, url: str
                     ) -> None:
     """Refuse a table (`what`, e.g. "v1 CSV") whose columns lack any of `required`, naming them all."""

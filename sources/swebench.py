@@ -46,8 +46,8 @@ from leaderwatch.sources.parsing import (
     check_record,
     dated_files,
     load_json,
-    read_number,
     read_recording,
+    read_score,
 )
 
 logger = logging.getLogger(__name__)
@@ -212,8 +212,8 @@ def parse_leaderboards(
         for i, row in enumerate(results, start=1):
             check_record(row, REQUIRED, f"{label} row {i}", source=SOURCE, url=url)
             # The 2024 template writes "12.29"; later files write 12.29.
-            scored.append((row, read_number(row["resolved"], f"{label} row {i} ({row['name']}): resolved",
-                                            source=SOURCE, url=url, within=(0.0, 100.0))))
+            scored.append((row, read_score(row["resolved"], f"{label} row {i} ({row['name']}): resolved",
+                                           source=SOURCE, url=url, within=(0.0, 100.0))))
         entries = [_row_entry(identity, row, score, rank) for row, score, rank in ranked(board, scored)]
         snapshots.append(make_snapshot(board, as_of, fetched_at, entries, origin=origin))
     return snapshots

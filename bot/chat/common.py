@@ -5,7 +5,9 @@ typed arguments (Discord's slash command options) read it through `options_of` a
 command line with `command_line`, so the handler sees the same words as on Slack or the console.
 `Names` answers "what could the user mean by this prefix" (autocomplete) from the same data the
 commands resolve names against. `clip`, `split_text` and `table_lines` cut text for platform limits;
-`image_filename` names a reply's chart wherever it is saved or uploaded.
+`clean_text` (from `alerts.formatting`) takes out the characters no platform should show (NUL, controls,
+bidi overrides): each adapter's one renderer calls it; `image_filename` names a reply's chart wherever it
+is saved or uploaded.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from leaderwatch.alerts.formatting import Reply
+from leaderwatch.alerts.formatting import Reply, clean_text
 from leaderwatch.alerts.kinds import KINDS
 from leaderwatch.alerts.ruleset import params_of
 from leaderwatch.bot.commands import COMMANDS, Command, CommandContext
@@ -311,10 +313,12 @@ def image_filename(reply: Reply, limit: int = 100) -> str:
 
 
 def table_lines(rows: Sequence[Sequence[str]], cell_limit: int = 60) -> list[str]:
-    """A table as aligned lines, the first row being the header; cells cut to `cell_limit`."""
+    """A table as aligned lines, the first row being the header; cells cleaned (`clean_text`, one line
+    each) and cut to `cell_limit`."""
     if not rows:
         return []
     width = max(len(r) for r in rows)
-    cells = [[clip(c, cell_limit) for c in r] + [""] * (width - len(r)) for r in rows]
+    cells = [[clip(clean_text(c).replace("\n", " ").replace("\t", " "), cell_limit) for c in r]
+             + [""] * (width - len(r)) for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(width)]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]

@@ -118,6 +118,25 @@ def build_rules(ctx: CommandContext, words: list[str], pattern: str = "*") -> li
     return rules
 
 
+SUBSCRIPTION_CAP = ("This channel follows {have} and would follow {total} with {new}; a channel may "
+                    "follow at most {cap}. Unsubscribe from what it no longer needs (`/leaderwatch "
+                    "settings` lists them, `/leaderwatch unsubscribe BOARD_PATTERN` removes them), or ask "
+                    "the operator to raise the limit (`LEADERWATCH_MAX_SUBSCRIPTIONS`, or "
+                    "`max_subscriptions` in leaderwatch.toml).")
+
+
+def check_cap(ctx: CommandContext, inv: Invocation, pattern: str, rules: list[Rule]) -> None:
+    """Refuse (UserError) rules that would take the channel past `ctx.max_subscriptions`: each rule a
+    channel follows may queue an alert per board at every poll."""
+    active = channel_subscriptions(ctx.db, inv.platform, inv.channel_id)
+    followed = {(str(r["board_pattern"]), str(r["rule"])) for r in active}
+    new = [r for r in rules if (pattern, r.name) not in followed]
+    if new and len(active) + len(new) > ctx.max_subscriptions:
+        raise UserError(SUBSCRIPTION_CAP.format(
+            have=plural(len(active), "rule"), total=len(active) + len(new), new=plural(len(new), "more rule"),
+            cap=ctx.max_subscriptions))
+
+
 @command("subscribe", "subscribe BOARD_PATTERN [RULE ...] [KEY=VALUE ...]", configures=True)
 async def subscribe_command(ctx: CommandContext, inv: Invocation, args: list[str]) -> Reply:
     """Post alerts from the boards matching a pattern to this channel, by the rules given.
@@ -135,6 +154,7 @@ async def subscribe_command(ctx: CommandContext, inv: Invocation, args: list[str
         return set_report(ctx, inv, args[1:])
     pattern, matched = resolve_pattern(ctx, args[0])
     rules = build_rules(ctx, args[1:], pattern)
+    check_cap(ctx, inv, pattern, rules)
     now = ctx.clock()
     added = [r for r in rules if add_subscription(ctx.db, inv.platform, inv.channel_id, pattern, r.name,
                                                   inv.user_id, now)]

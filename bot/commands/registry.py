@@ -69,6 +69,8 @@ class CommandContext:
     """Seconds between polls of each polled source, by source name (to tell a stale board)."""
     suites: Suites = field(default_factory=lambda: dict(BUILT_IN))
     """Named sets of boards (`vision`), usable wherever a board pattern is."""
+    max_subscriptions: int = 200
+    """How many rules one channel may follow (`LEADERWATCH_MAX_SUBSCRIPTIONS`)."""
 
 
 Handler = Callable[[CommandContext, Invocation, list[str]], Awaitable[Reply]]

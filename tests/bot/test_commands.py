@@ -536,6 +536,27 @@ async def test_subscribe_errors_change_nothing(ctx: CommandContext, text: str, a
     assert config(ctx.db) == {"subscriptions": [], "channel_settings": [], "audit": []}
 
 
+async def test_a_channel_follows_at_most_max_subscriptions_rules(ctx: CommandContext) -> None:
+    # Issue 14: one channel with 10,000 subscriptions queued 2,275 alerts in one poll.
+    capped = dataclasses.replace(ctx, max_subscriptions=4)
+    # The default set: 3 rules.
+    assert (await ask(capped, "subscribe lmarena/text", manager=True)).title == "Subscribed"
+    before = config(ctx.db)
+    reply = await ask(capped, "subscribe lmarena/vision new_leader overtake", manager=True)
+    assert (reply.text, reply.error, reply.ephemeral) == (
+        "This channel follows 3 rules and would follow 5 with 2 more rules; a channel may follow at most 4. "
+        "Unsubscribe from what it no longer needs (`/leaderwatch settings` lists them, `/leaderwatch "
+        "unsubscribe BOARD_PATTERN` removes them), or ask the operator to raise the limit "
+        "(`LEADERWATCH_MAX_SUBSCRIPTIONS`, or `max_subscriptions` in leaderwatch.toml).", True, True)
+    assert config(ctx.db) == before
+    # What the channel already follows does not count again; one more fits; another channel has its own.
+    assert "Nothing changed" in (await ask(capped, "subscribe lmarena/text", manager=True)).text
+    assert (await ask(capped, "subscribe lmarena/vision new_leader", manager=True)).title == "Subscribed"
+    assert (await ask(capped, "subscribe lmarena/vision top_n", manager=True)).error
+    assert (await ask(capped, "subscribe lmarena/* top_n", manager=True, channel="C2")).title == "Subscribed"
+    assert ctx.max_subscriptions == 200  # the default
+
+
 async def test_a_non_manager_is_refused_and_nothing_changes(ctx: CommandContext, changes: list[int]) -> None:
     await ask(ctx, "subscribe lmarena/text", manager=True)
     before = config(ctx.db)

@@ -221,10 +221,15 @@ def test_html_error_page():
         parse(b"<!DOCTYPE html><html><body>404: Not Found</body></html>")
 
 
-def test_unparseable_score():
+def test_unparseable_score_drops_its_run(caplog):
+    # Issue 14: one broken row is dropped and counted in one log line; the rest of the table stands.
+    good = parse(recorded("edit", "2024-05-06"))[0]
     raw = recorded("edit", "2024-05-06").replace(b"pass_rate_2: 68.4", b"pass_rate_2: n/a", 1)
-    with pytest.raises(SourceError, match=r"pass_rate_2 'n/a' is not a number"):
-        parse(raw)
+    [snap] = parse(raw)
+    assert len(snap.entries) == len(good.entries) - 1
+    assert 68.4 not in [e.score for e in snap.entries]
+    [line] = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert "aider/edit as of" in line and "dropped 1 of" in line and "(1 unreadable)" in line
 
 
 # -- live fetch -------------------------------------------------------------------------------------

@@ -169,12 +169,14 @@ def test_errors(identity):
     unscored = b"Model version,ECI Score,Release date\nclaude-opus-4-7_xhigh,,2026-04-16\n"
     with pytest.raises(SourceError, match="empty table"):
         parse(identity, unscored, "eci")
-    with pytest.raises(SourceError, match="'high' is not a number"):
+    # The shared score rule (issue 14): a row whose score is not a finite number is dropped; a table
+    # left with none is drift. A placeholder is no score.
+    with pytest.raises(SourceError, match=r"no usable row \(a name and a score that can be stored\): "
+                                          r"1 unreadable"):
         parse(identity, b"Model version,mean_score,Release date\nx,high,2026-01-01\n", "gpqa_diamond")
-    # The shared number rule: a NaN score would break the ranking; a placeholder is no score.
-    with pytest.raises(SourceError, match="line 3: mean_score 'NaN' is not a number"):
-        parse(identity, b"Model version,mean_score,Release date\ny,0.5,2026-01-01\nx,NaN,2026-01-01\n",
-              "gpqa_diamond")
+    nan = parse(identity, b"Model version,mean_score,Release date\ny,0.5,2026-01-01\nx,NaN,2026-01-01\n"
+                b"x,0.25,2026-01-01\n", "gpqa_diamond")
+    assert [(e.name, e.score) for e in nan.entries] == [("y", 0.5), ("x", 0.25)]
     dashed = parse(identity, b"Model version,mean_score,Release date\ny,0.5,2026-01-01\nx,-,2026-01-01\n",
                    "gpqa_diamond")
     assert [e.name for e in dashed.entries] == ["y"]

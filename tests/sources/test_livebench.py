@@ -166,10 +166,13 @@ def test_errors(identity):
         parse(identity, real, html)
     with pytest.raises(SourceError, match="categories JSON does not parse"):
         parse(identity, real, cats[: len(cats) // 2])
-    with pytest.raises(SourceError, match="'abc' is not a number"):
-        parse(identity, real.replace(b"84.0,73.077", b"abc,73.077"), cats)
-    with pytest.raises(SourceError, match="'inf' is not a number"):
-        parse(identity, real.replace(b"84.0,73.077", b"inf,73.077"), cats)
+    # A task cell that is not a finite number drops the model from the boards it counts in (issue 14).
+    good = parse(identity, real, cats)
+    for bad in (b"abc", b"inf"):
+        boards = parse(identity, real.replace(b"84.0,73.077", bad + b",73.077"), cats)
+        dropped = [b for b in boards if len(boards[b].entries) == len(good[b].entries) - 1]
+        assert dropped and all(len(boards[b].entries) == len(good[b].entries) for b in boards
+                               if b not in dropped)
     with pytest.raises(SourceError, match="none of which is a column"):
         parse(identity, real, b'{"Coding": ["code_generation", "code_completion"]}')
 

@@ -669,14 +669,18 @@ def test_header_only_csv(identity):
         parse_fboulnois_csv(content, identity=identity, board=TEXT, url="test://h", as_of=DAY, fetched_at=DAY)
 
 
-def test_unparseable_score(identity):
+def test_unparseable_score_drops_its_row(identity, caplog):
+    # Issue 14: a rating that is not a finite number drops its row, counted in one log line.
     content = data("fboulnois_lmsys_csv", "lmsys_2025-01-24.csv")
-    with pytest.raises(SourceError, match=r"arena_score: unparseable number 'n/a!'"):
-        parse_fboulnois_csv(content.replace(b",1357,", b",n/a!,", 1), identity=identity, board=TEXT,
-                            url="test://n", as_of=DAY, fetched_at=DAY)
-    with pytest.raises(SourceError, match=r"arena_score: unparseable number 'NaN'"):
-        parse_fboulnois_csv(content.replace(b",1357,", b",NaN,", 1), identity=identity, board=TEXT,
-                            url="test://n", as_of=DAY, fetched_at=DAY)
+    [good] = parse_fboulnois_csv(content, identity=identity, board=TEXT, url="test://n", as_of=DAY,
+                                 fetched_at=DAY)
+    for bad in (b"n/a!", b"NaN", b"inf", b"-1357"):
+        [snap] = parse_fboulnois_csv(content.replace(b",1357,", b"," + bad + b",", 1), identity=identity,
+                                     board=TEXT, url="test://n", as_of=DAY, fetched_at=DAY)
+        assert len(snap.entries) == len(good.entries) - 1 and 1357 not in [e.score for e in snap.entries]
+    reasons = [r.getMessage().rsplit(": ", 1)[0].rsplit("(", 1)[1].rstrip(")") for r in caplog.records
+               if "dropped" in r.getMessage()]
+    assert reasons == ["1 unreadable"] * 3 + ["1 negative"]  # the text "inf" is unreadable
 
 
 HTML = b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>"

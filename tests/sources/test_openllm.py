@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,14 +243,15 @@ def test_html_page_is_refused(identity):
         parse(page, identity)
 
 
-def test_unparseable_average_is_refused(identity):
+def test_unparseable_average_drops_its_row(identity):
+    # Issue 14: the row is dropped (make_snapshot counts it in its log line), the table stands.
     raw = (DATA / V2.format("2024-07-13")).read_bytes()
-    bad = raw.replace(b"Qwen/Qwen2-72B-Instruct,42.49,", b"Qwen/Qwen2-72B-Instruct,n/a,", 1)
-    with pytest.raises(SourceError, match=r"line 2: average 'n/a' is not a number"):
-        parse(bad, identity)
-    nan = raw.replace(b"Qwen/Qwen2-72B-Instruct,42.49,", b"Qwen/Qwen2-72B-Instruct,NaN,", 1)
-    with pytest.raises(SourceError, match=r"line 2: average 'NaN' is not a number"):
-        parse(nan, identity)
+    [good] = parse(raw, identity)
+    for cell in (b"n/a", b"NaN"):
+        bad = raw.replace(b"Qwen/Qwen2-72B-Instruct,42.49,", b"Qwen/Qwen2-72B-Instruct," + cell + b",", 1)
+        [snap] = parse(bad, identity)
+        assert len(snap.entries) == len(good.entries) - 1
+        assert 42.49 not in [e.score for e in snap.entries]
 
 
 def test_recording_whose_header_contradicts_its_name(identity, tmp_path):
@@ -636,8 +638,8 @@ def test_rows_page_errors(live_rows, identity):
         parse_rows_pages([rows_payload([], 0, 0)], identity=identity, url="u", as_of=AS_OF,
                          fetched_at=AS_OF)
     bad = [{**live_rows[0], "Average ⬆️": None}]
-    with pytest.raises(SourceError, match="row 0: Average ⬆️ None is not a number"):
-        parse_rows_page(rows_payload(bad, 0, 1), url="u")
+    [(_, row)] = parse_rows_page(rows_payload(bad, 0, 1), url="u").rows
+    assert math.isnan(row.score)  # dropped, and counted, when the snapshot is made (issue 14)
 
 
 def test_retired_not_polled_unless_enabled_and_a_configured_url(identity):

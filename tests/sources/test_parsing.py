@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -24,7 +25,9 @@ from leaderwatch.sources.parsing import (
     read_csv,
     read_number,
     read_optional_number,
+    read_optional_score,
     read_recording,
+    read_score,
     refuse_html,
     require_columns,
     to_number,
@@ -115,6 +118,20 @@ def test_read_optional_number_still_refuses_garbage():
     assert refusal(read_optional_number, "abc", "model 'm', task 't':") == (
         "model 'm', task 't': 'abc' is not a number")
     assert refusal(read_optional_number, "nan", "line 3: CI low") == "line 3: CI low 'nan' is not a number"
+
+
+@pytest.mark.parametrize("cell", ["n/a", "abc", "NaN", "inf", "-Infinity", True, None, [1], 100.5, "-1"])
+def test_a_score_that_cannot_be_read_is_nan_not_an_error(cell):
+    # Issue 14: one broken row must not take the table down; make_snapshot drops and counts it.
+    assert math.isnan(read_score(cell, "resolved", within=(0.0, 100.0), **WHERE))
+
+
+def test_scores_that_read():
+    assert read_score(" 42.5 ", "average", **WHERE) == 42.5
+    assert read_score("-3", "ips", **WHERE) == -3.0  # negative: the board decides (make_snapshot)
+    assert read_score(100, "resolved", within=(0.0, 100.0), **WHERE) == 100.0
+    assert read_optional_score("-", "task", **WHERE) is None
+    assert math.isnan(read_optional_score("abc", "task", **WHERE) or 0.0)
 
 
 # --- payloads -------------------------------------------------------------------------------------

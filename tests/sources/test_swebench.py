@@ -279,10 +279,15 @@ def test_unknown_shape():
         parse(b'{"data": []}')
 
 
-def test_unparseable_score():
+def test_unparseable_score_drops_its_row(caplog):
+    # Issue 14: the row is dropped and counted in one log line; the board stands.
+    good = parse(template("2024-04-16"))["swebench/lite"]
     raw = template("2024-04-16").replace(b'"17.00"', b'"n/a"')
-    with pytest.raises(SourceError, match=r"lite row 1 \(SWE-agent \+ GPT 4\): resolved 'n/a' is not a "):
-        parse(raw)
+    lite = parse(raw)["swebench/lite"]
+    assert len(lite.entries) == len(good.entries) - 1
+    assert "SWE-agent + GPT 4" not in [e.name for e in lite.entries]
+    assert any("swebench/lite" in r.getMessage() and "'SWE-agent + GPT 4'" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_html_error_page():
