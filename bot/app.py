@@ -6,33 +6,28 @@ import asyncio
 import gc
 import logging
 import signal
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from leaderwatch.alerts.kinds import KINDS
 from leaderwatch.alerts.models import Rule, RuleError
 from leaderwatch.alerts.ruleset import default_rules, rules_from_tables, rules_from_toml
 from leaderwatch.bot.chat import console
-from leaderwatch.bot.chat.discord_bot import DiscordService
-from leaderwatch.bot.chat.slack import SlackService
 from leaderwatch.bot.commands import CommandContext
 from leaderwatch.bot.pipeline.alert_charts import chart_alerts
 from leaderwatch.bot.pipeline.alerter import Alerter
 from leaderwatch.bot.pipeline.backfill import EMPTY_DATABASE_HINT
-from leaderwatch.bot.pipeline.delivery import Dispatcher, Sender
+from leaderwatch.bot.pipeline.delivery import Dispatcher, Pacing, Rate, Sender
 from leaderwatch.bot.pipeline.drift import OpsChannel
 from leaderwatch.bot.pipeline.poller import OnChange, Poller, retry_delay
 from leaderwatch.bot.pipeline.reports import queue_reports
 from leaderwatch.bot.pipeline.store import Stored
-from leaderwatch.bot.runtime.http_server import Freshness, bound_port, build_web_app, start_http
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.bot.settings import ConfigError, Settings
 from leaderwatch.sources.base import Source
@@ -40,9 +35,12 @@ from leaderwatch.sources.http import Fetcher, Validators, new_client
 from leaderwatch.sources.identity import Group, Identity, load_groups
 from leaderwatch.sources.registry import all_boards, all_sources, is_enabled_by_default, source_names
 from leaderwatch.storage import snapshots, status
-from leaderwatch.storage.db import Database, open_db
+from leaderwatch.storage.db import Database, is_locked, open_db
 from leaderwatch.storage.organizations import sync_identity
 from leaderwatch.storage.retention import RetentionPolicy, apply_retention
+
+if TYPE_CHECKING:  # APScheduler (~25 ms) is imported when `run` schedules, not for `--help`
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +103,31 @@ def load_rules(path: Path | None, config_tables: Sequence[Mapping[str, object]],
     return default_rules(known_groups)
 
 
+def delivery_pacing(settings: Settings) -> dict[str, Pacing]:
+    """Each platform's pace from `[delivery]`: its API methods' rates, in bursts of a fifth of a second's
+    worth (at least one call), and the interval between two messages to one channel."""
+    d = settings.delivery
+
+    def rate(per_second: float) -> Rate:
+        return Rate(per_second, max(1.0, per_second / 5))
+
+    interval = d["channel_interval"]
+    uploads = rate(d["slack_uploads_per_minute"] / 60)
+    history = rate(d["slack_history_per_minute"] / 60)
+    return {
+        "slack": Pacing({"chat.postMessage": rate(d["slack_messages_per_minute"] / 60),
+                         "chat.update": rate(d["slack_updates_per_minute"] / 60),
+                         "files.getUploadURLExternal": uploads, "files.completeUploadExternal": uploads,
+                         "conversations.history": history, "conversations.replies": history}, interval),
+        "discord": Pacing({"request": rate(d["discord_requests_per_second"])}, interval)}
+
+
 def command_context(app: App) -> CommandContext:
     """What the command layer needs, from the running app."""
     return CommandContext(db=app.db, identity=app.identity, groups=app.groups, default_rules=app.rules,
                           boards=all_boards(app.sources), clock=app.clock, metrics=app.metrics,
                           intervals={s.name: app.interval(s) for s in app.enabled_sources()},
-                          suites=app.settings.suites)
+                          suites=app.settings.suites, max_subscriptions=app.settings.max_subscriptions)
 
 
 def build_identity(settings: Settings) -> Identity:
@@ -143,8 +160,7 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
         groups = load_groups(settings.groups, identity)
     except ValueError as exc:
         raise ConfigError(f"config [groups]: {exc}") from None
-    db = open_db(settings.db_path)
-    sync_identity(db, identity)
+    db = open_db(settings.db_path, settings.db_timeout)
     http = client or new_client()
     fetcher = Fetcher(http)
     fetcher.validators.update({u: Validators(e, m) for u, (e, m) in status.load_validators(db).items()})
@@ -154,16 +170,24 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
         raise ConfigError(str(exc)) from None
     srcs = list(sources) if sources is not None else all_sources(
         identity, urls={n: s.url for n, s in settings.sources.items() if s.url and n in source_names()})
-    for board in all_boards(srcs).values():
-        # A stored board whose description changed upstream (e.g. openllm archived on its retirement)
-        # is updated now: it may never get another snapshot to carry the change.
-        if snapshots.board(db, board.id) not in (None, board):
-            snapshots.save_board(db, board)
+    try:
+        sync_identity(db, identity)  # writes only when the identity tables changed
+        for board in all_boards(srcs).values():
+            # A stored board whose description changed upstream (e.g. openllm archived on its retirement)
+            # is updated now: it may never get another snapshot to carry the change.
+            if snapshots.board(db, board.id) not in (None, board):
+                snapshots.save_board(db, board)
+    except sqlite3.OperationalError as exc:
+        if not is_locked(exc):
+            raise
+        # Another program holds the write lock: read-only commands still answer; the next start-up
+        # writes these.
+        logger.warning("the database is locked: stored identity and board descriptions not refreshed")
     metrics = Metrics(sources=[s.name for s in srcs], platforms=("slack", "discord"), kinds=KINDS)
-    metrics.watch_storage(db)
+    metrics.watch_storage(db, clock)
     if on_change is None:
         alerter = Alerter(db, rules, groups, clock, console.print_event, metrics=metrics,
-                          suites=settings.suites)
+                          suites=settings.suites, alert_cap=settings.alerts_per_poll)
 
         def on_change(stored: Stored) -> Callable[[], None]:
             staged = alerter.stage(stored)
@@ -198,6 +222,9 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
     Run times are wall-clock times, whatever `app.clock` says: APScheduler compares them with the
     real time, so a first run set from a test's fake clock would be a misfire, skipped at random.
     """
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     now = datetime.now(UTC)
 
     async def job(source: Source) -> None:
@@ -208,7 +235,11 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
             result = await app.poller.poll(source)
         finally:
             app.polls_in_flight.discard(task)
-        app.save_validators()
+        try:
+            app.save_validators()
+        except sqlite3.Error as exc:  # a locked or full database: the back-off below must still happen
+            logger.warning("poll %s: the HTTP validators were not saved (%s); the next poll saves them",
+                           source.name, exc)
         if (result.changed or result.ops_queued) and after_change is not None:
             after_change()
         if not result.ok:
@@ -259,6 +290,12 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
     error naming its setting and the rest keep running); the dispatcher delivers the outbox; the
     HTTP server serves /healthz (and Slack's /slack/events in HTTP mode) when a port is set.
     """
+    # The chat libraries and aiohttp load here, when a service runs: `--help` and `query` never pay
+    # for them (bench/bench_latency.py).
+    from leaderwatch.bot.chat.discord_bot import DiscordService
+    from leaderwatch.bot.chat.slack import SlackService
+    from leaderwatch.bot.runtime.http_server import Freshness, bound_port, build_web_app, start_http
+
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -289,9 +326,13 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
             senders[name] = svc.sender
     dispatcher = Dispatcher(app.db, senders, app.clock,
                             board_urls={b.id: b.url for b in all_boards(app.sources).values()},
-                            decorate=chart_alerts(ctx), metrics=app.metrics, suites=ctx.suites)
+                            decorate=chart_alerts(ctx), metrics=app.metrics, suites=ctx.suites,
+                            concurrency=int(settings.delivery["slots"]), pacing=delivery_pacing(settings),
+                            send_timeout=settings.delivery["send_timeout"])
     delivering = asyncio.create_task(dispatcher.run(stop)) if settings.has_chat else None
-    scheduler = AsyncIOScheduler(timezone=UTC)
+    from apscheduler.schedulers import asyncio as apscheduler_asyncio
+
+    scheduler = apscheduler_asyncio.AsyncIOScheduler(timezone=UTC)
     schedule(app, scheduler, dispatcher.wake if delivering else None)
     names = ", ".join(f"{s.name} every {app.interval(s)}s" for s in app.enabled_sources())
     logger.info("leaderwatch running: database %s; polling %s", settings.db_path, names or "nothing")

@@ -16,6 +16,16 @@ from leaderwatch.alerts.suites import BUILT_IN, SuiteError, make_suites
 DEFAULT_DB = "leaderwatch.db"
 DEFAULT_CONFIG = "leaderwatch.toml"
 DEFAULT_STALE_AFTER = 3.0
+DEFAULT_MAX_SUBSCRIPTIONS = 200
+DEFAULT_ALERTS_PER_POLL = 20
+DELIVERY_DEFAULTS: Mapping[str, float] = {
+    "slots": 8, "send_timeout": 30.0, "channel_interval": 1.0, "discord_requests_per_second": 50.0,
+    "slack_messages_per_minute": 300.0, "slack_uploads_per_minute": 100.0,
+    "slack_updates_per_minute": 50.0, "slack_history_per_minute": 50.0}
+"""`[delivery]`: sends at once; seconds before a send is cut off; seconds between two messages to one
+channel (Slack: one a second); Discord's 50 requests a second per bot; Slack's workspace-wide rates of
+chat.postMessage ("several hundred a minute"), the files upload methods (tier 4), chat.update and
+conversations.history / replies (tier 3)."""
 
 
 HOW_TO_GET = {
@@ -57,6 +67,8 @@ class Settings:
     """Everything configurable; built by `load_settings`."""
 
     db_path: str = DEFAULT_DB
+    db_timeout: float = 10.0
+    """LEADERWATCH_DB_TIMEOUT: seconds a write waits for another program's lock on the database."""
     config_path: str | None = None
     recordings: str | None = None
     http_port: int | None = None
@@ -87,6 +99,14 @@ class Settings:
     """`[ops] slack_channel`: where a source's drift and recovery are told (README, "Sources that say
     when they change"); `ops_discord_channel` likewise on Discord."""
     ops_discord_channel: str | None = None
+    max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS
+    """LEADERWATCH_MAX_SUBSCRIPTIONS: how many rules one channel may follow (one poll queues at most an
+    alert per rule and board for it)."""
+    delivery: Mapping[str, float] = field(default_factory=lambda: dict(DELIVERY_DEFAULTS))
+    """`[delivery]`: the pace of alert delivery (`DELIVERY_DEFAULTS` names each key)."""
+    alerts_per_poll: int = DEFAULT_ALERTS_PER_POLL
+    """LEADERWATCH_ALERTS_PER_POLL: alerts one channel gets from one poll at most; the rest are folded
+    into one message that says how many more, on which boards (`Alerter(alert_cap=...)`)."""
 
     @property
     def has_chat(self) -> bool:
@@ -132,6 +152,28 @@ def _ops_channels(table: Any) -> tuple[str | None, str | None]:
         raise ConfigError(f"config [ops] discord_channel: expected a Discord channel id (digits; Developer "
                           f"Mode on, right-click the channel > Copy Channel ID), got {discord!r}")
     return (slack.strip() if slack else None), (discord.strip() if discord else None)
+
+
+def _delivery(table: Any) -> dict[str, float]:
+    """`[delivery]` over `DELIVERY_DEFAULTS`: positive numbers, `slots` a whole one."""
+    if not isinstance(table, dict):
+        raise ConfigError("config [delivery]: expected a table, e.g. slots = 8 and "
+                          "discord_requests_per_second = 50")
+    unknown = set(table) - set(DELIVERY_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"config [delivery]: unknown key {sorted(unknown)[0]!r}; allowed: "
+                          f"{', '.join(DELIVERY_DEFAULTS)}")
+    values = dict(DELIVERY_DEFAULTS)
+    for key, value in table.items():
+        if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+                or value < 0 or (value == 0 and key != "channel_interval")
+                or (key == "slots" and (not isinstance(value, int) or not 1 <= value <= 256))):
+            expected = ("a whole number from 1 to 256" if key == "slots" else "a number of seconds, 0 or "
+                        "more" if key == "channel_interval" else "a positive number")
+            raise ConfigError(f"config [delivery] {key}: expected {expected}, got {value!r} (default "
+                              f"{DELIVERY_DEFAULTS[key]:g})")
+        values[key] = float(value)
+    return values
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -210,6 +252,47 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         if not 1 <= stale_after <= 1000:  # also refuses nan
             raise ConfigError(f"LEADERWATCH_STALE_AFTER: expected a number of poll intervals from 1 to 1000, "
                               f"e.g. 3, got {stale_raw!r}")
+
+    timeout_raw = setting("LEADERWATCH_DB_TIMEOUT", "db_timeout")
+    db_timeout = 10.0
+    if timeout_raw is not None:
+        try:
+            if isinstance(timeout_raw, bool):
+                raise TypeError(timeout_raw)
+            db_timeout = float(timeout_raw)
+        except (TypeError, ValueError):
+            db_timeout = float("nan")
+        if not 0 <= db_timeout <= 3600:  # also refuses nan
+            raise ConfigError(f"LEADERWATCH_DB_TIMEOUT: expected seconds from 0 to 3600 a write waits for "
+                              f"another program's lock on the database, e.g. 10, got {timeout_raw!r}")
+
+    cap_raw = setting("LEADERWATCH_MAX_SUBSCRIPTIONS", "max_subscriptions")
+    max_subscriptions = DEFAULT_MAX_SUBSCRIPTIONS
+    if cap_raw is not None:
+        try:
+            if isinstance(cap_raw, bool | float):
+                raise TypeError(cap_raw)
+            max_subscriptions = int(cap_raw)
+        except (TypeError, ValueError):
+            max_subscriptions = 0
+        if not 1 <= max_subscriptions <= 100_000:
+            raise ConfigError(f"LEADERWATCH_MAX_SUBSCRIPTIONS: expected a whole number of rules one channel "
+                              f"may follow, from 1 to 100000 (default {DEFAULT_MAX_SUBSCRIPTIONS}), "
+                              f"got {cap_raw!r}")
+
+    per_poll_raw = setting("LEADERWATCH_ALERTS_PER_POLL", "alerts_per_poll")
+    alerts_per_poll = DEFAULT_ALERTS_PER_POLL
+    if per_poll_raw is not None:
+        try:
+            if isinstance(per_poll_raw, bool | float):
+                raise TypeError(per_poll_raw)
+            alerts_per_poll = int(per_poll_raw)
+        except (TypeError, ValueError):
+            alerts_per_poll = 0
+        if not 1 <= alerts_per_poll <= 10_000:
+            raise ConfigError(f"LEADERWATCH_ALERTS_PER_POLL: expected a whole number of alerts one channel "
+                              f"gets from one poll at most, from 1 to 10000 (default "
+                              f"{DEFAULT_ALERTS_PER_POLL}), got {per_poll_raw!r}")
 
     retention_raw = setting("LEADERWATCH_RETENTION_DAYS", "retention_days")
     retention_days: int | None = None
@@ -293,6 +376,7 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         raise ConfigError("config [discord] guilds: expected a list of guild ids (numbers), e.g. [123456789]")
 
     ops_slack, ops_discord = _ops_channels(config.get("ops", {}))
+    delivery = _delivery(config.get("delivery", {}))
 
     if env("SLACK_CLIENT_ID") and env("SLACK_CLIENT_SECRET"):
         # slack_bolt would switch to multi-workspace OAuth mode and ignore SLACK_BOT_TOKEN.
@@ -306,6 +390,9 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
 
     return Settings(
         db_path=str(setting("LEADERWATCH_DB", "db") or DEFAULT_DB),
+        db_timeout=db_timeout,
+        max_subscriptions=max_subscriptions,
+        alerts_per_poll=alerts_per_poll,
         config_path=config_path,
         recordings=setting("LEADERWATCH_RECORDINGS", "recordings"),
         http_port=http_port,
@@ -332,4 +419,5 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         discord_guilds=tuple(guilds),
         ops_slack_channel=ops_slack,
         ops_discord_channel=ops_discord,
+        delivery=delivery,
     )

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import json
 import logging
+import os
+import socket
 import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from sqlite_utils import Database as Database  # the handle the other packages type against
 from sqlite_utils.migrations import Migrations
@@ -15,8 +24,30 @@ logger = logging.getLogger(__name__)
 migrations = Migrations("leaderwatch")
 
 
+BUSY_TIMEOUT_SECONDS = 10.0
+"""How long a write waits for another connection's write lock before it fails (SQLite's busy timeout)."""
+
+
 class StorageError(Exception):
     """The database cannot be opened or written."""
+
+
+class DatabaseLockedError(StorageError):
+    """Another connection held the write lock for longer than the busy timeout."""
+
+
+class DiskFullError(StorageError):
+    """The disk (or the quota) holding the database has no room for a write."""
+
+
+class AlreadyRunningError(StorageError):
+    """Another `leaderwatch run` holds the database's run lock."""
+
+    def __init__(self, db_path: str, holder: RunLockHolder | None) -> None:
+        self.holder = holder
+        who = holder.describe() if holder else "another leaderwatch run (its lock file names no process)"
+        super().__init__(f"{db_path} is already used by {who}. One `leaderwatch run` per database: stop "
+                         f"that one first, or give this one another database with --db")
 
 
 def to_text(when: datetime) -> str:
@@ -156,24 +187,247 @@ def m006_source_drift(db: Database) -> None:
     }, pk="board_id")
 
 
-def open_db(path: str | Path) -> Database:
+@migrations()
+def m007_snapshot_returns(db: Database) -> None:
+    """A table may come back (issue 14): an origin that goes A -> B -> A under one publish date stores
+    A again as a new row, the table in force. The unique index on (board, as_of, content hash) refused
+    that row and failed every later poll; `save_snapshot`'s check against the table in force keeps
+    saves idempotent, and the plain (board_id, as_of) index still serves the reads."""
+    db.execute("DROP INDEX IF EXISTS idx_snapshots_board_id_as_of_content_hash")
+
+
+@migrations()
+def m008_fanout(db: Database) -> None:
+    """Fan-out that scales (issue 14): a poll's events wait in `fanout_queue` until their outbox rows are
+    all written (in short transactions after the poll's own); an event still there after a crash is
+    fanned out again, and the rows already written are left alone.
+
+    Indexes: the active subscriptions by rule and board pattern (covering, `disabled_at` included for
+    SQLite to see it: the channels of one rule on one pattern, and the distinct patterns, are read
+    without touching the table); stories by story; the outbox by parent only for the rows that have one.
+    """
+    db.table("fanout_queue").create({"event_key": str, "staged_at": str}, pk="event_key")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_subscriptions_active_rule_pattern ON subscriptions "
+               "(rule, board_pattern, platform, channel_id, disabled_at) WHERE disabled_at IS NULL")
+    db.execute('CREATE INDEX "idx_stories_story_updated_at" ON "stories" ("story", "updated_at")')
+    # Only replies and edits have a parent: a post adds nothing to this index.
+    db.execute("DROP INDEX IF EXISTS idx_outbox_parent_id")
+    db.execute('CREATE INDEX "idx_outbox_parent_id" ON "outbox" ("parent_id") WHERE parent_id IS NOT NULL')
+
+
+@migrations()
+def m009_events_by_date(db: Database) -> None:
+    """Flat latency (issue 14): `events` without a board reads the newest events of every board through
+    an index by date, not by scanning every event ever stored."""
+    db.execute("CREATE INDEX IF NOT EXISTS idx_events_at ON events (at)")
+
+
+@migrations()
+def m010_outbox_by_channel(db: Database) -> None:
+    """Delivery at the platforms' pace (issue 14): the undelivered rows by channel, oldest first (a
+    partial index that delivered rows leave), so the dispatcher finds each channel's oldest row and
+    reads one channel's queue without scanning every pending row."""
+    db.execute("CREATE INDEX IF NOT EXISTS idx_outbox_undelivered_channel ON outbox "
+               "(platform, channel_id, id) WHERE status IN ('pending', 'sending')")
+
+
+class _WritingDatabase(Database):
+    """A Database whose `atomic()` takes the write lock when it begins (BEGIN IMMEDIATE).
+
+    sqlite-utils begins with a plain BEGIN: a transaction that reads before it writes then holds a read
+    snapshot, and SQLite does not wait (no busy timeout) to turn a reader into the writer while another
+    connection writes: "database is locked" at once. Beginning as the writer waits the busy timeout.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        """A transaction (a savepoint when one is open already) that holds the write lock from its start."""
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
+def open_db(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Database:
     """Open (creating if needed) the database at `path` and bring its schema up to date.
 
-    `:memory:` gives a private in-memory database (tests).
+    `:memory:` gives a private in-memory database (tests). Opening an up-to-date database writes
+    nothing, so it works while another program holds the write lock (reads go on under WAL); a
+    write that meets that lock waits `busy_timeout` seconds, then fails (`storage_error` says so).
     """
     try:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = Database(path)
-        db.execute("PRAGMA busy_timeout = 5000")
+        db = _WritingDatabase(path)
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         if str(path) != ":memory:":
-            db.execute("PRAGMA journal_mode = WAL")
+            # Switching to WAL takes the write lock; a database already in WAL needs no switch.
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
             # WAL is durable across a crash with NORMAL; FULL would fsync every commit.
             db.execute("PRAGMA synchronous = NORMAL")
-        migrations.apply(db)
-    except Exception as exc:  # sqlite3 errors, permissions, a directory in the way
+        if migrations.pending(db):  # checked first: applying (even nothing) would create its table
+            migrations.apply(db)
+    except sqlite3.Error as exc:
+        known = storage_error(exc, str(path))
+        if known is not None:
+            raise known from exc
+        raise StorageError(f"cannot open the database {path}: {exc}") from exc
+    except Exception as exc:  # permissions, a directory in the way
         raise StorageError(f"cannot open the database {path}: {exc}") from exc
     return db
+
+
+def db_file(db: Database) -> str:
+    """The file of the database behind `db` (`:memory:` for an in-memory one)."""
+    for _, name, file in db.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return str(file) or ":memory:"
+    return ":memory:"
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" (another connection kept the write lock too long)."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "database is locked" in str(exc) or "database is busy" in str(exc)
+        or getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for a write that found no room: SQLite's "database or disk is full", or ENOSPC / EDQUOT."""
+    if isinstance(exc, sqlite3.Error):
+        return ("database or disk is full" in str(exc)
+                or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def storage_error(exc: BaseException, db_path: str) -> StorageError | None:
+    """A locked database or a full disk, said plainly (who holds the lock, when known); None otherwise."""
+    if is_locked(exc):
+        holder = run_lock_holder(db_path)
+        if holder is not None and holder.pid == os.getpid() and holder.host == socket.gethostname():
+            holder = None  # this process is the run: the lock is someone else's
+        who = holder.describe() if holder else "another program (a running `leaderwatch run` or `import`, "\
+                                                "or a tool such as sqlite3 or datasette)"
+        return DatabaseLockedError(f"the database {db_path} is locked by {who}: a write waited for the lock "
+                                   "and gave up. Try again when it is done (or stop it)")
+    if is_disk_full(exc):
+        return DiskFullError(f"the disk holding {db_path} is full: {exc}. Free some space there (or set "
+                             "LEADERWATCH_DB to a disk with room); nothing queued is lost")
+    return None
+
+
+# --- one `leaderwatch run` per database -----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RunLockHolder:
+    """Who holds a database's run lock, as its lock file says."""
+
+    pid: int
+    host: str
+    started: datetime
+
+    def describe(self) -> str:
+        """`leaderwatch run (pid 4242 on host1, since 2026-01-02 03:04:05 UTC)`."""
+        return (f"leaderwatch run (pid {self.pid} on {self.host}, "
+                f"since {self.started.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC)")
+
+
+def lock_path(db_path: str | Path) -> Path:
+    """The run lock's file beside the database: `<db>.lock`."""
+    return Path(f"{db_path}.lock")
+
+
+def _read_holder(handle: IO[str]) -> RunLockHolder | None:
+    handle.seek(0)
+    try:
+        data = json.loads(handle.read() or "{}")
+        return RunLockHolder(int(data["pid"]), str(data["host"]), from_text(str(data["started"])))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def run_lock_holder(db_path: str | Path) -> RunLockHolder | None:
+    """The `leaderwatch run` holding the database's run lock now; None when nobody holds it.
+
+    The lock is the kernel's (`flock`): a process killed with -9 loses it at once, so a file left
+    behind by a dead run names nobody.
+    """
+    path = lock_path(db_path)
+    if str(db_path) == ":memory:" or not path.is_file():
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_holder(handle) or RunLockHolder(0, "?", datetime.fromtimestamp(0, UTC))
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return None
+    except OSError:
+        return None
+
+
+class RunLock:
+    """The database's run lock: an exclusive `flock` on `<db>.lock`, which names its holder.
+
+    Held for the life of `leaderwatch run`; the kernel releases it when the process ends, however it
+    ends (no stale lock after kill -9).
+    """
+
+    def __init__(self, db_path: str | Path, clock: datetime | None = None) -> None:
+        self.db_path = str(db_path)
+        self.path = lock_path(db_path)
+        self._started = clock
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock and write pid, host and start time into it; AlreadyRunningError if held."""
+        if self.db_path == ":memory:" or self._handle is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # "a+": never truncate the holder's record
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(handle)
+            handle.close()
+            raise AlreadyRunningError(self.db_path, holder) from None
+        except OSError:
+            handle.close()
+            raise
+        handle.seek(0)
+        handle.truncate()
+        started = self._started or datetime.now(UTC)
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": to_text(started)}))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        """Let the lock go (the file stays: it names nobody once unlocked)."""
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def is_writable(db: Database) -> bool:
@@ -183,6 +437,9 @@ def is_writable(db: Database) -> bool:
     on the database file itself, so a read-only file or folder and a lock held by another program
     both show (a TEMP table would not: a read-only file accepts those).
     """
+    # A probe (/healthz) waits half a second for another program's lock, not the busy timeout of writes.
+    waits = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
+    db.execute(f"PRAGMA busy_timeout = {min(waits, 500)}")
     try:
         db.execute("SAVEPOINT leaderwatch_write_probe")
         try:
@@ -192,4 +449,6 @@ def is_writable(db: Database) -> bool:
             db.execute("RELEASE leaderwatch_write_probe")
     except sqlite3.Error:
         return False
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {waits}")
     return True

@@ -80,6 +80,11 @@ def save_snapshot(db: Database, snap: Snapshot) -> SaveResult:
     Unchanged means the board's snapshot in force at `snap.as_of` has the same content hash: then
     only its `last_seen_at` moves and no entry row is written. Saving the same snapshot twice is a
     no-op, which makes imports idempotent.
+
+    A table that comes back (A, then B, then A again under one publish date) is stored again as a
+    new row: it is the table in force from then on, and the rules compare it with B, the table it
+    replaced. Skipping it would leave B in force, so `top` would show B and every later poll would
+    see A as a change again.
     """
     as_of = to_text(snap.as_of)
     with db.atomic():
@@ -182,6 +187,26 @@ def snapshots_between(db: Database, board_id: str, start: datetime | None = None
         yield _snapshot_from_row(db, b, row)
 
 
+def spread_between(db: Database, board_id: str, start: datetime | None, end: datetime | None,
+                   most: int) -> list[tuple[int, datetime]]:
+    """Ids and dates of at most `most` of the board's snapshots from `start` to `end`, oldest first.
+
+    With more in the period, the period is cut into `most` equal slices and the newest snapshot of each
+    is kept (the newest of all always is): a chart then reads as many tables however dense the history.
+    Only the index of snapshots by board and date is read.
+    """
+    where, params = in_range(board_id, start, end)
+    rows = [(int(i), from_text(a)) for i, a in db.execute(
+        f"SELECT id, as_of FROM snapshots WHERE {where} ORDER BY as_of, id", params).fetchall()]
+    if len(rows) <= most:
+        return rows
+    first, width = rows[0][1], (rows[-1][1] - rows[0][1]) / most
+    picked: dict[int, tuple[int, datetime]] = {}
+    for snapshot_id, when in rows:
+        picked[min(most - 1, int((when - first) / width)) if width else 0] = (snapshot_id, when)
+    return [picked[slot] for slot in sorted(picked)]
+
+
 def in_force(db: Database, board_id: str, at: datetime | None = None) -> tuple[int, datetime] | None:
     """The id and date of the board's table in force at `at` (its newest when None), by index."""
     sql, params = "SELECT id, as_of FROM snapshots WHERE board_id = ?", [board_id]
@@ -231,15 +256,21 @@ class BoardSummary:
     entries: int
 
 
-def board_summaries(db: Database) -> list[BoardSummary]:
-    """Every stored board with its snapshot count, last update and current entry count."""
+def board_summaries(db: Database, counts: bool = True) -> list[BoardSummary]:
+    """Every stored board with its snapshot count, last update and current entry count.
+
+    The last update and entry count come from each board's newest snapshot (one indexed lookup);
+    counting the snapshots reads a board's whole history: `counts=False` leaves it at 0 (chat).
+    """
     out = []
     for b in boards(db):
-        row = db.execute(
-            "SELECT count(*), max(as_of), max(last_seen_at) FROM snapshots WHERE board_id = ?",
-            [b.id]).fetchone()
-        out.append(BoardSummary(b, row[0], from_text(row[1]) if row[1] else None,
-                                from_text(row[2]) if row[2] else None, entry_count(db, b.id) or 0))
+        latest = db.execute("SELECT as_of, last_seen_at, entry_count FROM snapshots WHERE board_id = ? "
+                            "ORDER BY as_of DESC, id DESC LIMIT 1", [b.id]).fetchone()
+        count = db.execute("SELECT count(*) FROM snapshots WHERE board_id = ?", [b.id]).fetchone()[0] \
+            if counts and latest else 0
+        as_of, seen, entries = latest or (None, None, 0)
+        out.append(BoardSummary(b, int(count), from_text(as_of) if as_of else None,
+                                from_text(seen) if seen else None, int(entries or 0)))
     return out
 
 

@@ -76,9 +76,24 @@ def standings_before(db: Database, model_key: str, cutoffs: Mapping[str, datetim
                          "ORDER BY as_of DESC, id DESC LIMIT 1", [board_id, to_text(cutoff)]).fetchone()
         if row is None:
             continue
-        entry = db.execute(f"SELECT {_ENTRY} FROM entries e WHERE e.snapshot_id = ? AND e.model_key = ? "
+        entry = db.execute(f"SELECT {_ENTRY} FROM entries e WHERE e.snapshot_id = ? AND +e.model_key = ? "
                            "ORDER BY e.position LIMIT 1", [row[0], model_key]).fetchone()
         out[board_id] = (from_text(row[1]), to_entry(entry) if entry else None)
+    return out
+
+
+def best_entries(db: Database, model_key: str, snapshot_ids: Iterable[int]) -> dict[int, Entry]:
+    """The model's best entry in each of these snapshots (those not listing it left out).
+
+    Each is read through its snapshot's own rows (the primary key), never through the model's
+    entries over all history, which grow with it.
+    """
+    out: dict[int, Entry] = {}
+    for snapshot_id in snapshot_ids:
+        row = db.execute(f"SELECT {_ENTRY} FROM entries e WHERE e.snapshot_id = ? AND +e.model_key = ? "
+                         "ORDER BY e.position LIMIT 1", [snapshot_id, model_key]).fetchone()
+        if row is not None:
+            out[snapshot_id] = to_entry(row)
     return out
 
 

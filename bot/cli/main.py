@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -23,10 +25,17 @@ from leaderwatch.bot.commands.names import did_you_mean, parse_date, resolve_gro
 from leaderwatch.bot.commands.questions import top_entries
 from leaderwatch.bot.pipeline.importer import import_recordings, summary_lines
 from leaderwatch.bot.runtime.logs import configure_logging
-from leaderwatch.bot.settings import ConfigError, load_settings
+from leaderwatch.bot.settings import ConfigError, Settings, load_settings
 from leaderwatch.sources.registry import source_names
 from leaderwatch.storage import snapshots, status
-from leaderwatch.storage.db import StorageError
+from leaderwatch.storage.db import (
+    AlreadyRunningError,
+    DatabaseLockedError,
+    DiskFullError,
+    RunLock,
+    StorageError,
+    storage_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +44,10 @@ def cmd_run(app: App, args: argparse.Namespace) -> int:
     """Run the scheduler in the foreground."""
     asyncio.run(run(app))
     return 0
+
+
+UNRECORDED_WAIT_SECONDS = 60.0
+"""How long `poll` keeps trying to record a failure the database refused (locked or full) before it exits."""
 
 
 def cmd_poll(app: App, args: argparse.Namespace) -> int:
@@ -48,8 +61,20 @@ def cmd_poll(app: App, args: argparse.Namespace) -> int:
 
     async def go() -> int:
         results = await app.poller.poll_all(chosen)
-        app.save_validators()
-        return 0 if all(r.ok for r in results) else 1
+        # A failure the database refused (locked, full) is written before exiting: each try waits the
+        # busy timeout, for as long as UNRECORDED_WAIT_SECONDS at most.
+        deadline = time.monotonic() + UNRECORDED_WAIT_SECONDS
+        while app.poller.unrecorded and not app.poller.flush_failures() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        if app.poller.unrecorded:
+            print(f"leaderwatch: {app.poller.unrecorded} failure(s) could not be recorded in the database "
+                  "(it stayed locked or full); `boards` shows the last recorded state", file=sys.stderr)
+        if all(r.ok for r in results):
+            app.save_validators()
+            return 0
+        with contextlib.suppress(sqlite3.Error):  # a locked or full database: the next poll saves them
+            app.save_validators()
+        return 1
 
     return asyncio.run(go())
 
@@ -245,12 +270,31 @@ def execute(app: App, args: argparse.Namespace) -> int:
         return COMMANDS[args.command](app, args)
     except ConfigError as exc:  # a bad config group or rule, or a chat setting `run` needs
         return fail(f"configuration error: {exc}")
+    except (DatabaseLockedError, DiskFullError, AlreadyRunningError) as exc:
+        return fail(f"{exc}.", 1)
     except StorageError as exc:
         return fail(f"{exc}. Set LEADERWATCH_DB to a writable path.")
+    except sqlite3.Error as exc:  # a write met a lock held too long, or a full disk: said plainly
+        known = storage_error(exc, app.settings.db_path)
+        if known is None:
+            raise
+        return fail(f"{known}.", 1)
     except UserError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         return 130
+
+
+def start(settings: Settings, run_lock: RunLock | None) -> App:
+    """Take the run lock (when given), then build the app; the lock is let go if the build fails."""
+    if run_lock is None:
+        return build_app(settings, clock=utcnow)
+    run_lock.acquire()
+    try:
+        return build_app(settings, clock=utcnow)
+    except BaseException:
+        run_lock.release()
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,18 +310,28 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return fail(f"configuration error: {exc}")
     configure_logging(settings, args.verbose)
+    # One `run` per database: a second one stops here, naming the first (the kernel drops the lock
+    # when the first ends, even by kill -9).
+    run_lock = RunLock(settings.db_path) if args.command == "run" else None
     try:
-        app = build_app(settings, clock=utcnow)
+        app = start(settings, run_lock)
     except ConfigError as exc:  # a bad config group or rule
         return fail(f"configuration error: {exc}")
+    except (DatabaseLockedError, DiskFullError, AlreadyRunningError) as exc:
+        return fail(f"{exc}.", 1)
     except StorageError as exc:
         return fail(f"{exc}. Set LEADERWATCH_DB to a writable path.")
+    except OSError as exc:  # the run lock's file cannot be made beside the database
+        return fail(f"cannot take the run lock {exc.filename}: {exc.strerror}. Set LEADERWATCH_DB to a "
+                    "writable path.")
     except KeyboardInterrupt:
         return 130
     try:
         return execute(app, args)
     finally:
         asyncio.run(app.aclose())
+        if run_lock is not None:
+            run_lock.release()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 import leaderwatch.bot.commands.names as names
 from leaderwatch.alerts.formatting import Reply, day, num, plural
@@ -11,8 +12,11 @@ from leaderwatch.bot.commands.channel import channel_groups
 from leaderwatch.bot.commands.history import snapshot_as_of
 from leaderwatch.bot.commands.messages import NO_BOARDS, NO_DATA
 from leaderwatch.bot.commands.registry import CommandContext, Invocation, UserError, command, usage_error
+from leaderwatch.sources.base import Entry
+from leaderwatch.sources.identity import Group
 from leaderwatch.storage import snapshots as store
-from leaderwatch.storage.standings import current_models, standings
+from leaderwatch.storage.db import Database
+from leaderwatch.storage.standings import best_entries, current_models, standings
 
 CHART_DAYS = 180
 """`chart` and `chart model` draw this many days back unless told otherwise."""
@@ -40,6 +44,67 @@ def parse_chart_args(ctx: CommandContext, inv: Invocation, args: list[str]) -> t
     return board, groups or channel_groups(ctx, inv)[:charts.MAX_SERIES], days or CHART_DAYS
 
 
+# --- what the charts read: at most MAX_POINTS tables a line, however dense the history ----------------
+
+MAX_POINTS = 120
+"""Tables one line is drawn from at most (the newest of each of as many equal slices of the period)."""
+
+
+def group_bests(db: Database, snapshot_id: int, groups: Mapping[str, Group]) -> dict[str, Entry]:
+    """Each group's best entry in a stored table, read in rank order only until every group is found."""
+    found: dict[str, Entry] = {}
+    for entry in store.iter_entries(db, snapshot_id):
+        for name, group in groups.items():
+            if name not in found and group.contains(entry):
+                found[name] = entry
+        if len(found) == len(groups):
+            break
+    return found
+
+
+def board_chart(db: Database, board_id: str, groups: Mapping[str, Group], start: datetime,
+                end: datetime) -> charts.Chart | None:
+    """Each group's best score on a board from `start` to `end`, with the board's events there (None:
+    no snapshot in the period)."""
+    board = store.board(db, board_id)
+    points = store.spread_between(db, board_id, start, end, MAX_POINTS)
+    if board is None or not points:
+        return None
+    dates = tuple(when for _, when in points)
+    bests = [group_bests(db, snapshot_id, groups) for snapshot_id, _ in points]
+    series = []
+    for name in groups:
+        found = [b.get(name) for b in bests]
+        series.append(charts.Series(name, dates, tuple(None if e is None else e.score for e in found),
+                                    tuple(None if e is None else e.name for e in found)))
+    first, last = dates[0], dates[-1]
+    title = f"{board_id}: best {board.metric} of {charts.and_list(list(groups))}, {day(first)} to {day(last)}"
+    return charts.Chart(title, board.metric, tuple(series),
+                        charts.event_markers(charts.board_events(db, board_id, start, end)), first, last)
+
+
+def model_chart(db: Database, model_key: str, name: str, board_ids: Sequence[str], start: datetime,
+                end: datetime) -> charts.Chart | None:
+    """A model's rank on each of the boards from `start` to `end` (boards where it has no point left
+    out); None when none of them lists it in the period."""
+    series = []
+    for board_id in board_ids:
+        points = store.spread_between(db, board_id, start, end, MAX_POINTS)
+        found = best_entries(db, model_key, (snapshot_id for snapshot_id, _ in points))
+        line = charts.Series(board_id, tuple(when for _, when in points),
+                             tuple(float(found[i].rank) if i in found else None for i, _ in points),
+                             tuple(found[i].name if i in found else None for i, _ in points))
+        if line.points():
+            series.append(line)
+    if not series:
+        return None
+    dates = [d for s in series for d, _, _ in s.points()]
+    first, last = min(dates), max(dates)
+    boards = "1 board" if len(series) == 1 else f"{len(series)} boards"
+    return charts.Chart(f"{name}: rank on {boards}, {day(first)} to {day(last)}", "rank (1 = best)",
+                        tuple(series), (), first, last, inverted=True)
+
+
 def latest_bests(chart: charts.Chart) -> str:
     """`best china GLM-4.5 (1434), best west Gemini-2.5-Pro (1470)`, from each line's newest point."""
     parts = []
@@ -61,8 +126,7 @@ async def chart_command(ctx: CommandContext, inv: Invocation, args: list[str]) -
     args, at = names.split_at("chart", args)
     board_id, groups, days = parse_chart_args(ctx, inv, args)
     end = snapshot_as_of(ctx, board_id, at).as_of
-    chart = charts.board_chart(ctx.db, board_id, {g: ctx.groups[g] for g in groups},
-                               end - timedelta(days=days), end)
+    chart = board_chart(ctx.db, board_id, {g: ctx.groups[g] for g in groups}, end - timedelta(days=days), end)
     if chart is None:  # the board's table at `end` is in the window: only a race with retention
         raise UserError(NO_DATA.format(board=board_id))
     if chart.is_empty:
@@ -101,7 +165,7 @@ async def chart_model_command(ctx: CommandContext, inv: Invocation, args: list[s
     shown = sorted(s.board_id for s in listed[:charts.MAX_SERIES])
     name = listed[0].entry.name
     end = max(s.as_of for s in listed)
-    chart = charts.model_chart(ctx.db, key, name, shown, end - timedelta(days=days), end)
+    chart = model_chart(ctx.db, key, name, shown, end - timedelta(days=days), end)
     if chart is None:  # its boards' tables at `end` are in the window: only a race with retention
         raise UserError(f"{name}: nothing to draw from {day(end - timedelta(days=days))} to {day(end)}.")
     ranks = ", ".join(f"{s.label} #{last[1]:.0f}" for s in chart.series if (last := s.last()))

@@ -116,7 +116,7 @@ async def boards_command(ctx: CommandContext, inv: Invocation, args: list[str]) 
     format changed upstream (drifted: their last good tables are shown until they read fine again)."""
     if args:
         raise usage_error("boards", "`boards` takes no arguments.")
-    summaries = store.board_summaries(ctx.db)
+    summaries = store.board_summaries(ctx.db, counts=False)  # no count: it reads every board's history
     if not summaries:
         return Reply(text=NO_BOARDS)
     drifted = {name: st for name, st in all_statuses(ctx.db).items() if st.is_drifted}

@@ -17,13 +17,13 @@ from datetime import datetime
 
 from leaderwatch.bot.pipeline import drift
 from leaderwatch.bot.pipeline.drift import OpsChannel
-from leaderwatch.bot.pipeline.store import Stored, store_all
+from leaderwatch.bot.pipeline.store import AfterCommit, Stored, store_all
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.base import ShapeError, Snapshot, Source, SourceError, is_shrunk
 from leaderwatch.sources.http import Fetcher, backoff
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage import status
-from leaderwatch.storage.db import Database
+from leaderwatch.storage.db import Database, DiskFullError, db_file, storage_error
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +71,37 @@ class Poller:
         self.on_change = on_change
         self.metrics = metrics
         self.ops = tuple(ops)
+        self._unrecorded: list[tuple[str, datetime, str]] = []
+        self._unfinished: list[AfterCommit] = []
+        self._refused = False
+        self._disk_full_said = False
 
     async def poll(self, source: Source) -> PollResult:
-        """Poll one source once; never raises for a source failure (it is logged and recorded)."""
+        """Poll one source once; never raises (but when cancelled).
+
+        A source failure, a locked database or a full disk is logged and recorded, and the result says
+        how many failures in a row there were (the back-off). A failure the database cannot record now
+        (it is locked, or full) is kept and written at the next chance (`flush_failures`).
+        """
         started = time.perf_counter()
+        # When the failures kept earlier cannot be written now, this poll's own is kept without trying:
+        # each try waits the busy timeout, on the event loop.
+        self._refused = not self.flush_failures()
+        try:
+            return await self._poll(source, started)
+        except Exception as exc:  # recording the outcome needed a write, and the database refused it
+            self.fetcher.rollback_validators(source.name)
+            return self._failed(source.name, exc, started)
+
+    async def _poll(self, source: Source, started: float) -> PollResult:
         try:
             snaps = await source.fetch(self.fetcher)
             held, confirmed = self._shrunk(snaps)
             if held:
                 return self._hold(source, held, started)
-            # The snapshots, the events they produce and their outbox rows commit together, or not
-            # at all: a crash never leaves a stored change whose alerts were not queued.
+            # The snapshots and the events they produce commit together, or not at all; the events'
+            # outbox rows follow (`after_commit`, the fan-out), and an event whose rows a crash cut
+            # short stays listed and is fanned out again: a stored change never loses its alerts.
             announcements: list[Callable[[], None]] = []
             with self.db.atomic():
                 stored = store_all(self.db, snaps, source.name, check_shrink=False)
@@ -96,33 +116,38 @@ class Poller:
             # Nothing was stored: ETags seen in this fetch must not turn the next poll into a 304
             # for content never kept (e.g. board A fetched, board B failed: A would be lost).
             self.fetcher.rollback_validators(source.name)
-            st = status.record_failure(self.db, source.name, self.clock(), exc.reason)
+            failures = self._record_failure(source.name, exc.reason)
             elapsed = time.perf_counter() - started
             logger.error("poll %s failed (%d in a row%s): %s [%s]", source.name,
-                         st.consecutive_failures, ", degraded" if st.status == "degraded" else "",
+                         failures, ", degraded" if failures >= status.DEGRADED_AFTER else "",
                          exc.reason, exc.url, extra=_poll_fields(source.name, "failed", elapsed))
             self._count(source.name, ok=False)
-            return PollResult(source.name, False, error=str(exc), failures=st.consecutive_failures,
-                              seconds=elapsed)
-        except Exception as exc:  # a parser or storage bug: logged with its traceback, backed off
+            return PollResult(source.name, False, error=str(exc), failures=failures, seconds=elapsed)
+        except Exception as exc:  # a parser or storage bug, a locked database, a full disk: backed off
             self.fetcher.rollback_validators(source.name)
-            reason = f"internal error {type(exc).__name__} (traceback in the log)"
-            st = status.record_failure(self.db, source.name, self.clock(), reason)
-            logger.exception("poll %s failed (%d in a row): %s", source.name, st.consecutive_failures, reason,
-                             extra=_poll_fields(source.name, "error", time.perf_counter() - started))
-            self._count(source.name, ok=False)
-            return PollResult(source.name, False, error=reason, failures=st.consecutive_failures,
-                              seconds=time.perf_counter() - started)
+            return self._failed(source.name, exc, started)
         except BaseException:  # cancellation: nothing stored either
             self.fetcher.rollback_validators(source.name)
             raise
         self.fetcher.commit_validators(source.name)
+        # Each job once (the fan-out covers every change of the poll), and one that failed at an earlier
+        # poll again: its events stayed listed, and this poll may be the next to find a change or not.
+        jobs = dict.fromkeys([*self._unfinished, *(job for s in stored for job in s.after_commit)])
+        self._unfinished = []
+        for job in jobs:
+            try:
+                await job()
+            except Exception:
+                self._unfinished.append(job)
+                logger.exception("poll %s: queueing the alerts of a stored change failed; they stay listed "
+                                 "and the next poll tries again", source.name)
         for announce in announcements:  # committed: now the events can be logged and counted
             try:
                 announce()
             except Exception:  # what was stored stays stored and queued; only the report is lost
                 logger.exception("poll %s: reporting a stored change failed", source.name)
         queued = self._succeeded(source.name, confirmed)
+        self._disk_full_said = False
         elapsed = time.perf_counter() - started
         result = PollResult(source.name, True, tuple(stored), seconds=elapsed, ops_queued=queued)
         self._count(source.name, ok=True)
@@ -194,6 +219,60 @@ class Poller:
                 return 0
             event = drift.recovery_event(source, before.drift, before.drifted_at, now, confirmed)
             return drift.notify(self.db, self.ops, event, now)
+
+    def _failed(self, source: str, exc: Exception, started: float) -> PollResult:
+        """A poll that failed on our side: a locked database or a full disk said plainly in one line
+        (a full disk once, until a poll succeeds), anything else logged with its traceback."""
+        known = storage_error(exc, db_file(self.db))
+        reason = str(known) if known else f"internal error {type(exc).__name__} (traceback in the log)"
+        failures = self._record_failure(source, reason)
+        elapsed = time.perf_counter() - started
+        fields = _poll_fields(source, "error", elapsed)
+        if isinstance(known, DiskFullError) and self._disk_full_said:
+            logger.info("poll %s failed (%d in a row): the disk is still full", source, failures,
+                        extra=fields)
+        elif known is not None:
+            logger.error("poll %s failed (%d in a row): %s", source, failures, reason, extra=fields)
+            self._disk_full_said = isinstance(known, DiskFullError)
+        else:
+            logger.error("poll %s failed (%d in a row): %s", source, failures, reason, exc_info=exc,
+                         extra=fields)
+        self._count(source, ok=False)
+        return PollResult(source, False, error=reason, failures=failures, seconds=elapsed)
+
+    def _record_failure(self, source: str, reason: str) -> int:
+        """Record a failed poll; how many failures in a row the source has now. A record the database
+        refuses (locked, full) is kept in memory, counted, and written at the next chance."""
+        now = self.clock()
+        if not self._refused and self.flush_failures():
+            try:
+                return status.record_failure(self.db, source, now, reason).consecutive_failures
+            except Exception as exc:  # the poll's own log line says why; this one is for debugging
+                logger.debug("poll %s: the failure could not be recorded yet (%s); kept until the database "
+                             "takes it", source, exc)
+        self._unrecorded.append((source, now, reason))
+        try:
+            current = status.status_of(self.db, source)  # a read: it works under another's write lock
+        except Exception:
+            current = None
+        kept = sum(s == source for s, _, _ in self._unrecorded)
+        return (current.consecutive_failures if current else 0) + kept
+
+    def flush_failures(self) -> bool:
+        """Write the failure records the database refused earlier, oldest first; True when none is left."""
+        while self._unrecorded:
+            source, at, reason = self._unrecorded[0]
+            try:
+                status.record_failure(self.db, source, at, reason)
+            except Exception:
+                return False
+            self._unrecorded.pop(0)
+        return True
+
+    @property
+    def unrecorded(self) -> int:
+        """Failures kept in memory because the database refused them so far."""
+        return len(self._unrecorded)
 
     def _count(self, source: str, ok: bool) -> None:
         if self.metrics is not None:

@@ -535,7 +535,7 @@ async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, ident
             moves.append((datetime.now(UTC), changes))
             return job
 
-    monkeypatch.setattr("leaderwatch.bot.app.AsyncIOScheduler", Recorded)
+    monkeypatch.setattr("apscheduler.schedulers.asyncio.AsyncIOScheduler", Recorded)
 
     def refuse(request: httpx.Request) -> httpx.Response:
         attempts.append(request)

@@ -251,3 +251,17 @@ def test_settings_are_frozen():
     s = Settings()
     with pytest.raises(AttributeError):
         s.db_path = "other.db"  # type: ignore[misc]
+
+
+def test_max_subscriptions_from_the_environment_or_the_file(tmp_path):
+    assert with_config(tmp_path, "").max_subscriptions == 200
+    assert with_config(tmp_path, "max_subscriptions = 50\n").max_subscriptions == 50
+    assert with_config(tmp_path, "max_subscriptions = 50\n",
+                       LEADERWATCH_MAX_SUBSCRIPTIONS="1000").max_subscriptions == 1000
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many", "2.5", "1000000"])
+def test_bad_max_subscriptions_names_the_setting(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"LEADERWATCH_MAX_SUBSCRIPTIONS: expected a whole number of rules "
+                                          r"one channel may follow, from 1 to 100000 \(default 200\), got"):
+        with_config(tmp_path, "", LEADERWATCH_MAX_SUBSCRIPTIONS=value)

@@ -85,6 +85,22 @@ def test_changed_snapshot_stores_new_rows(db: Database) -> None:
     assert store.entry_count(db, BOARD.id) == 2
 
 
+def test_a_table_that_comes_back_under_one_date_is_stored_again(db: Database) -> None:
+    # Issue 14: A -> B -> A with the same publish date failed every later poll on a unique index.
+    a, b = entries({"a": 3, "b": 2}), entries({"a": 2, "b": 3})
+    first = store.save_snapshot(db, make_snapshot(BOARD, T0, T0, a))
+    second = store.save_snapshot(db, make_snapshot(BOARD, T0, T0 + timedelta(hours=1), b))
+    back = store.save_snapshot(db, make_snapshot(BOARD, T0, T0 + timedelta(hours=2), a))
+    assert back.stored and back.previous_id == second.snapshot_id != first.snapshot_id
+    latest = store.latest_snapshot(db, BOARD.id)
+    assert latest is not None and [e.name for e in latest.entries] == ["a", "b"]
+    # The next polls of A are unchanged content, not another return.
+    again = store.save_snapshot(db, make_snapshot(BOARD, T0, T0 + timedelta(hours=3), a))
+    assert not again.stored and again.snapshot_id == back.snapshot_id
+    assert [[e.name for e in s.entries] for s in store.snapshots_between(db, BOARD.id)] == [
+        ["a", "b"], ["b", "a"], ["a", "b"]]
+
+
 def test_models_table_keeps_first_sighting(db: Database) -> None:
     store.save_snapshot(db, make_snapshot(BOARD, T0, T0, entries({"Qwen/Qwen2-72B-Instruct": 3})))
     t1 = T0 + timedelta(days=1)
@@ -118,5 +134,6 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     open_db(path).close()
     db = open_db(path)
     names = [r["name"] for r in db.table("_sqlite_migrations").rows]
-    assert names == ["m001_initial", "m002_rule_states", "m003_chat", "m004_rule_states_before",
-                     "m005_stories", "m006_source_drift"]
+    assert names[:6] == ["m001_initial", "m002_rule_states", "m003_chat", "m004_rule_states_before",
+                         "m005_stories", "m006_source_drift"]
+    assert "m007_snapshot_returns" in names and len(names) == len(set(names))
