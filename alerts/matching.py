@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,14 +39,45 @@ def board_matches(pattern: str, board_id: str, suites: Suites = BUILT_IN) -> boo
 
 
 def delivery_key(event_key: str, platform: str, channel_id: str) -> str:
-    """The key of one event's delivery to one channel."""
-    return hashlib.sha256(f"{event_key}|{platform}|{channel_id}".encode()).hexdigest()[:32]
+    """The key of one event's delivery to one channel: `EVENT/PLATFORM/CHANNEL`.
+
+    Readable, unique (an event key is hex, without `/`) and nothing to hash; an event's keys sort as its
+    channels do, so a fan-out that writes them in channel order appends to the outbox's key index and
+    to the stories' primary key in order, both.
+    """
+    return f"{event_key}/{platform}/{channel_id}"
 
 
-def rules_for_board(board_id: str, subscriptions: Iterable[Subscription], suites: Suites = BUILT_IN
-                    ) -> list[str]:
-    """The names of the rules some channel follows on this board, in a stable order."""
-    return sorted({s.rule for s in subscriptions if board_matches(s.board_pattern, board_id, suites)})
+class Followed:
+    """The (rule, board pattern) pairs channels follow, indexed: a board id is looked up directly, and
+    each glob or suite is matched against a board once, whatever the number of channels following it."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]], suites: Suites = BUILT_IN) -> None:
+        self.exact: dict[str, set[str]] = {}
+        self.wide: dict[str, set[str]] = {}
+        for rule, pattern in pairs:
+            wide = pattern in suites or any(c in pattern for c in "*?[")
+            (self.wide if wide else self.exact).setdefault(pattern, set()).add(rule)
+        self.suites = suites
+        self._boards: dict[str, dict[str, list[str]]] = {}
+
+    def on_board(self, board_id: str) -> dict[str, list[str]]:
+        """The rules followed on a board, each with the patterns that follow it there (sorted)."""
+        found = self._boards.get(board_id)
+        if found is None:
+            matching = [p for p in self.wide if board_matches(p, board_id, self.suites)]
+            if board_id in self.exact:
+                matching.append(board_id)
+            found = {}
+            for pattern in sorted(matching):
+                for rule in (self.wide.get(pattern, set()) | self.exact.get(pattern, set())):
+                    found.setdefault(rule, []).append(pattern)
+            self._boards[board_id] = found
+        return found
+
+    def patterns(self, rule: str, board_id: str) -> list[str]:
+        """The patterns on which some channel follows `rule` and that match the board."""
+        return self.on_board(board_id).get(rule, [])
 
 
 def match(events: Sequence[Event], subscriptions: Sequence[Subscription], suites: Suites = BUILT_IN
@@ -55,12 +85,17 @@ def match(events: Sequence[Event], subscriptions: Sequence[Subscription], suites
     """The deliveries for these events: each channel gets an event once, whichever rules found it."""
     out: dict[tuple[str, str, str], list[int]] = {}
     by_key: dict[str, Event] = {}
+    by_pair: dict[tuple[str, str], list[Subscription]] = {}
+    for sub in subscriptions:
+        by_pair.setdefault((sub.rule, sub.board_pattern), []).append(sub)
+    followed = Followed(by_pair, suites)
     for event in events:
-        for sub in subscriptions:
-            if sub.rule == event.rule and board_matches(sub.board_pattern, event.board, suites):
-                key = (event.dedupe_key, sub.platform, sub.channel_id)
-                out.setdefault(key, []).append(sub.id)
-                by_key.setdefault(event.dedupe_key, event)
+        subs = [sub for pattern in followed.patterns(event.rule, event.board)
+                for sub in by_pair[(event.rule, pattern)]]
+        for sub in sorted(subs, key=lambda s: s.id):
+            key = (event.dedupe_key, sub.platform, sub.channel_id)
+            out.setdefault(key, []).append(sub.id)
+            by_key.setdefault(event.dedupe_key, event)
     return [Delivery(by_key[k], platform, channel, tuple(sorted(set(ids))),
                      delivery_key(k, platform, channel))
             for (k, platform, channel), ids in out.items()]

@@ -45,9 +45,9 @@ def event_by_key(db: Database, key: str) -> Event | None:
 def recent_events(db: Database, since: datetime, board_ids: Iterable[str] | None = None,
                   limit: int = 50, until: datetime | None = None) -> list[Event]:
     """Events the rules found at or after `since` (and at or before `until`), newest first, optionally
-    only on some boards (the weekly reports and the operators' messages, stored as events of kind
-    `report` and `ops` to be delivered, are not among them)."""
-    where, params = "at >= ? AND kind NOT IN ('report', 'ops')", [to_text(since)]
+    only on some boards (the weekly reports, the operators' messages and the "N more changes" summaries,
+    stored as events of kind `report`, `ops` and `more` to be delivered, are not among them)."""
+    where, params = "at >= ? AND kind NOT IN ('report', 'ops', 'more')", [to_text(since)]
     if until is not None:
         where += " AND at <= ?"
         params.append(to_text(until))

@@ -69,7 +69,10 @@ def _item(row: dict[str, Any]) -> OutboxItem:
 
 
 def edit_key(delivery_key: str) -> str:
-    """The delivery key of the edit that goes with a follow-up's reply."""
+    """The delivery key of the edit that goes with a follow-up's reply: the reply's and `/edit` (sorting
+    right after it); a hash of it for a reply queued before keys named their event and channel."""
+    if "/" in delivery_key:
+        return f"{delivery_key}/edit"
     return hashlib.sha256(f"edit|{delivery_key}".encode()).hexdigest()[:32]
 
 
@@ -240,15 +243,49 @@ def rehold(db: Database, platform: str, channel_id: str, now: datetime,
     return released
 
 
-def undelivered(db: Database, now: datetime, limit: int = 1000) -> list[OutboxItem]:
-    """Rows not yet delivered whose hold has passed (due, waiting to retry, or in flight), oldest first.
+def ready_channels(db: Database, now: datetime, platform: str, limit: int = 5000) -> list[tuple[int, str]]:
+    """(head row id, channel id) of the platform's channels whose oldest undelivered row (hold passed)
+    is due now, oldest head first, at most `limit`.
 
-    The dispatcher walks each channel's rows in this order and stops at the first one that is not
-    due, so a channel's alerts keep their order across retries.
+    A channel whose oldest row waits (to retry, on a 429's retry_after, or in flight) is left out: its
+    later rows wait behind it (order), and it never hides the channels behind it. SQLite takes `status`
+    and `next_attempt_at` from the row that gave min(id); the undelivered rows are read by channel
+    through their partial index (m010), not by status and then sorted.
     """
-    where = "status IN ('pending', 'sending') AND (hold_until IS NULL OR hold_until <= ?)"
-    return [_item(r) for r in db.table("outbox").rows_where(where, [to_text(now)], order_by="id",
-                                                            limit=limit)]
+    stamp = to_text(now)
+    rows = db.execute(
+        "SELECT head, channel_id FROM (SELECT channel_id, min(id) AS head, status, next_attempt_at "
+        "FROM outbox INDEXED BY idx_outbox_undelivered_channel WHERE platform = ? "
+        "AND status IN ('pending', 'sending') AND (hold_until IS NULL OR hold_until <= ?) "
+        "GROUP BY channel_id) WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY head LIMIT ?",
+        [platform, stamp, stamp, limit]).fetchall()
+    return [(int(head), str(channel)) for head, channel in rows]
+
+
+def waiting_platforms(db: Database) -> set[str]:
+    """The platforms that have undelivered rows."""
+    return {str(platform) for (platform,) in db.execute(
+        "SELECT DISTINCT platform FROM outbox INDEXED BY idx_outbox_undelivered_channel "
+        "WHERE status IN ('pending', 'sending')").fetchall()}
+
+
+def channel_rows(db: Database, platform: str, channel_id: str, now: datetime,
+                 limit: int = 200) -> list[OutboxItem]:
+    """One channel's undelivered rows whose hold has passed, oldest first (what `batches` takes)."""
+    where = ("platform = ? AND channel_id = ? AND status IN ('pending', 'sending') "
+             "AND (hold_until IS NULL OR hold_until <= ?)")
+    return [_item(r) for r in db.table("outbox").rows_where(where, [platform, channel_id, to_text(now)],
+                                                            order_by="id", limit=limit)]
+
+
+def oldest_due(db: Database, now: datetime) -> dict[str, datetime]:
+    """Per platform, since when its longest-waiting row has been due: created, or released from its hold
+    (a mute, a digest). Rows still held are not waiting."""
+    rows = db.execute(
+        "SELECT platform, min(max(created_at, coalesce(hold_until, created_at))) FROM outbox "
+        "WHERE status IN ('pending', 'sending') AND (hold_until IS NULL OR hold_until <= ?) "
+        "GROUP BY platform", [to_text(now)]).fetchall()
+    return {str(platform): from_text(since) for platform, since in rows if since}
 
 
 class _Taken(Exception):
@@ -330,7 +367,8 @@ class Delivered:
 def recent_delivered(db: Database, platform: str, channel_ids: Iterable[str],
                      limit: int = 10) -> list[Delivered]:
     """The alerts last delivered to some channels of a platform, newest first: posts and thread replies
-    the platform gave an id for (edits are the same message again; weekly reports are not alerts)."""
+    the platform gave an id for (edits are the same message again; weekly reports, operators' messages
+    and the messages folding a poll's alerts past a channel's cap are not alerts)."""
     ids = sorted(set(channel_ids))
     if not ids:
         return []
@@ -339,7 +377,7 @@ def recent_delivered(db: Database, platform: str, channel_ids: Iterable[str],
         "LEFT JOIN outbox p ON p.id = o.parent_id "
         f"WHERE o.platform = ? AND o.channel_id IN ({', '.join('?' * len(ids))}) AND o.status = 'delivered' "
         "AND o.action IN ('post', 'reply') AND coalesce(o.message_ref, '') != '' "
-        "AND e.kind NOT IN ('report', 'ops') "
+        "AND e.kind NOT IN ('report', 'ops', 'more') "
         "ORDER BY o.delivered_at DESC, o.id DESC LIMIT ?", [platform, *ids, limit]).fetchall()
     if not found:
         return []
@@ -351,3 +389,73 @@ def recent_delivered(db: Database, platform: str, channel_ids: Iterable[str],
         f"dedupe_key IN ({', '.join('?' * len(keys))})", keys)}
     return [Delivered(items[i], events[items[i].event_key], str(threads[i]) if threads[i] else None)
             for i in threads]
+
+
+# --- the fan-out's batches (bot/pipeline/alerter.py): many channels' rows in a few statements -------------
+
+NewRow = tuple[str, str, str, str, str, str | None, str | None, str, int | None, str]
+"""A row to add: (delivery key, event key, platform, channel id, subscription ids as JSON, hold until
+(stored text) or None, digest or None, action, parent id or None, now as stored text)."""
+
+
+def keys_of_events(db: Database, event_keys: Sequence[str]) -> set[str]:
+    """The delivery keys already queued for these events (a fan-out started again after a crash): a
+    range of the key index each, as a key starts with its event's (`alerts.matching.delivery_key`)."""
+    out: set[str] = set()
+    for key in event_keys:
+        rows = db.execute("SELECT delivery_key FROM outbox WHERE delivery_key >= ? AND delivery_key < ?",
+                          [key + "/", key + "0"])  # "0" follows "/"
+        out.update(str(r[0]) for r in rows)
+    return out
+
+
+def add_batch(db: Database, rows: Sequence[NewRow]) -> int | None:
+    """Add rows in one statement (inside a transaction that writes); the id of the first when each got
+    the next (SQLite numbers them in the order given), None when a row whose key was there already was
+    left alone (then `ids_of` tells the ids).
+
+    Rows handed in delivery-key order keep both the table and its key index appended to in order, which
+    is what makes a hundred thousand rows cheap.
+    """
+    first = int(db.execute("SELECT coalesce(max(id), 0) + 1 FROM outbox").fetchone()[0])
+    cursor = db.conn.executemany(
+        "INSERT OR IGNORE INTO outbox (delivery_key, event_key, platform, channel_id, subscription_ids, "
+        "status, hold_until, digest, attempts, next_attempt_at, created_at, action, parent_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7, 0, ?10, ?10, ?8, ?9)", rows)
+    return first if cursor.rowcount == len(rows) else None
+
+
+def ids_of(db: Database, keys: Sequence[str]) -> dict[str, int]:
+    """The ids of the rows with these delivery keys."""
+    out: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        marks = ", ".join("?" * len(part))
+        out.update((str(k), int(i)) for i, k in db.execute(
+            f"SELECT id, delivery_key FROM outbox WHERE delivery_key IN ({marks})", part))
+    return out
+
+
+def story_roots(db: Database, keys: Sequence[str], now: datetime, platform: str, first: str, last: str
+                ) -> dict[tuple[str, str], int]:
+    """Per channel of `platform` from `first` to `last` (channel ids, inclusive), the row of the first
+    alert of the most recently moved story open under one of `keys` (`story_root` for a range of channels
+    at once, read along the stories' primary key)."""
+    if not keys:
+        return {}
+    rows = db.execute(
+        "SELECT s.platform, s.channel_id, s.root_id FROM stories s INDEXED BY sqlite_autoindex_stories_1 "
+        "JOIN outbox o ON o.id = s.root_id WHERE s.platform = ? AND s.channel_id >= ? AND s.channel_id <= ? "
+        f"AND s.story IN ({', '.join('?' * len(keys))}) AND s.updated_at >= ? "
+        "AND o.status NOT IN ('failed', 'skipped') ORDER BY s.updated_at, s.root_id",
+        [platform, first, last, *keys, to_text(now - STORY_WINDOW)]).fetchall()
+    return {(str(p), str(c)): int(root) for p, c, root in rows}  # the latest wins
+
+
+def touch_stories_batch(db: Database, rows: Sequence[tuple[str, str, str, int, str]]) -> None:
+    """(platform, channel id, story, root row, now as stored text): each story of a channel now threads
+    under its root, and moved now (`_touch_stories` for many channels at once)."""
+    db.conn.executemany(
+        "INSERT INTO stories (platform, channel_id, story, root_id, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (platform, channel_id, story) DO UPDATE SET root_id = excluded.root_id, "
+        "updated_at = excluded.updated_at", rows)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
 from sqlite_utils import Database
 
-from leaderwatch.alerts.matching import Subscription
+from leaderwatch.alerts.matching import MUTE, Subscription
 from leaderwatch.storage.db import to_text
 
 
@@ -19,6 +19,58 @@ def _to_sub(row: Mapping[str, object]) -> Subscription:
 def active_subscriptions(db: Database) -> list[Subscription]:
     """Every subscription not disabled, in creation order."""
     return [_to_sub(r) for r in db.table("subscriptions").rows_where("disabled_at IS NULL", order_by="id")]
+
+
+_ACTIVE = "subscriptions INDEXED BY idx_subscriptions_active_rule_pattern WHERE disabled_at IS NULL"
+
+
+def _next(db: Database, column: str, where: str, params: Sequence[str], after: str) -> str | None:
+    """The smallest value of `column` after `after` among the active subscriptions matching `where`: one
+    seek in the index (SQLite does not skip through an index by itself; a row-value comparison such as
+    `(a, b) > (?, ?)` would scan)."""
+    row = db.execute(f"SELECT min({column}) FROM {_ACTIVE} {where} AND {column} > ?",
+                     [*params, after]).fetchone()
+    return None if row[0] is None else str(row[0])
+
+
+def followed(db: Database) -> list[tuple[str, str]]:
+    """Every distinct (rule, board pattern) some channel follows, sorted.
+
+    Read by skipping through the index of active subscriptions, one seek per pair: as fast with a
+    hundred thousand channels as with ten (the channels themselves are not read).
+    """
+    out: list[tuple[str, str]] = []
+    rule = _next(db, "rule", "", [], "")
+    while rule is not None:
+        pattern = _next(db, "board_pattern", "AND rule = ?", [rule], "")
+        while pattern is not None:
+            out.append((rule, pattern))
+            pattern = _next(db, "board_pattern", "AND rule = ?", [rule], pattern)
+        rule = _next(db, "rule", "", [], rule)
+    return out
+
+
+def subscribers(db: Database, rule: str, patterns: Sequence[str], page: int = 10_000
+                ) -> Iterator[list[tuple[str, str, str]]]:
+    """The active subscriptions to `rule` on any of `patterns`, a page at a time: (platform, channel id,
+    the subscription's id as a JSON list) each, each pattern's in channel order (read from the covering
+    index alone, each page a seek; the rows come from SQLite as they are used)."""
+    for pattern in patterns:
+        where = "AND rule = ? AND board_pattern = ?"
+        platform = _next(db, "platform", where, [rule, pattern], "")
+        while platform is not None:
+            after = ""
+            while True:
+                rows = db.execute(
+                    f"SELECT platform, channel_id, '[' || id || ']' FROM {_ACTIVE} {where} AND platform = ? "
+                    "AND channel_id > ? ORDER BY channel_id LIMIT ?",
+                    [rule, pattern, platform, after, page]).fetchall()
+                if rows:
+                    yield rows
+                if len(rows) < page:
+                    break
+                after = str(rows[-1][1])
+            platform = _next(db, "platform", where, [rule, pattern], platform)
 
 
 def channel_subscriptions(db: Database, platform: str, channel_id: str,
@@ -68,6 +120,18 @@ def channel_settings(db: Database, platform: str, channel_id: str) -> dict[str, 
     """A channel's settings (only the ones set; callers apply defaults)."""
     rows = db.table("channel_settings").rows_where("platform = ? AND channel_id = ?", [platform, channel_id])
     return {str(r["key"]): str(r["value"]) for r in rows}
+
+
+def hold_settings(db: Database) -> dict[tuple[str, str], dict[str, str]]:
+    """The settings that hold a channel's alerts (mutes, digest), for every channel that has one: one
+    query for all channels (`alerts.matching.hold_for` reads nothing else)."""
+    rows = db.execute(
+        "SELECT platform, channel_id, key, value FROM channel_settings WHERE key IN (?, 'digest', "
+        "'digest_hour') OR key LIKE ?", [MUTE, MUTE + ":%"]).fetchall()
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for platform, channel_id, key, value in rows:
+        out.setdefault((str(platform), str(channel_id)), {})[str(key)] = str(value)
+    return out
 
 
 def set_channel_setting(db: Database, platform: str, channel_id: str, key: str, value: str | None,

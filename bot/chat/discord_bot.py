@@ -35,7 +35,7 @@ import re
 import secrets
 import warnings
 import zlib
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +44,7 @@ import aiohttp
 import yarl
 
 from leaderwatch.alerts.durations import DurationError, parse_duration
-from leaderwatch.alerts.formatting import Action, Reply, plural
+from leaderwatch.alerts.formatting import Action, Reply, clean_text, plural
 from leaderwatch.bot.chat.common import (
     Names,
     Option,
@@ -167,6 +167,58 @@ def to_discord_words(text: str) -> str:
     return text
 
 
+# Our own inline code (`lmarena/text`): inert on Discord, kept as it is. Outside it, a bare URL stays whole
+# (a backslash would break it); every other markdown character is escaped, and so are the line-start ones
+# (quotes, headings, lists, subtext), `<` (mentions, channels, timestamps and emoji render from it) and the
+# `](` of a masked link (brackets alone stay: usage lines read `top BOARD [N]`). An underscore inside a
+# word (BOARD_PATTERN, digest_hour) cannot start or end italics and stays too.
+_INLINE_CODE = re.compile(r"`[^`\n]+`")
+_MARKDOWN = re.compile(r"(?P<url>https?://[^\s<>]+)|(?P<char>[\\*~|`<]|\](?=\()|(?<![^\W_])_|_(?![^\W_]))"
+                       r"|^(?P<lead>[ \t]*)(?P<start>[>#+-])", re.MULTILINE)
+
+
+def _escape_part(text: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        if m["url"]:
+            return m["url"]
+        if m["char"]:
+            return "\\" + m["char"]
+        return f"{m['lead']}\\{m['start']}"
+    return _MARKDOWN.sub(one, text)
+
+
+def discord_markdown(text: str) -> str:
+    """Text as Discord shows it literally: cleaned (`clean_text`), its markdown and masked links escaped.
+
+    Model names come from the origins: `**Best**`, `[link](https://evil.example)`, `||spoiler||` or
+    `<@&role>` in one must read as typed. Inline code spans (ours, `like this`) are left alone: nothing
+    renders inside them, and one that a name's backtick opens or closes still holds no markup.
+    """
+    text = clean_text(text)
+    out: list[str] = []
+    last = 0
+    for code in _INLINE_CODE.finditer(text):
+        out += [_escape_part(text[last:code.start()]), code.group()]
+        last = code.end()
+    out.append(_escape_part(text[last:]))
+    return "".join(out)
+
+
+def to_discord_reply(reply: Reply, *, table_in_code: bool = True) -> Reply:
+    """The one place a Reply's text is made safe for Discord: markdown escaped where Discord renders it
+    (title, text, fields; table cells too unless they go in code blocks), cleaned where it does not
+    (footer, chart description)."""
+    def table_cell(cell: str) -> str:
+        return clean_text(cell) if table_in_code else discord_markdown(cell)
+    return replace(
+        reply, title=discord_markdown(reply.title) if reply.title else reply.title,
+        text=discord_markdown(reply.text),
+        fields=tuple(replace(f, name=discord_markdown(f.name), value=discord_markdown(f.value))
+                     for f in reply.fields),
+        table=tuple(tuple(table_cell(c) for c in row) for row in reply.table),
+        footer=clean_text(reply.footer) if reply.footer else reply.footer)
+
+
 def colour_of(reply: Reply) -> discord.Colour:
     """Red for errors; the group's colour when the reply is about one group; else Discord blurple."""
     if reply.error:
@@ -192,7 +244,7 @@ def chart_file(reply: Reply) -> discord.File:
     """The reply's chart as an attachment (a new one per request: discord.py closes it once sent)."""
     assert reply.image is not None
     return discord.File(io.BytesIO(reply.image), filename=CHART_FILE,
-                        description=clip(reply.title or "chart", 1024))
+                        description=clip(clean_text(reply.title or "chart"), 1024))
 
 
 def choice_label(choice: str) -> str:
@@ -310,8 +362,9 @@ def to_messages(reply: Reply, ref: str | None = None,
 
     The title links to the board (`Reply.url`), the colour is the group's, fields stay fields,
     the table becomes code blocks (each with the header row), the footer (and `ref`, which marks
-    an alert for `already_delivered`) ends the last embed.
+    an alert for `already_delivered`) ends the last embed. Text goes through `to_discord_reply` first.
     """
+    reply = to_discord_reply(reply)
     colour = colour_of(reply)
     footer = footer_text(reply, ref)
     text = to_discord_words(reply.text).strip()
@@ -345,7 +398,8 @@ def to_messages(reply: Reply, ref: str | None = None,
 def plain_content(reply: Reply, ref: str | None = None) -> str:
     """The reply as one plain message (when Discord refused our embeds), its reference kept."""
     suffix = f"\nref {ref}" if ref else ""
-    return clip(to_discord_words(reply.plain()), MAX_CONTENT - len(suffix)) + suffix
+    plain = to_discord_reply(reply, table_in_code=False).plain()
+    return clip(to_discord_words(plain), MAX_CONTENT - len(suffix)) + suffix
 
 
 # -- interactions ----------------------------------------------------------------------------------------
@@ -467,7 +521,10 @@ class Interactions:
         except Exception:  # noqa: BLE001 - an empty list beats an error in the user's input box
             logger.exception("Discord: autocomplete for %s failed (typed %r)", option.name, typed)
             return []
-        return [app_commands.Choice(name=v, value=v) for v in found if 0 < len(v) <= MAX_CHOICE][:MAX_CHOICES]
+        # A model's name as shown is cleaned like any text (no NUL or bidi override); the value stays the
+        # name itself, which the command layer resolves.
+        return [app_commands.Choice(name=clean_text(v), value=v) for v in found
+                if 0 < len(v) <= MAX_CHOICE and clean_text(v).strip()][:MAX_CHOICES]
 
     async def on_error(self, interaction: discord.Interaction[Any],
                        error: app_commands.AppCommandError) -> None:
@@ -687,6 +744,11 @@ class DiscordSender:
     """
 
     platform = PLATFORM
+    calls: Mapping[str, tuple[str, ...]] = {
+        "post": ("request",), "reply": ("request", "request"), "edit": ("request",), "image": (),
+        "check": ("request",)}
+    """The REST requests of each delivery step (a follow-up also opens its thread; a chart goes in the
+    message), all under Discord's one global limit, which the dispatcher paces."""
 
     def __init__(self, client: discord.Client, history_limit: int = HISTORY_LIMIT) -> None:
         self.client, self.history_limit = client, history_limit

@@ -42,7 +42,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from leaderwatch.alerts.durations import DurationError, parse_duration
-from leaderwatch.alerts.formatting import Action, Reply, day, moment, plural
+from leaderwatch.alerts.formatting import Action, Reply, clean_text, day, moment, plural
 from leaderwatch.bot.chat.common import clip, image_filename, split_text, table_lines
 from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
 from leaderwatch.bot.commands.actions import PREFIX, Press, action_id, configures, press
@@ -68,8 +68,9 @@ ADMIN_CACHE_SECONDS = 300.0
 ACKS_FIRST_SECONDS = 1.0
 """How long the work of a click (or of the Home tab) waits for other requests' acks at most: its answer
 goes by response_url (or views.publish), which does not hurry; Slack's 3 s for an ack do."""
-MIN_POST_INTERVAL_SECONDS = 1.0
-"""Slack accepts about one message per second per channel."""
+MIN_POST_INTERVAL_SECONDS = 0.0
+"""The sender's own wait between two calls to one channel: none, the dispatcher paces channels
+(`[delivery] channel_interval`, one message a second) without holding a delivery slot."""
 HISTORY_PAGES = 10
 
 # Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
@@ -153,8 +154,10 @@ MESSAGE_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_too_
 # -- Block Kit ---------------------------------------------------------------------------------------
 
 def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control (`<!channel>` stays inert)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """The one way text reaches Slack's mrkdwn: cleaned (`clean_text`: no NUL, controls or bidi
+    overrides) and the three characters mrkdwn treats as control escaped (`<!channel>` and
+    `<https://x|link>` stay inert)."""
+    return clean_text(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -188,7 +191,7 @@ def _table_blocks(rows: Sequence[Sequence[str]]) -> list[tuple[dict[str, Any], i
 
 
 def _plain(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+    return {"type": "plain_text", "text": clip(clean_text(text), limit), "emoji": True}
 
 
 def choice_label(choice: str) -> str:
@@ -246,7 +249,8 @@ def to_blocks(reply: Reply) -> list[dict[str, Any]]:
     head: list[dict[str, Any]] = []
     if reply.title:
         head.append({"type": "header",
-                     "text": {"type": "plain_text", "text": clip(reply.title, MAX_HEADER), "emoji": True}})
+                     "text": {"type": "plain_text", "text": clip(clean_text(reply.title), MAX_HEADER),
+                              "emoji": True}})
     body: list[tuple[dict[str, Any], int]] = []  # (block, table rows it holds)
     text = (":warning: " if reply.error else "") + escape(reply.text) if reply.text.strip() else ""
     body += [(_section(chunk), 0) for chunk in split_text(text, MAX_TEXT)]
@@ -313,7 +317,7 @@ async def upload_image(client: AsyncWebClient, channel_id: str, reply: Reply) ->
     files.completeUploadExternal, which shares the file in the channel (the bot must be a member).
     """
     assert reply.image is not None
-    title = reply.title or "Chart"
+    title = clean_text(reply.title or "Chart")
     await client.files_upload_v2(channel=channel_id, file=reply.image, filename=image_filename(reply),
                                  title=clip(title, MAX_HEADER), alt_txt=clip(title, 1000),
                                  initial_comment=clip(escape(title), MAX_TEXT))
@@ -801,6 +805,11 @@ class SlackSender:
     follow-ups in the thread of their story's first alert (`thread_ts`), which chat.update edits."""
 
     platform = PLATFORM
+    calls: Mapping[str, tuple[str, ...]] = {
+        "post": ("chat.postMessage",), "reply": ("conversations.replies", "chat.postMessage"),
+        "edit": ("chat.update",), "image": ("files.getUploadURLExternal", "files.completeUploadExternal"),
+        "check": ("conversations.history",)}
+    """The Web API methods of each delivery step, which the dispatcher paces by their tiers."""
 
     def __init__(self, client: AsyncWebClient, *, min_interval: float = MIN_POST_INTERVAL_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic,

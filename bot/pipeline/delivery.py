@@ -18,16 +18,27 @@ Policies (numbers below, reasons in the docstrings of `retry_delay` and `Dispatc
   channel (no success between) disables its subscriptions and fails its remaining rows;
 - any other permanent failure fails that one row and is logged.
 One dispatcher per database (the single-writer rule of `storage/db.py`).
+
+Pace (`Pacing`, one per platform, from the settings): a token bucket per API method (Discord's 50
+requests a second per bot, Slack's method tiers) and a least interval between two messages to one
+channel. Nothing sleeps on them while holding a delivery slot: a channel that must wait its turn is
+set aside and the slot goes to the next channel; a platform whose bucket is empty is skipped until it
+refills; a chart whose upload budget is spent is left off its alert. A channel has one message in
+flight at most; a send that runs long gives its slot back (it no longer counts as one of the `slots`)
+and is cut off at `send_timeout`, then retried as an uncertain attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import logging
 import random
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -36,7 +47,7 @@ from leaderwatch.alerts.models import Event
 from leaderwatch.alerts.stories import status, update_lines
 from leaderwatch.alerts.suites import BUILT_IN, Suites
 from leaderwatch.bot.commands.actions import sending_patterns, with_actions
-from leaderwatch.bot.pipeline import drift, reports
+from leaderwatch.bot.pipeline import alerter, drift, reports
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.http import backoff
 from leaderwatch.storage import outbox
@@ -63,6 +74,20 @@ RECHECK_MARGIN = timedelta(minutes=5)
 """How far before a row's creation `already_delivered` looks (platform clocks differ from ours)."""
 SYSTEM_USER = "leaderwatch"
 """Who the audit trail names when the dispatcher disables a channel."""
+REFRESH_SECONDS = 2.0
+"""How often a long delivery round reads again which channels are ready (new rows, retries come due);
+at most 5 % of the time goes to that read when the queue is very long."""
+READ_LIMIT = 5000
+"""The ready channels read at once per platform, oldest first (the next ones at the next read)."""
+ROUND_WAIT = 1.0
+"""A round waits for a platform's bucket or a channel's turn up to this long; longer, it ends."""
+SLOW_AFTER = 2.0
+"""A send running this long gives its delivery slot back (a slow channel cannot take every slot)."""
+SLOW_PER_SLOT = 4
+"""At most this many slow sends per slot run at once; beyond, a slow send keeps its slot."""
+STALE_RESERVATION = 0.5
+"""Seconds after which the calls taken at a channel's admission no longer count for its message (it
+took long to prepare, e.g. the first chart drawn): it needs the platform's budget again, or waits."""
 
 
 class DeliveryError(Exception):
@@ -80,12 +105,111 @@ class DeliveryError(Exception):
         """The message to edit, or whose thread to reply in, was deleted (the channel is fine)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A platform's limit on one API method (or on all its requests): `per_second` on average, in
+    bursts of up to `burst` calls."""
+
+    per_second: float
+    burst: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How fast one platform is sent to: a `Rate` per API call name (the names a sender's `calls`
+    lists; a call without a rate is not limited), and the least time between two messages to one
+    channel (Slack: one message a second per channel; Discord: 5 per 5 s per channel)."""
+
+    rates: Mapping[str, Rate] = field(default_factory=dict)
+    channel_interval: float = 0.0
+
+
+class Bucket:
+    """A token bucket. Taking may overdraw it (a message needed more calls than its admission
+    foresaw); the debt is paid by waiting longer before the next call."""
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        self.rate, self.tokens, self.stamp = rate, rate.burst, now
+
+    def _fill(self, now: float) -> None:
+        self.tokens = min(self.rate.burst, self.tokens + (now - self.stamp) * self.rate.per_second)
+        self.stamp = now
+
+    def wait(self, now: float, count: float = 1.0) -> float:
+        """Seconds before `count` calls may be made (0: now)."""
+        self._fill(now)
+        missing = min(count, self.rate.burst) - self.tokens
+        return max(0.0, missing / self.rate.per_second)
+
+    def take(self, now: float, count: float = 1.0) -> None:
+        """`count` calls are being made."""
+        self._fill(now)
+        self.tokens -= count
+
+
+class Pacer:
+    """The platforms' buckets and each channel's turn, asked without waiting (`wait`) and charged
+    when calls go out (`take`)."""
+
+    def __init__(self, pacing: Mapping[str, Pacing], monotonic: Callable[[], float]) -> None:
+        self.pacing, self.monotonic = pacing, monotonic
+        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._turns: dict[tuple[str, str], float] = {}
+
+    def _bucket(self, platform: str, call: str, now: float) -> Bucket | None:
+        bucket = self._buckets.get((platform, call))
+        if bucket is None:
+            rate = self.pacing.get(platform, Pacing()).rates.get(call)
+            if rate is None or rate.per_second <= 0:
+                return None
+            bucket = self._buckets[(platform, call)] = Bucket(rate, now)
+        return bucket
+
+    def wait(self, platform: str, calls: Sequence[str], channel_id: str | None = None) -> float:
+        """Seconds before `calls` may be made (and, with `channel_id`, before that channel's turn)."""
+        now = self.monotonic()
+        waits = [0.0]
+        for call, count in Counter(calls).items():
+            bucket = self._bucket(platform, call, now)
+            if bucket is not None:
+                waits.append(bucket.wait(now, count))
+        if channel_id is not None:
+            waits.append(self._turns.get((platform, channel_id), 0.0) - now)
+        return max(waits)
+
+    def take(self, platform: str, calls: Sequence[str], channel_id: str | None = None) -> None:
+        """Charge `calls` (and, with `channel_id`, start that channel's interval)."""
+        now = self.monotonic()
+        for call in calls:
+            bucket = self._bucket(platform, call, now)
+            if bucket is not None:
+                bucket.take(now)
+        interval = self.pacing.get(platform, Pacing()).channel_interval
+        if channel_id is not None and interval > 0:
+            if len(self._turns) > 10_000:  # forget the channels whose turn has long come
+                self._turns = {k: t for k, t in self._turns.items() if t > now}
+            self._turns[(platform, channel_id)] = now + interval
+
+
+class _Later(Exception):
+    """Internal: the platform's budget is spent for a message that was slow to prepare; its channel
+    waits `wait` seconds (without its slot)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
 Decorate = Callable[[str, str, Event, Reply], Awaitable[Reply]]
 """A hook adding to a single alert before it is sent: (platform, channel id, event, reply) -> reply."""
 
 
 class Sender(Protocol):
-    """What a chat adapter provides for delivery (Slack, Discord)."""
+    """What a chat adapter provides for delivery (Slack, Discord).
+
+    A sender may also have `calls`: for each step (`post`, `reply`, `edit`, `image`, `check`) the
+    names of the API calls it makes, which `Pacing.rates` limits; without it nothing is paced.
+    """
 
     platform: str
 
@@ -178,7 +302,7 @@ class Batch:
 
 
 def batches(rows: Sequence[OutboxItem], now: datetime) -> list[Batch]:
-    """The messages to send now, per channel in order, from `outbox.undelivered` rows (id order).
+    """The messages to send now, per channel in order, from `outbox.channel_rows` rows (id order).
 
     A channel's rows are taken up to its first row that is not due (waiting to retry, or in
     flight), so a later alert never overtakes an earlier one. Due digest rows of a channel become
@@ -236,14 +360,18 @@ class Dispatcher:
                  board_urls: Mapping[str, str] | None = None, *,
                  jitter: Callable[[], float] = random.random, concurrency: int = 4,
                  metrics: Metrics | None = None, decorate: Decorate | None = None,
-                 suites: Suites = BUILT_IN) -> None:
+                 suites: Suites = BUILT_IN, pacing: Mapping[str, Pacing] | None = None,
+                 send_timeout: float | None = None, slow_after: float = SLOW_AFTER,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.db, self.senders, self.clock, self.sleep = db, senders, clock, sleep
         self.suites = suites
         self.metrics = metrics
         self.decorate = decorate
         self.board_urls = board_urls or {}
         self.jitter = jitter
-        self._limit = asyncio.Semaphore(concurrency)
+        self.slots = max(1, concurrency)
+        self.send_timeout, self.slow_after, self.monotonic = send_timeout, slow_after, monotonic
+        self.pacer = Pacer(pacing or {}, monotonic)
         self._recovered = False
         self._gone: dict[tuple[str, str], int] = {}
         # Keys whose last attempt the platform certainly refused (429, channel gone, recovered as
@@ -252,19 +380,37 @@ class Dispatcher:
         self._refused: set[str] = set()
         self._no_sender: set[str] = set()
         self._wake = asyncio.Event()
+        self._stop: asyncio.Event | None = None
+        # The channels ready to send, per platform, oldest head row first; those waiting their turn
+        # (by when); and every channel in one of these or in flight (never twice).
+        self._ready: dict[str, list[tuple[int, str]]] = {}
+        self._waiting: list[tuple[float, int, str, str]] = []
+        self._queued: set[tuple[str, str]] = set()
+        self._read_at: float | None = None
+        self._read_cost = 0.0
+        self._dirty = True
+        self.next_try: float | None = None
+        """Seconds until the pace lets the next message go, when the last round ended waiting for it."""
 
     def wake(self) -> None:
         """New rows were queued: deliver them now rather than at the next interval."""
+        self._dirty = True
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, interval: float = 2.0) -> None:
-        """Deliver due rows every `interval` seconds (or when woken) until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - a database hiccup must not end delivery for good
-                logger.exception("delivery round failed; trying again in %.0f s", interval)
-            await self._pause(stop, interval)
+        """Deliver due rows every `interval` seconds (or when woken, or when the pace lets the next
+        message go) until `stop` is set."""
+        self._stop = stop
+        try:
+            while not stop.is_set():
+                try:
+                    await self.run_once()
+                except Exception:  # noqa: BLE001 - a database hiccup must not end delivery for good
+                    logger.exception("delivery round failed; trying again in %.0f s", interval)
+                    self.next_try = None
+                await self._pause(stop, interval if self.next_try is None else min(interval, self.next_try))
+        finally:
+            self._stop = None
 
     async def _pause(self, stop: asyncio.Event, interval: float) -> None:
         waits = [asyncio.ensure_future(self.sleep(interval)), asyncio.ensure_future(stop.wait()),
@@ -278,17 +424,112 @@ class Dispatcher:
         self._wake.clear()
 
     async def run_once(self) -> int:
-        """Deliver everything due now; how many alerts (rows) were delivered."""
+        """Deliver everything due now that the platforms' pace lets go; how many alerts (rows) were
+        delivered. A round that has only paced channels left waits for them up to `ROUND_WAIT`."""
         delivered = 0
         if not self._recovered:
             delivered += await self.recover()
+        self.next_try = None
+        self._read(force=True)
+        running: dict[asyncio.Task[int], float] = {}  # task -> when it started (monotonic)
+        slow: set[asyncio.Task[int]] = set()
+        try:
+            while self._stop is None or not self._stop.is_set():
+                self._read()
+                wait = self._start(running, slow)
+                if running:
+                    now = self.monotonic()
+                    marks = [start + self.slow_after - now for t, start in running.items() if t not in slow]
+                    # Back when a task ends, a send turns slow, the pace lets one go, or it is time to read.
+                    timeout = min(w for w in (wait, *marks, REFRESH_SECONDS) if w is not None)
+                    done, _ = await asyncio.wait(set(running), timeout=max(timeout, 0.001),
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        running.pop(task)
+                        slow.discard(task)
+                        delivered += task.result()
+                    self._mark_slow(running, slow)
+                elif wait is not None and wait <= ROUND_WAIT:
+                    await self.sleep(wait)
+                else:
+                    self.next_try = wait
+                    break
+            # Stopping: the sends in flight finish (and are confirmed) before the round ends.
+            delivered += sum(await asyncio.gather(*running))
+            running.clear()
+        finally:
+            if running:  # the round itself was cancelled: so are its sends (recovered at the next start)
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+        return delivered
+
+    def _read(self, force: bool = False) -> None:
+        """Add the channels whose oldest row is due (and not queued or in flight) to the ready heaps:
+        the oldest `READ_LIMIT` of each platform (a platform's backlog never hides another's)."""
+        if not force and not self._dirty and self._read_at is not None and \
+                self.monotonic() - self._read_at < max(REFRESH_SECONDS, 20 * self._read_cost):
+            return
+        self._dirty = False
+        start = self._read_at = self.monotonic()
         now = self.clock()
-        todo = [b for b in batches(outbox.undelivered(self.db, now), now) if self._sender(b.platform)]
-        channels: dict[tuple[str, str], list[Batch]] = {}
-        for batch in todo:
-            channels.setdefault((batch.platform, batch.channel_id), []).append(batch)
-        counts = await asyncio.gather(*(self._deliver_channel(group) for group in channels.values()))
-        return delivered + sum(counts)
+        for platform in outbox.waiting_platforms(self.db) - set(self.senders):
+            self._sender(platform)  # says once that no adapter runs for it
+        for platform in self.senders:
+            for head, channel_id in outbox.ready_channels(self.db, now, platform, READ_LIMIT):
+                if (platform, channel_id) not in self._queued:
+                    self._queued.add((platform, channel_id))
+                    heapq.heappush(self._ready.setdefault(platform, []), (head, channel_id))
+        self._read_cost = self.monotonic() - start  # a large queue is read less often
+
+    def _mark_slow(self, running: dict[asyncio.Task[int], float], slow: set[asyncio.Task[int]]) -> None:
+        """Sends running longer than `slow_after` stop counting as slots (up to a cap)."""
+        now = self.monotonic()
+        for task, start in running.items():
+            if task not in slow and now - start >= self.slow_after and len(slow) < SLOW_PER_SLOT * self.slots:
+                slow.add(task)
+
+    def _start(self, running: dict[asyncio.Task[int], float], slow: set[asyncio.Task[int]]) -> float | None:
+        """Start a channel's delivery in each free slot, platforms in turn, oldest head first, as the
+        pace allows; the seconds until the pace lets the next one go (None: nothing is waiting)."""
+        now = self.monotonic()
+        while self._waiting and self._waiting[0][0] <= now:
+            _, head, platform, channel_id = heapq.heappop(self._waiting)
+            heapq.heappush(self._ready.setdefault(platform, []), (head, channel_id))
+        waits: list[float] = [self._waiting[0][0] - now] if self._waiting else []
+        blocked: set[str] = set()
+        while len(running) - len(slow) < self.slots:
+            started = False
+            for platform, heap in self._ready.items():
+                if platform in blocked or not heap or len(running) - len(slow) >= self.slots:
+                    continue
+                wait = self.pacer.wait(platform, self._calls(platform, outbox.POST))
+                if wait > 0:
+                    blocked.add(platform)
+                    waits.append(wait)
+                    continue
+                head, channel_id = heapq.heappop(heap)
+                turn = self.pacer.wait(platform, (), channel_id)
+                if turn > 0:
+                    heapq.heappush(self._waiting, (now + turn, head, platform, channel_id))
+                    waits.append(turn)
+                    continue
+                # Its first message's calls are taken now, so the next admissions see them gone.
+                reserved = self._calls(platform, outbox.POST)
+                self.pacer.take(platform, reserved)
+                task = asyncio.ensure_future(self._deliver_channel(platform, channel_id, reserved, now))
+                running[task] = self.monotonic()
+                started = True
+            if not started and all(p in blocked or not h for p, h in self._ready.items()):
+                break
+        return min(waits) if waits else None
+
+    def _calls(self, platform: str, step: str) -> tuple[str, ...]:
+        """The API calls the platform's sender makes for a step (`post`, `reply`, `edit`, `image`,
+        `check`); none when it does not say."""
+        sender = self.senders.get(platform)
+        calls: Mapping[str, Sequence[str]] = getattr(sender, "calls", None) or {}
+        return tuple(calls.get(step, ()))
 
     async def recover(self) -> int:
         """Resolve rows left `sending` by a crash: delivered if the platform has them, else pending.
@@ -306,6 +547,7 @@ class Dispatcher:
                 outbox.mark_retry_all(self.db, batch.ids, self.clock(), "interrupted; editing again")
                 continue
             try:
+                self.pacer.take(batch.platform, self._calls(batch.platform, "check"))
                 there = await self._find(sender, batch, self._thread_of(batch))
             except Exception as exc:  # noqa: BLE001 - keep the rows in flight and ask again next round
                 logger.warning("cannot check %s after a restart (%s); will ask again", batch.describe(),
@@ -352,14 +594,35 @@ class Dispatcher:
             logger.warning("no %s adapter is running: its alerts stay queued until one is", platform)
         return sender
 
-    async def _deliver_channel(self, group: Sequence[Batch]) -> int:
+    async def _deliver_channel(self, platform: str, channel_id: str, reserved: Sequence[str] = (),
+                               reserved_at: float = 0.0) -> int:
+        """Send a channel's due messages in order, while its pace lets them go at once; a channel that
+        must wait its turn goes back to wait for it, without holding the slot."""
         delivered = 0
-        async with self._limit:
-            for batch in group:
-                sent, go_on = await self._deliver(batch)
+        key = (platform, channel_id)
+        later: tuple[float, int] | None = None
+        try:
+            now = self.clock()
+            for batch in batches(outbox.channel_rows(self.db, platform, channel_id, now), now):
+                needed = Counter(self._calls(platform, batch.action)) - Counter(reserved)
+                turn = self.pacer.wait(platform, list(needed.elements()), channel_id)
+                if turn > 0:
+                    later = (self.monotonic() + turn, batch.rows[0].id)
+                    break
+                try:
+                    sent, go_on = await self._deliver(batch, reserved, reserved_at)
+                except _Later as wait:
+                    later = (self.monotonic() + wait.wait, batch.rows[0].id)
+                    break
+                reserved = ()
                 delivered += sent
                 if not go_on:
                     break
+        finally:
+            if later is not None:
+                heapq.heappush(self._waiting, (later[0], later[1], platform, channel_id))
+            else:
+                self._queued.discard(key)
         return delivered
 
     def _events(self, rows: Sequence[OutboxItem]) -> list[Event]:
@@ -383,6 +646,8 @@ class Dispatcher:
             return reports.report_reply(event)
         if event.kind == drift.KIND:
             return drift.ops_reply(event)
+        if event.kind == alerter.MORE:
+            return alerter.more_reply(event)
         if batch.action == outbox.EDIT:
             return self._render_edit(batch)
         return with_actions(event_reply(event, self.board_urls.get(event.board, "")), event,
@@ -403,8 +668,11 @@ class Dispatcher:
     def _patterns(self, batch: Batch, event: Event) -> list[str]:
         return sending_patterns(self.db, self.suites, batch.platform, batch.channel_id, event)
 
-    async def _deliver(self, batch: Batch) -> tuple[int, bool]:
-        """Send one message; (rows delivered, whether the channel's next messages may follow)."""
+    async def _deliver(self, batch: Batch, reserved: Sequence[str] = (),
+                       reserved_at: float = 0.0) -> tuple[int, bool]:
+        """Send one message; (rows delivered, whether the channel's next messages may follow).
+        `reserved`: calls already taken from the platform's buckets for it (at `reserved_at`, its
+        channel's admission); `_Later` when that was too long ago and the budget is spent now."""
         sender = self.senders[batch.platform]
         stored = outbox.item(self.db, batch.ids[0]) if batch.action == outbox.EDIT else None
         if stored is not None and stored.status != "pending":
@@ -429,10 +697,18 @@ class Dispatcher:
         if self.decorate is not None and batch.digest is None and batch.action == outbox.POST:
             reply = await self._decorated(batch, reply)
         attempts = max(r.attempts for r in batch.rows)
+        if reserved and self.monotonic() - reserved_at > STALE_RESERVATION:
+            # Taken long ago: messages that were slow to prepare must not all go out in one burst.
+            reserved = ()
+            wait = self.pacer.wait(batch.platform, self._calls(batch.platform, batch.action))
+            if wait > 0:
+                raise _Later(wait)
         if not outbox.claim_all(self.db, batch.ids, self.clock()):
             return 0, False
+        calls = Counter(self._calls(batch.platform, batch.action)) - Counter(reserved)
+        self.pacer.take(batch.platform, list(calls.elements()), batch.channel_id)
         try:
-            ref = await self._send(sender, batch, reply, thread, attempts)
+            ref = await self._timed(self._send(sender, batch, reply, thread, attempts), batch)
         except DeliveryError as exc:
             if exc.message_gone and batch.action == outbox.EDIT:
                 outbox.mark_skipped(self.db, batch.ids[0], f"the first alert was deleted: {exc.reason}")
@@ -466,6 +742,17 @@ class Dispatcher:
         """The batch with its rows as stored now (after `become_root` changed them)."""
         return replace(batch, rows=tuple(outbox.item(self.db, r.id) or r for r in batch.rows))
 
+    async def _timed(self, call: Awaitable[str | None], batch: Batch) -> str | None:
+        """`call`, cut off after `send_timeout` seconds: then an uncertain failure (it may have landed),
+        retried after checking, like a 5xx."""
+        if self.send_timeout is None:
+            return await call
+        try:
+            return await asyncio.wait_for(call, self.send_timeout)
+        except TimeoutError:
+            raise DeliveryError(f"no answer from {batch.platform} in {self.send_timeout:g} s",
+                                retryable=True) from None
+
     async def _send(self, sender: Sender, batch: Batch, reply: Reply, thread: str | None,
                     attempts: int) -> str | None:
         """One platform call for the batch (after checking for an uncertain earlier attempt); the
@@ -475,6 +762,7 @@ class Dispatcher:
             await sender.edit(batch.channel_id, thread, reply, batch.key)
             return None
         if attempts and batch.key not in self._refused:
+            self.pacer.take(batch.platform, self._calls(batch.platform, "check"))
             there = await self._find(sender, batch, thread)
             if there is not None:
                 logger.info("%s was already there after an uncertain attempt; not resending",
@@ -487,11 +775,23 @@ class Dispatcher:
         event = event_by_key(self.db, batch.rows[0].event_key)
         if event is None or self.decorate is None:
             return reply
+        decorated = reply
         try:
-            return await self.decorate(batch.platform, batch.channel_id, event, reply)
+            decorated = await self.decorate(batch.platform, batch.channel_id, event, reply)
         except Exception:  # noqa: BLE001 - an extra must never hold the alert back
             logger.exception("decorating %s failed; sending it plain", batch.describe())
-            return reply
+        if decorated.image is None:
+            return decorated
+        uploads = self._calls(batch.platform, "image")
+        if self.pacer.wait(batch.platform, uploads) > 0:
+            # The upload budget is spent (Slack's files methods are slower than its messages): the alert
+            # goes now without its chart rather than wait for it.
+            logger.debug("%s goes without its chart: the upload rate is used up", batch.describe())
+            if self.metrics is not None:
+                self.metrics.chart_skipped(batch.platform)
+            return replace(decorated, image=None)
+        self.pacer.take(batch.platform, uploads)  # taken now, just before the upload: others see it spent
+        return decorated
 
     def _count(self, batch: Batch, failure: str | None) -> None:
         """Metrics: one message delivered (`failure` None) or one failed attempt, by reason."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 from leaderwatch.sources.base import Snapshot, check_not_shrunk
 from leaderwatch.storage import snapshots as store
@@ -13,12 +13,21 @@ from leaderwatch.storage.db import Database
 logger = logging.getLogger(__name__)
 
 
+AfterCommit = Callable[[], Awaitable[object]]
+"""Work a stored change leaves for once its transaction has committed (the fan-out of its events)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A snapshot handed to storage and whether it changed the board."""
+    """A snapshot handed to storage and whether it changed the board.
+
+    `after_commit`: what staging the change left to do once the poll's transaction has committed; the
+    poller awaits each (once, however many changes listed it) before it reports the poll.
+    """
 
     snapshot: Snapshot
     result: store.SaveResult
+    after_commit: list[AfterCommit] = field(default_factory=list, compare=False, repr=False)
 
 
 def store_all(db: Database, snaps: Sequence[Snapshot], url: str, *,

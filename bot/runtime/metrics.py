@@ -8,7 +8,10 @@ database at scrape time, so they are right after a restart and never drift from 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -24,14 +27,17 @@ COMMAND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0,
 """Seconds; 3 s is Slack's and Discord's deadline to answer a command, so it is a bucket edge."""
 UNKNOWN_COMMAND = "unknown"
 """The label of command lines naming no command (user text never becomes a label value)."""
+RATE_WINDOW = 60.0
+"""Seconds over which `leaderwatch_delivery_rate` counts the messages delivered."""
 
 
 class StorageCollector:
     """Gauges read from the database at each scrape: outbox rows per status, per-source poll state
     (last success, failures in a row, drifted)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
         self.db = db
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def describe(self) -> list[Metric]:
         """The families without samples (so registering does not query the database)."""
@@ -44,15 +50,20 @@ class StorageCollector:
                                 "Unix time of each source's last successful poll", labels=["source"])
         yield GaugeMetricFamily("leaderwatch_source_consecutive_failures",
                                 "Failed polls of each source since its last success", labels=["source"])
+        yield GaugeMetricFamily("leaderwatch_outbox_oldest_age_seconds",
+                                "Per platform, how long the longest-waiting alert due for delivery has "
+                                "waited (0 when none waits; held rows are not waiting)", labels=["platform"])
         yield GaugeMetricFamily("leaderwatch_source_drifted",
                                 "1 while a source's origin answers in a shape its parser does not know "
                                 "(or a shrunk table is held for confirmation), else 0", labels=["source"])
 
     def collect(self) -> Iterator[Metric]:
         """Read the outbox depth and the source status table now."""
-        depth_family, success_family, failures_family, drifted_family = self._families()
+        depth_family, success_family, failures_family, age_family, drifted_family = self._families()
         try:
+            now = self.clock()
             depth = outbox.depth(self.db)
+            oldest = outbox.oldest_due(self.db, now)
             statuses = status.all_statuses(self.db)
         except Exception:  # noqa: BLE001 - a locked or broken database must not break the whole scrape
             logger.warning("metrics: cannot read the outbox and source status", exc_info=True)
@@ -64,10 +75,37 @@ class StorageCollector:
                 success_family.add_metric([name], st.last_success_at.timestamp())
             failures_family.add_metric([name], st.consecutive_failures)
             drifted_family.add_metric([name], 1 if st.is_drifted else 0)
+        for platform, since in sorted(oldest.items()):
+            age_family.add_metric([platform], max(0.0, (now - since).total_seconds()))
         yield depth_family
         yield success_family
         yield failures_family
+        yield age_family
         yield drifted_family
+
+
+class RateCollector:
+    """`leaderwatch_delivery_rate`: messages delivered per second over the last minute, per platform."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        """The family without samples."""
+        return [self._family()]
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("leaderwatch_delivery_rate",
+                                 f"Chat messages delivered per second over the last {RATE_WINDOW:.0f} s, "
+                                 "per platform", labels=["platform"])
+
+    def collect(self) -> Iterator[Metric]:
+        """The rate now."""
+        family = self._family()
+        for platform, rate in sorted(self.metrics.delivery_rates().items()):
+            family.add_metric([platform], rate)
+        yield family
 
 
 class Metrics:
@@ -78,9 +116,11 @@ class Metrics:
     """
 
     def __init__(self, *, sources: Iterable[str] = (), platforms: Iterable[str] = (),
-                 kinds: Iterable[str] = ()) -> None:
+                 kinds: Iterable[str] = (), monotonic: Callable[[], float] = time.monotonic) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.monotonic = monotonic
+        self._recent: dict[str, deque[float]] = {}
         self.polls = Counter("leaderwatch_polls", "Polls of each source, whatever their outcome",
                              ["source"], registry=r)
         self.poll_failures = Counter("leaderwatch_poll_failures", "Failed polls of each source",
@@ -94,6 +134,9 @@ class Metrics:
             "leaderwatch_delivery_failures",
             "Failed delivery attempts per platform and reason (retryable, channel_gone, permanent)",
             ["platform", "reason"], registry=r)
+        self.charts_skipped = Counter("leaderwatch_alert_charts_skipped",
+                                      "Alerts sent without their chart because the platform's upload rate "
+                                      "was used up, per platform", ["platform"], registry=r)
         self.commands = Counter("leaderwatch_commands",
                                 "Chat commands answered, per command, platform and outcome "
                                 "(ok, user_error, error)", ["command", "platform", "outcome"], registry=r)
@@ -105,12 +148,15 @@ class Metrics:
             self.poll_failures.labels(source)
         for platform in platforms:
             self.deliveries.labels(platform)
+            self._recent[platform] = deque()
+        self.register(RateCollector(self))
         for kind in kinds:
             self.events.labels(kind)
 
-    def watch_storage(self, db: Database) -> None:
-        """Export the outbox depth and each source's last success, read from `db` at scrape time."""
-        self.register(StorageCollector(db))
+    def watch_storage(self, db: Database, clock: Callable[[], datetime] | None = None) -> None:
+        """Export the outbox depth and age and each source's last success, read from `db` at scrape time
+        (`clock`: the service's, for the age of the oldest row due)."""
+        self.register(StorageCollector(db, clock))
 
     def register(self, collector: Collector) -> None:
         """Add a custom collector to this registry."""
@@ -129,6 +175,24 @@ class Metrics:
     def delivered(self, platform: str) -> None:
         """One message reached `platform`."""
         self.deliveries.labels(platform).inc()
+        recent = self._recent.setdefault(platform, deque())
+        recent.append(self.monotonic())
+        self._forget(recent)
+
+    def _forget(self, recent: deque[float]) -> None:
+        start = self.monotonic() - RATE_WINDOW
+        while recent and recent[0] < start:
+            recent.popleft()
+
+    def delivery_rates(self) -> dict[str, float]:
+        """Per platform, messages delivered per second over the last `RATE_WINDOW` seconds."""
+        for recent in self._recent.values():
+            self._forget(recent)
+        return {platform: len(recent) / RATE_WINDOW for platform, recent in self._recent.items()}
+
+    def chart_skipped(self, platform: str) -> None:
+        """An alert went without its chart (the upload rate was used up)."""
+        self.charts_skipped.labels(platform).inc()
 
     def delivery_failed(self, platform: str, reason: str) -> None:
         """One delivery attempt failed: `retryable`, `channel_gone` or `permanent`."""

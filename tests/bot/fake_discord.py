@@ -317,6 +317,24 @@ def _shown(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k != "nonce"}
 
 
+class Bucket:
+    """A token bucket on real time: `rate` a second, at most `rate` (one second's worth) at once."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate, self.burst = rate, burst if burst is not None else max(1.0, rate)
+        self.tokens, self.stamp = self.burst, time.monotonic()
+
+    def take(self) -> float:
+        """Take one token: 0.0, or the seconds until there is one (nothing taken)."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
 @dataclass
 class FakeDiscord:
     """The fake. `clock` stamps message ids (e2e tests share theirs with the service)."""
@@ -336,6 +354,11 @@ class FakeDiscord:
     """message id -> the bodies that changed it, in order (PATCH, a component's update, an @original edit)."""
     interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
     """interaction id -> the `INTERACTION_CREATE` payload sent to the clients."""
+    global_rate: float | None = None
+    """Requests a second a bot may make (Discord's global limit is 50); beyond, a global 429 with
+    `retry_after`, as Discord answers. None (the default): no limit. Interactions are not counted."""
+    rate_limited: list[Request] = field(default_factory=list)
+    """The requests answered with that 429."""
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -350,6 +373,7 @@ class FakeDiscord:
         self._originals: dict[str, int] = {}
         self._acked: set[str] = set()
         self.changed = asyncio.Condition()
+        self._global: Bucket | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -516,6 +540,16 @@ class FakeDiscord:
         body, files = await self._read(request)
         self.requests.append(Request(request.method, path, dict(request.query), body,
                                      request.headers.get("Authorization"), files))
+        if self.global_rate and not path.startswith(("interactions/", "webhooks/")):
+            if self._global is None or self._global.rate != self.global_rate:
+                self._global = Bucket(self.global_rate)  # may be turned on (or changed) while running
+            wait = self._global.take()
+            if wait > 0:
+                self.rate_limited.append(self.requests[-1])
+                return self._json({"message": "You are being rate limited.", "retry_after": round(wait, 3),
+                                   "global": True}, 429,
+                                  {"Retry-After": str(max(1, round(wait))), "X-RateLimit-Global": "true",
+                                   "X-RateLimit-Scope": "global", "Via": "1.1 google"})
         try:
             return await self._answer(request.method, path, dict(request.query), body,
                                       request.headers.get("Authorization"), files)

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -370,6 +371,24 @@ def _ts_key(ts: object) -> Decimal:
     return Decimal(str(ts or 0))
 
 
+class Bucket:
+    """A token bucket on real time: `rate` a second, bursts of `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self) -> float:
+        """Take one token: 0.0, or the seconds until there is one (nothing taken)."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
 @dataclass
 class FakeSlack:
     """The fake. `admins` / `owners` are user ids whose users.info says is_admin / is_owner."""
@@ -409,6 +428,15 @@ class FakeSlack:
     clock: Callable[[], float] = time.time
     """Slack's clock (message timestamps); e2e tests share theirs with the service."""
     hello_count: int = 0
+    method_limits: dict[str, float] = field(default_factory=dict)
+    """method -> calls a minute the workspace allows (Slack's tiers; chat.postMessage's workspace-wide
+    limit), in bursts of a second's worth; beyond, 429 with Retry-After. Empty (the default): none."""
+    channel_rate: float | None = None
+    """chat.postMessage calls a second to one channel (Slack: 1), in bursts of `channel_burst`; None
+    (the default): no limit."""
+    channel_burst: float = 3.0
+    rate_limited: list[Call] = field(default_factory=list)
+    """The calls answered 429 by those limits."""
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -423,6 +451,7 @@ class FakeSlack:
         self._hooks: dict[str, tuple[str, str, str]] = {}
         """response_url hook -> (channel, ts, user) of the message whose element that user used."""
         self.changed = asyncio.Condition()
+        self._buckets: dict[tuple[str, str], Bucket] = {}
         self._methods: dict[str, Callable[[dict[str, Any]], web.Response]] = {
             "auth.test": self._auth_test, "users.info": self._users_info,
             "conversations.history": self._history, "conversations.replies": self._replies,
@@ -569,12 +598,33 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
         self.calls.append(Call(method, params, token))
+        wait = self._limited(method, params)
+        if wait > 0:
+            self.rate_limited.append(self.calls[-1])
+            await self._notify()
+            return self._json({"ok": False, "error": "ratelimited"}, status=429,
+                              headers={"Retry-After": str(max(1, math.ceil(wait)))})
         if method in self.delays:
             await asyncio.sleep(self.delays[method])
         try:
             return await self._answer(method, params, token)
         finally:
             await self._notify()
+
+    def _limited(self, method: str, params: dict[str, Any]) -> float:
+        """0.0 when the rate limits let this call through, else the seconds until they would."""
+        waits = [0.0]
+        per_minute = self.method_limits.get(method)
+        if per_minute:
+            rate = per_minute / 60
+            bucket = self._buckets.setdefault((method, ""), Bucket(rate, max(1.0, rate)))
+            waits.append(bucket.take())
+        if method == "chat.postMessage" and self.channel_rate and waits[-1] == 0:
+            channel = str(params.get("channel") or "")
+            bucket = self._buckets.setdefault((method, channel),
+                                              Bucket(self.channel_rate, self.channel_burst))
+            waits.append(bucket.take())
+        return max(waits)
 
     async def _answer(self, method: str, params: dict[str, Any], token: str | None) -> web.Response:
         want = "xapp-" if method == "apps.connections.open" else "xoxb-"
