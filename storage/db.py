@@ -231,6 +231,13 @@ def m010_outbox_by_channel(db: Database) -> None:
                "(platform, channel_id, id) WHERE status IN ('pending', 'sending')")
 
 
+@migrations()
+def m011_drop_scoreless_entries(db: Database) -> None:
+    """Rows stored before scores were checked (issue 14): a NaN rating was stored as a NULL score, which
+    no reader can rank or print (`model NAME` failed). They were never a score: dropped."""
+    db.execute("DELETE FROM entries WHERE score IS NULL")
+
+
 class _WritingDatabase(Database):
     """A Database whose `atomic()` takes the write lock when it begins (BEGIN IMMEDIATE).
 

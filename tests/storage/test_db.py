@@ -155,3 +155,20 @@ def test_best_entries_reads_each_snapshot_for_one_model(fresh_db: Database) -> N
     found = best_entries(fresh_db, key, ids)
     assert [found[i].rank for i in ids] == [2, 1]
     assert best_entries(fresh_db, Identity().key("a"), ids).keys() == {ids[0]}
+
+
+def test_a_score_stored_as_null_before_scores_were_checked_is_dropped_on_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = open_db(path)
+    save(db, 0, ["a", "b", "c"])
+    # As a database written before issue 14 held it: LMArena's NaN rating stored as NULL, m011 not run.
+    with db.conn:
+        db.execute("UPDATE entries SET score = NULL WHERE name = 'b'")
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm011_drop_scoreless_entries'")
+    db.close()
+    db = open_db(path)
+    [snapshot] = [store.snapshot_at(db, BOARD.id, T0 + timedelta(days=1))]
+    assert snapshot is not None
+    assert [(e.name, e.score) for e in snapshot.entries] == [("a", 100.0), ("c", 98.0)]
+    assert db.execute("SELECT count(*) FROM entries WHERE score IS NULL").fetchone()[0] == 0
+    db.close()
