@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -223,3 +224,22 @@ async def poll_aider(ctx: CommandContext, edit_yaml: bytes) -> None:
                         lambda stored: alerter.stage(stored).announce)
         result = await poller.poll(AiderSource(ctx.identity))
     assert result.ok, result.error
+
+
+class Bucket:
+    """A token bucket on real time, as the fake platforms enforce their limits: `rate` a second, bursts of
+    `burst` (default: one second's worth)."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate, self.burst = rate, burst if burst is not None else max(1.0, rate)
+        self.tokens, self.stamp = self.burst, time.monotonic()
+
+    def take(self) -> float:
+        """Take one token: 0.0, or the seconds until there is one (nothing taken)."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate

@@ -34,7 +34,7 @@ from aiohttp import BodyPartReader, WSMsgType, web
 
 import leaderwatch.bot.chat.discord_bot as adapter  # first: it imports discord.py without its audioop warning
 from leaderwatch.bot.settings import Settings
-from tests.helpers import serve_loopback, wait_until
+from tests.helpers import Bucket, serve_loopback, wait_until
 
 TOKEN = "test.bot-token.discord"
 APP_ID = 900000000000000001
@@ -316,23 +316,6 @@ def _shown(message: dict[str, Any]) -> dict[str, Any]:
     """A message as Discord shows it once sent: the nonce is only echoed in the answer to the send."""
     return {k: v for k, v in message.items() if k != "nonce"}
 
-
-class Bucket:
-    """A token bucket on real time: `rate` a second, at most `rate` (one second's worth) at once."""
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        self.rate, self.burst = rate, burst if burst is not None else max(1.0, rate)
-        self.tokens, self.stamp = self.burst, time.monotonic()
-
-    def take(self) -> float:
-        """Take one token: 0.0, or the seconds until there is one (nothing taken)."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
 
 
 @dataclass

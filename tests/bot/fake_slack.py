@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
-from tests.helpers import serve_loopback, wait_until
+from tests.helpers import Bucket, serve_loopback, wait_until
 
 BOT_TOKEN = "xoxb-test-bot-token"
 APP_TOKEN = "xapp-test-app-token"
@@ -370,23 +370,6 @@ def _ts_key(ts: object) -> Decimal:
     """A message timestamp to compare exactly (a float blurs the sixth decimal of today's seconds)."""
     return Decimal(str(ts or 0))
 
-
-class Bucket:
-    """A token bucket on real time: `rate` a second, bursts of `burst`."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = burst, time.monotonic()
-
-    def take(self) -> float:
-        """Take one token: 0.0, or the seconds until there is one (nothing taken)."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
 
 
 @dataclass
