@@ -34,7 +34,7 @@ from leaderwatch.sources.base import Source
 from leaderwatch.sources.http import Fetcher, Validators, new_client
 from leaderwatch.sources.identity import Group, Identity, load_groups
 from leaderwatch.sources.registry import all_boards, all_sources, is_enabled_by_default, source_names
-from leaderwatch.storage import snapshots, status
+from leaderwatch.storage import fanouts, snapshots, status
 from leaderwatch.storage.db import Database, is_locked, open_db
 from leaderwatch.storage.organizations import sync_identity
 from leaderwatch.storage.retention import RetentionPolicy, apply_retention
@@ -185,6 +185,7 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
         logger.warning("the database is locked: stored identity and board descriptions not refreshed")
     metrics = Metrics(sources=[s.name for s in srcs], platforms=("slack", "discord"), kinds=KINDS)
     metrics.watch_storage(db, clock)
+    alerter: Alerter | None = None
     if on_change is None:
         alerter = Alerter(db, rules, groups, clock, console.print_event, metrics=metrics,
                           suites=settings.suites, alert_cap=settings.alerts_per_poll)
@@ -197,7 +198,10 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
                 staged.announce()
             return announce
 
-    poller = Poller(db, fetcher, clock, on_change, metrics=metrics, ops=ops_channels(settings))
+    # A fan-out a crash cut short (its events still listed) is finished by the first poll after start-up.
+    pending = [alerter.fan_out] if alerter is not None and fanouts.waiting(db) else []
+    poller = Poller(db, fetcher, clock, on_change, metrics=metrics, ops=ops_channels(settings),
+                    pending=pending)
     return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules, metrics)
 
 

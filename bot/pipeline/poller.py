@@ -64,7 +64,7 @@ class Poller:
 
     def __init__(self, db: Database, fetcher: Fetcher, clock: Callable[[], datetime],
                  on_change: OnChange | None = None, metrics: Metrics | None = None,
-                 ops: Sequence[OpsChannel] = ()) -> None:
+                 ops: Sequence[OpsChannel] = (), pending: Sequence[AfterCommit] = ()) -> None:
         self.db = db
         self.fetcher = fetcher
         self.clock = clock
@@ -72,7 +72,9 @@ class Poller:
         self.metrics = metrics
         self.ops = tuple(ops)
         self._unrecorded: list[tuple[str, datetime, str]] = []
-        self._unfinished: list[AfterCommit] = []
+        self._unfinished: list[AfterCommit] = list(pending)
+        """Work left for after a commit that has not been done: `pending` (e.g. a fan-out a crash cut
+        short, found at start-up) and jobs that failed; the next successful poll runs them."""
         self._refused = False
         self._disk_full_said = False
 

@@ -403,3 +403,27 @@ async def test_the_summary_reaches_the_channel_as_one_plain_message(db) -> None:
     key = next(r["event_key"] for r in db.table("outbox").rows_where("channel_id = 'C1'", order_by="id desc"))
     assert summary == more_reply(event_by_key(db, key))
     assert summary.title == "2 more changes in this update" and not summary.actions
+
+
+async def test_a_fan_out_a_crash_cut_short_is_finished_by_the_first_poll_after_start_up(
+        tmp_path: Path, identity) -> None:
+    import httpx
+
+    from leaderwatch.bot.app import build_app
+    from leaderwatch.bot.settings import Settings
+    from tests.bot.test_poller import FakeSource, Site
+    from tests.helpers import Clock
+
+    path = tmp_path / "lw.db"
+    db = open_db(path)
+    subscribe(db, "C1", rule="top_n")
+    stage(db, many(3))  # the poll committed its events, then the process died before their outbox rows
+    db.close()
+    clock = Clock(T1)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(Site(content={"/a.json": 304}))) as client:
+        app = build_app(Settings(db_path=str(path)), client=client, sources=[FakeSource(identity, clock)],
+                        clock=clock)
+        result = await app.poller.poll(app.sources[0])  # nothing new upstream
+        assert result.ok and result.changed == []
+        assert outbox.depth(app.db) == {"pending": 3} and fanouts.waiting(app.db) == []
+        app.db.close()
