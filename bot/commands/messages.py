@@ -58,6 +58,10 @@ def close_matches(word: str, choices: Sequence[str]) -> str:
 NO_DATA = "`{board}` has no data yet; try again after its next poll."
 NO_BOARDS = "No board has been fetched yet. The first polls run a few seconds after start-up."
 BOARDS_HINT = "`/leaderwatch boards` lists them."
+DATABASE_BUSY = ("leaderwatch's database is busy right now (another program is writing to it): nothing was "
+                 "changed. Try again in a minute.")
+DISK_FULL = ("leaderwatch cannot save anything right now: the disk of its server is full, so nothing was "
+             "changed. Please tell whoever runs leaderwatch.")
 INTERNAL_ERROR = ("Sorry, something went wrong on our side. The operator can find it in the log under "
                   "error id `{error_id}`.")
 WHO_MANAGES = {

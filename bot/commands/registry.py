@@ -21,11 +21,17 @@ from datetime import datetime
 from leaderwatch.alerts.formatting import Reply
 from leaderwatch.alerts.models import Rule
 from leaderwatch.alerts.suites import BUILT_IN, Suites
-from leaderwatch.bot.commands.messages import INTERNAL_ERROR, WHO_MANAGES, close_matches
+from leaderwatch.bot.commands.messages import (
+    DATABASE_BUSY,
+    DISK_FULL,
+    INTERNAL_ERROR,
+    WHO_MANAGES,
+    close_matches,
+)
 from leaderwatch.bot.runtime.metrics import UNKNOWN_COMMAND, Metrics
 from leaderwatch.sources.base import Board
 from leaderwatch.sources.identity import Group, Identity
-from leaderwatch.storage.db import Database
+from leaderwatch.storage.db import Database, is_disk_full, is_locked
 from leaderwatch.storage.snapshots import SnapshotCache
 
 logger = logging.getLogger(__name__)
@@ -165,7 +171,12 @@ async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
     except UserError as exc:
         outcome = "user_error"
         return Reply(text=str(exc), ephemeral=True, error=True)
-    except Exception:
+    except Exception as exc:
+        if is_locked(exc) or is_disk_full(exc):  # the operator's problem, said plainly to the user
+            outcome = "busy"
+            logger.warning("command %s on %s:%s could not write: %s", label, inv.platform, inv.channel_id,
+                           exc)
+            return Reply(text=DATABASE_BUSY if is_locked(exc) else DISK_FULL, ephemeral=True, error=True)
         outcome = "error"
         error_id = secrets.token_hex(4)
         logger.exception("command failed [error id %s]: platform=%s channel=%s text=%r", error_id,

@@ -139,7 +139,8 @@ class Metrics:
                                       "was used up, per platform", ["platform"], registry=r)
         self.commands = Counter("leaderwatch_commands",
                                 "Chat commands answered, per command, platform and outcome "
-                                "(ok, user_error, error)", ["command", "platform", "outcome"], registry=r)
+                                "(ok, user_error, busy: the database was locked or the disk full, error)",
+                                ["command", "platform", "outcome"], registry=r)
         self.command_seconds = Histogram("leaderwatch_command_seconds",
                                          "Seconds from a command line to its reply, per command and platform",
                                          ["command", "platform"], buckets=COMMAND_BUCKETS, registry=r)
@@ -199,7 +200,7 @@ class Metrics:
         self.delivery_failures.labels(platform, reason).inc()
 
     def command(self, command: str, platform: str, seconds: float, outcome: str) -> None:
-        """One command answered in `seconds`; outcome `ok`, `user_error` or `error`."""
+        """One command answered in `seconds`; outcome `ok`, `user_error`, `busy` or `error`."""
         self.commands.labels(command, platform, outcome).inc()
         self.command_seconds.labels(command, platform).observe(seconds)
 

@@ -155,6 +155,28 @@ def test_read_only_commands_write_nothing(history: Path) -> None:
         observer.close()
 
 
+async def test_a_chat_command_that_must_write_says_plainly_that_the_database_is_busy(history: Path) -> None:
+    from leaderwatch.bot.commands import Invocation, dispatch
+    from leaderwatch.bot.commands.messages import DATABASE_BUSY
+    from leaderwatch.storage.db import open_db
+    from tests.helpers import build_context
+
+    db = open_db(history, busy_timeout=0.3)
+    ctx = build_context(db, Clock(T0))
+    try:
+        with write_lock(history):
+            reply = await dispatch(ctx, Invocation("slack", "C1", "U1", "alice", "subscribe lmarena/text",
+                                                   can_configure=True))
+        assert (reply.text, reply.error, reply.ephemeral) == (DATABASE_BUSY, True, True)
+        assert "error id" not in reply.text
+        assert db.table("subscriptions").count == 0  # nothing half-written
+        reply = await dispatch(ctx, Invocation("slack", "C1", "U1", "alice", "subscribe lmarena/text",
+                                               can_configure=True))
+        assert not reply.error and db.table("subscriptions").count >= 1  # the lock gone, it works
+    finally:
+        db.close()
+
+
 # --- a poll that meets the lock -----------------------------------------------------------------------
 
 async def test_poll_meeting_the_lock_returns_a_failure_records_it_later_and_recovers(
