@@ -12,6 +12,12 @@ from sqlite_utils import Database
 from leaderwatch.alerts.models import Event
 from leaderwatch.storage.db import from_text, to_text
 
+MESSAGE_KINDS = ("report", "ops", "more")
+"""Kinds of the events stored only to be delivered (the weekly race reports, the operators' messages, the
+"N more changes" summaries): not found by the rules, so not among `events` or the alerts on Home."""
+NOT_A_MESSAGE = f"kind NOT IN ({', '.join(repr(k) for k in MESSAGE_KINDS)})"
+"""The SQL condition keeping an `events` row (or a table aliased so) to the rules' own events."""
+
 
 def save_events(db: Database, events: Iterable[Event], snapshot_id: int | None, now: datetime) -> None:
     """Store events; one already stored (same dedupe key) is left as it is."""
@@ -47,7 +53,7 @@ def recent_events(db: Database, since: datetime, board_ids: Iterable[str] | None
     """Events the rules found at or after `since` (and at or before `until`), newest first, optionally
     only on some boards (the weekly reports, the operators' messages and the "N more changes" summaries,
     stored as events of kind `report`, `ops` and `more` to be delivered, are not among them)."""
-    where, params = "at >= ? AND kind NOT IN ('report', 'ops', 'more')", [to_text(since)]
+    where, params = f"at >= ? AND {NOT_A_MESSAGE}", [to_text(since)]
     if until is not None:
         where += " AND at <= ?"
         params.append(to_text(until))

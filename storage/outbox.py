@@ -28,7 +28,7 @@ from leaderwatch.alerts.matching import Delivery
 from leaderwatch.alerts.models import Event
 from leaderwatch.alerts.stories import STORY_WINDOW
 from leaderwatch.storage.db import from_text, to_text
-from leaderwatch.storage.events import to_event
+from leaderwatch.storage.events import NOT_A_MESSAGE, to_event
 
 POST, REPLY, EDIT = "post", "reply", "edit"
 
@@ -377,7 +377,7 @@ def recent_delivered(db: Database, platform: str, channel_ids: Iterable[str],
         "LEFT JOIN outbox p ON p.id = o.parent_id "
         f"WHERE o.platform = ? AND o.channel_id IN ({', '.join('?' * len(ids))}) AND o.status = 'delivered' "
         "AND o.action IN ('post', 'reply') AND coalesce(o.message_ref, '') != '' "
-        "AND e.kind NOT IN ('report', 'ops', 'more') "
+        f"AND e.{NOT_A_MESSAGE} "
         "ORDER BY o.delivered_at DESC, o.id DESC LIMIT ?", [platform, *ids, limit]).fetchall()
     if not found:
         return []

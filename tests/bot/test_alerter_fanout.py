@@ -427,3 +427,10 @@ async def test_a_fan_out_a_crash_cut_short_is_finished_by_the_first_poll_after_s
         assert result.ok and result.changed == []
         assert outbox.depth(app.db) == {"pending": 3} and fanouts.waiting(app.db) == []
         app.db.close()
+
+
+def test_every_kind_stored_only_to_be_delivered_is_kept_out_of_the_rules_events() -> None:
+    from leaderwatch.bot.pipeline import drift, reports
+    from leaderwatch.storage.events import MESSAGE_KINDS
+
+    assert set(MESSAGE_KINDS) == {reports.KIND, drift.KIND, MORE}
