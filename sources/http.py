@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -19,6 +20,8 @@ from leaderwatch.sources.base import ShapeError, SourceError, looks_like_html
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "leaderwatch/0.1 (+https://github.com/leaderwatch/leaderwatch; leaderboard change alerts)"
+_T = TypeVar("_T")
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -115,37 +118,23 @@ class Fetcher:
             headers["If-None-Match"] = cached.etag
         if cached and cached.last_modified:
             headers["If-Modified-Since"] = cached.last_modified
-        reason = "no attempt made"
-        for attempt in range(1, self.attempts + 1):
-            delay = backoff(attempt, self.base_delay, self.max_delay, 0.5 + random.random() / 2)  # noqa: S311
-            try:
-                response = await self.client.get(url, params=params, headers=headers)
-            except httpx.TransportError as exc:
-                reason = f"network error: {type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 304:
-                    return None
-                if response.status_code in RETRY_STATUSES:
-                    reason = f"HTTP {response.status_code}"
-                    asked = retry_after_seconds(response)
-                    if asked is not None:
-                        delay = min(self.max_delay, asked)
-                elif response.is_error:
-                    raise SourceError(source, key, f"HTTP {response.status_code}")
-                else:
-                    body = response.content
-                    if looks_like_html(body):  # a login wall or a moved page served as 200: drift
-                        raise ShapeError(source, key, "got an HTML page where data was expected")
-                    etag = response.headers.get("etag")
-                    modified = response.headers.get("last-modified")
-                    if etag or modified:
-                        self._undo.setdefault(source, {}).setdefault(key, self.validators.get(key))
-                        self.validators[key] = Validators(etag, modified)
-                    return body
-            if attempt < self.attempts:
-                logger.debug("%s: %s from %s, retry %d in %.1fs", source, reason, key, attempt, delay)
-                await self.sleep(delay)
-        raise SourceError(source, key, f"{reason} after {self.attempts} attempts")
+
+        async def attempt() -> bytes | None:
+            response = await self.client.get(url, params=params, headers=headers)
+            if response.status_code == 304:
+                return None
+            _check_status(source, key, response)
+            body = response.content
+            if looks_like_html(body):  # a login wall or a moved page served as 200: drift
+                raise ShapeError(source, key, "got an HTML page where data was expected")
+            etag = response.headers.get("etag")
+            modified = response.headers.get("last-modified")
+            if etag or modified:
+                self._undo.setdefault(source, {}).setdefault(key, self.validators.get(key))
+                self.validators[key] = Validators(etag, modified)
+            return body
+
+        return await self._retrying(source, key, attempt)
 
     async def download(self, source: str, url: str, dest: Path) -> int:
         """Stream `url` into `dest` through a temporary file renamed into place; return its size.
@@ -155,37 +144,59 @@ class Fetcher:
         """
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-        reason = "no attempt made"
+
+        async def attempt() -> int:
+            async with self.client.stream("GET", url) as response:
+                _check_status(source, url, response)
+                done = 0
+                with partial.open("wb") as out:
+                    async for chunk in response.aiter_bytes(1 << 20):
+                        if done == 0 and looks_like_html(chunk):
+                            raise ShapeError(source, url, "got an HTML page where data was expected")
+                        out.write(chunk)
+                        done += len(chunk)
+                os.replace(partial, dest)
+                return done
+
         try:
-            for attempt in range(1, self.attempts + 1):
-                delay = backoff(attempt, self.base_delay, self.max_delay, 0.5 + random.random() / 2)  # noqa: S311
-                try:
-                    async with self.client.stream("GET", url) as response:
-                        if response.status_code in RETRY_STATUSES:
-                            reason = f"HTTP {response.status_code}"
-                            asked = retry_after_seconds(response)
-                            delay = delay if asked is None else min(self.max_delay, asked)
-                        elif response.is_error:
-                            raise SourceError(source, url, f"HTTP {response.status_code}")
-                        else:
-                            done = 0
-                            with partial.open("wb") as out:
-                                async for chunk in response.aiter_bytes(1 << 20):
-                                    if done == 0 and looks_like_html(chunk):
-                                        raise ShapeError(source, url, "got an HTML page where data was "
-                                                                      "expected")
-                                    out.write(chunk)
-                                    done += len(chunk)
-                            os.replace(partial, dest)
-                            return done
-                except httpx.TransportError as exc:
-                    reason = f"network error: {type(exc).__name__}: {exc}"
-                if attempt < self.attempts:
-                    logger.debug("%s: %s from %s, retry %d in %.1fs", source, reason, url, attempt, delay)
-                    await self.sleep(delay)
+            return await self._retrying(source, url, attempt)
         finally:
             partial.unlink(missing_ok=True)
+
+    async def _retrying(self, source: str, url: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
+        """Run `attempt` until it returns: a network error or a status worth retrying waits the doubling
+        backoff (or the server's Retry-After) and tries again; SourceError once the attempts are spent."""
+        reason = "no attempt made"
+        for n in range(1, self.attempts + 1):
+            delay = backoff(n, self.base_delay, self.max_delay, 0.5 + random.random() / 2)  # noqa: S311
+            try:
+                return await attempt()
+            except _Retry as retry:
+                reason = retry.reason
+                if retry.asked is not None:
+                    delay = min(self.max_delay, retry.asked)
+            except httpx.TransportError as exc:
+                reason = f"network error: {type(exc).__name__}: {exc}"
+            if n < self.attempts:
+                logger.debug("%s: %s from %s, retry %d in %.1fs", source, reason, url, n, delay)
+                await self.sleep(delay)
         raise SourceError(source, url, f"{reason} after {self.attempts} attempts")
+
+
+class _Retry(Exception):
+    """An answer worth asking again for (`reason`), after `asked` seconds if the server said."""
+
+    def __init__(self, reason: str, asked: float | None) -> None:
+        super().__init__(reason)
+        self.reason, self.asked = reason, asked
+
+
+def _check_status(source: str, url: str, response: httpx.Response) -> None:
+    """Raise `_Retry` for a status worth retrying (429, 5xx), SourceError for another error status."""
+    if response.status_code in RETRY_STATUSES:
+        raise _Retry(f"HTTP {response.status_code}", retry_after_seconds(response))
+    if response.is_error:
+        raise SourceError(source, url, f"HTTP {response.status_code}")
 
 
 def new_client(timeout: float = 30.0) -> httpx.AsyncClient:
@@ -200,6 +211,7 @@ def new_client(timeout: float = 30.0) -> httpx.AsyncClient:
 def utcnow() -> datetime:
     """The current time in UTC (sources take it as fetch time)."""
     return datetime.now(UTC)
+
 
 def size_text(n: int) -> str:
     """12345678 -> "12.3 MB"."""
