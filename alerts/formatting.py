@@ -42,9 +42,14 @@ def clean_text(text: str) -> str:
     return _UNSHOWABLE.sub("", text)
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with an ellipsis when cut (for names, labels, platform limits)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def short_name(name: str, limit: int = NAME_LIMIT) -> str:
     """A name cut to `limit` characters, with an ellipsis when cut."""
-    return name if len(name) <= limit else name[: limit - 1] + "…"
+    return clip(name, limit)
 
 
 def _short_line(line: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from leaderwatch.alerts.formatting import clean_text, day, num, short_name
+from leaderwatch.alerts.formatting import clean_text, clip, day, num, short_name
 from leaderwatch.alerts.kinds import KIND_TITLES
 from leaderwatch.alerts.models import Event
 from leaderwatch.sources.base import Snapshot
@@ -197,10 +197,6 @@ def _plain(text: str) -> str:
     return clean_text(text).replace("$", r"\$")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def legend_label(series: Series, inverted: bool) -> str:
     """`china: GLM-4.5 (1434)` for a score line, `lmarena/text: #3` for a rank line."""
     last = series.last()
@@ -211,7 +207,7 @@ def legend_label(series: Series, inverted: bool) -> str:
         return f"{series.label}: #{value:.0f}"
     if not model:  # a count, not a model's score
         return f"{series.label}: {num(value)}"
-    return f"{series.label}: {_clip(model, 40)} ({num(value)})"
+    return f"{series.label}: {clip(model, 40)} ({num(value)})"
 
 
 def figure(chart: Chart, size: tuple[int, int] = CHAT_SIZE) -> Figure:
@@ -242,7 +238,7 @@ def figure(chart: Chart, size: tuple[int, int] = CHAT_SIZE) -> Figure:
         ax.axvline(x, color=MARKER_COLOUR, linestyle=(0, (3, 3)), linewidth=1, zorder=0)
         if at in labelled:
             text = labels[0] if len(labels) == 1 else f"{labels[0]} (+{len(labels) - 1})"
-            ax.text(x, 0.98, _plain(_clip(text, MAX_LABEL)), transform=ax.get_xaxis_transform(), rotation=90,
+            ax.text(x, 0.98, _plain(clip(text, MAX_LABEL)), transform=ax.get_xaxis_transform(), rotation=90,
                     ha="right", va="top", fontsize=font - 2, color="0.2", clip_on=True,
                     bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1})
     locator = AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
@@ -251,7 +247,7 @@ def figure(chart: Chart, size: tuple[int, int] = CHAT_SIZE) -> Figure:
     if chart.inverted:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.invert_yaxis()
-    ax.set_title(_plain(_clip(chart.title, MAX_TITLE)), loc="left", fontsize=font + 2)
+    ax.set_title(_plain(clip(chart.title, MAX_TITLE)), loc="left", fontsize=font + 2)
     ax.set_ylabel(_plain(chart.y_label), fontsize=font)
     ax.tick_params(labelsize=font - 1)
     ax.grid(True, color="0.9", linewidth=0.8)
@@ -266,7 +262,7 @@ def render(chart: Chart, size: tuple[int, int] = CHAT_SIZE) -> bytes:
     """The chart as PNG bytes of exactly `size` pixels."""
     buffer = io.BytesIO()
     figure(chart, size).savefig(buffer, format="png", dpi=DPI,
-                                metadata={"Title": clean_text(_clip(chart.title, MAX_TITLE))})
+                                metadata={"Title": clean_text(clip(chart.title, MAX_TITLE))})
     return buffer.getvalue()
 
 

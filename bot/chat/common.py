@@ -4,7 +4,7 @@ A command's usage line (`top BOARD [N] [GROUP]`) is its one definition of argume
 typed arguments (Discord's slash command options) read it through `options_of` and rebuild the
 command line with `command_line`, so the handler sees the same words as on Slack or the console.
 `Names` answers "what could the user mean by this prefix" (autocomplete) from the same data the
-commands resolve names against. `clip`, `split_text` and `table_lines` cut text for platform limits;
+commands resolve names against. `split_text` and `table_lines` cut text for platform limits;
 `clean_text` (from `alerts.formatting`) takes out the characters no platform should show (NUL, controls,
 bidi overrides): each adapter's one renderer calls it; `image_filename` names a reply's chart wherever it
 is saved or uploaded.
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from leaderwatch.alerts.formatting import Reply, clean_text
+from leaderwatch.alerts.formatting import Reply, clean_text, clip
 from leaderwatch.alerts.kinds import KINDS
 from leaderwatch.alerts.ruleset import params_of
 from leaderwatch.bot.commands import COMMANDS, Command, CommandContext
@@ -278,11 +278,6 @@ def admin_commands() -> list[Command]:
 
 
 # -- text ------------------------------------------------------------------------------------------------
-
-def clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
 
 def split_text(text: str, limit: int) -> list[str]:
     """Chunks of at most `limit` characters, cut at line ends where possible."""

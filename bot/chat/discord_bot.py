@@ -44,12 +44,11 @@ import aiohttp
 import yarl
 
 from leaderwatch.alerts.durations import DurationError, parse_duration
-from leaderwatch.alerts.formatting import Action, Reply, clean_text, plural
+from leaderwatch.alerts.formatting import Action, Reply, clean_text, clip, plural
 from leaderwatch.bot.chat.common import (
     Names,
     Option,
     admin_commands,
-    clip,
     command_line,
     has_suggestions,
     options_of,

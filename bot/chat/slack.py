@@ -42,8 +42,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from leaderwatch.alerts.durations import DurationError, parse_duration
-from leaderwatch.alerts.formatting import Action, Reply, clean_text, day, moment, plural
-from leaderwatch.bot.chat.common import clip, image_filename, split_text, table_lines
+from leaderwatch.alerts.formatting import Action, Reply, clean_text, clip, day, moment, plural
+from leaderwatch.bot.chat.common import image_filename, split_text, table_lines
 from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
 from leaderwatch.bot.commands.actions import PREFIX, Press, action_id, configures, press
 from leaderwatch.bot.commands.home import NO_ALERTS, NO_CHANNELS, ChannelSummary, Home, SentAlert, build_home
