@@ -270,6 +270,9 @@ LIBRARIES = {
     "sqlite_utils": {m for m in MODULES if m.startswith("leaderwatch.storage")},
     "apscheduler": {"leaderwatch.bot.app"},
     "matplotlib": {"leaderwatch.bot.charts"},
+    "psycopg": {m for m in MODULES if m.startswith("leaderwatch.storage")},
+    "psycopg_pool": {m for m in MODULES if m.startswith("leaderwatch.storage")},
+    "cryptography": {"leaderwatch.bot.chat.discord_http", "leaderwatch.storage.installations"},
 }
 """Each outside library and the only modules that may import it."""
 
