@@ -27,6 +27,7 @@ run: $(STAMP)
 	$(BIN)/leaderwatch run
 
 test: $(STAMP)
+	@tests/postgres-up  # the tests' PostgreSQL (127.0.0.1:5432), started when installed but stopped
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n auto  # one worker per core; each reads the recorded history once
