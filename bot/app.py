@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -35,7 +36,7 @@ from leaderwatch.sources.http import Fetcher, Validators, new_client
 from leaderwatch.sources.identity import Group, Identity, load_groups
 from leaderwatch.sources.registry import all_boards, all_sources, is_enabled_by_default, source_names
 from leaderwatch.storage import fanouts, snapshots, status
-from leaderwatch.storage.db import Database, is_locked, open_db
+from leaderwatch.storage.db import Database, db_file, is_locked, open_db
 from leaderwatch.storage.organizations import sync_identity
 from leaderwatch.storage.retention import RetentionPolicy, apply_retention
 
@@ -68,6 +69,8 @@ class App:
     polls_in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     http_port: int | None = None
     """The port `run()`'s HTTP server bound (the system's choice for LEADERWATCH_HTTP_PORT=0)."""
+    alerter: Alerter | None = None
+    """The alerter (None when a test passed its own `on_change`): a new leader finishes its fan-outs."""
 
     def enabled_sources(self) -> list[Source]:
         """The sources not disabled in the config (a retired one, e.g. openllm, only when enabled there)."""
@@ -140,7 +143,8 @@ def ops_channels(settings: Settings) -> list[OpsChannel]:
     left out with a warning (drift is then logged and shown, not queued for a platform that is off)."""
     channels = []
     for platform, channel, token, name in (
-            ("slack", settings.ops_slack_channel, settings.slack_bot_token, "SLACK_BOT_TOKEN"),
+            ("slack", settings.ops_slack_channel, settings.slack_bot_token or settings.slack_oauth,
+             "SLACK_BOT_TOKEN"),
             ("discord", settings.ops_discord_channel, settings.discord_token, "DISCORD_TOKEN")):
         if channel and token:
             channels.append(OpsChannel(platform, channel))
@@ -202,7 +206,8 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
     pending = [alerter.fan_out] if alerter is not None and fanouts.waiting(db) else []
     poller = Poller(db, fetcher, clock, on_change, metrics=metrics, ops=ops_channels(settings),
                     pending=pending)
-    return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules, metrics)
+    return App(settings, db, identity, srcs, http, fetcher, poller, clock, groups, rules, metrics,
+               alerter=alerter)
 
 
 SHUTDOWN_GRACE_SECONDS = 30
@@ -237,6 +242,14 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
             app.polls_in_flight.add(task)
         try:
             result = await app.poller.poll(source)
+        except asyncio.CancelledError:
+            from apscheduler.schedulers.base import STATE_PAUSED
+
+            if scheduler.state != STATE_PAUSED:  # a shutdown (the scheduler is stopped): APScheduler logs it
+                raise
+            # `stop_polls`: this replica lost the leadership; the poll stored nothing, the new leader polls.
+            logger.info("poll %s cancelled: this replica no longer leads", source.name)
+            return
         finally:
             app.polls_in_flight.discard(task)
         try:
@@ -287,6 +300,40 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
         )
 
 
+def stop_polls(app: App, scheduler: AsyncIOScheduler) -> None:
+    """Pause the scheduler (it holds only the leader's jobs: polls, race reports, retention) and cancel the
+    polls under way: a replica that lost the leadership stops at once (a cancelled poll stores nothing)."""
+    scheduler.pause()
+    for task in list(app.polls_in_flight):
+        task.cancel()
+
+
+def start_polls(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], None] | None = None
+                ) -> None:
+    """Resume the scheduler (a poll that fell due meanwhile runs now, once), and fan out the events a
+    former leader listed but did not finish."""
+    scheduler.resume()
+    if app.alerter is not None and fanouts.waiting(app.db):
+        task = asyncio.create_task(finish_fan_outs(app.alerter, after_change))
+        app.polls_in_flight.add(task)  # cancelled with the polls, awaited at shutdown like them
+        task.add_done_callback(app.polls_in_flight.discard)
+
+
+async def finish_fan_outs(alerter: Alerter, after_change: Callable[[], None] | None = None) -> None:
+    """Queue the outbox rows of the events still listed for a fan-out (a former leader crashed or lost the
+    leadership in the middle of one); rows already queued are found by their keys and kept."""
+    try:
+        done = await alerter.fan_out()
+    except Exception:
+        logger.exception("finishing the fan-out a former leader left failed; its events stay listed and the "
+                         "next stored change fans them out")
+        return
+    logger.info("finished the fan-out a former leader left: %d event(s), %d outbox row(s)", done.events,
+                done.rows)
+    if after_change is not None:
+        after_change()
+
+
 async def run(app: App, stop: asyncio.Event | None = None) -> None:
     """Run the service in the foreground until `stop` is set or SIGINT/SIGTERM arrives.
 
@@ -296,9 +343,12 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
     """
     # The chat libraries and aiohttp load here, when a service runs: `--help` and `query` never pay
     # for them (bench/bench_latency.py).
-    from leaderwatch.bot.chat.discord_bot import DiscordService
+    from leaderwatch.bot.chat.discord_bot import DiscordService, to_payloads
+    from leaderwatch.bot.chat.discord_http import DiscordInteractions
     from leaderwatch.bot.chat.slack import SlackService
     from leaderwatch.bot.runtime.http_server import Freshness, bound_port, build_web_app, start_http
+    from leaderwatch.bot.runtime.leading import LeaderLoop
+    from leaderwatch.storage.leadership import open_leadership
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -311,13 +361,23 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
     if not snapshots.boards(app.db):
         logger.info(EMPTY_DATABASE_HINT)
     ctx = command_context(app)
-    slack = SlackService(settings, ctx) if settings.slack_bot_token else None  # ConfigError: stop here
+    # ConfigError: stop here. A public app (OAuth) has no SLACK_BOT_TOKEN: each workspace installs it.
+    slack = SlackService(settings, ctx) if settings.slack_bot_token or settings.slack_oauth else None
     runner = None
+    # LEADERWATCH_DISCORD_MODE=http: Discord posts interactions to /discord/interactions, no gateway.
+    discord_http = (DiscordInteractions(ctx, settings.discord_public_key or "", app.client, to_payloads,
+                                        api_url=settings.discord_api_url,
+                                        application_id=settings.discord_application_id)
+                    if settings.discord_token and settings.discord_mode == "http" else None)
+    # One replica leads (a PostgreSQL advisory lock; on SQLite, this one): it alone runs the scheduler's jobs.
+    leadership = open_leadership(settings.db_path)
     if settings.http_port is not None:
         intervals = {s.name: app.interval(s) for s in app.enabled_sources()}
         freshness = Freshness.of(intervals, settings.stale_after, app.clock())
-        runner = await start_http(build_web_app(app.db, app.clock, slack.routes() if slack else [],
-                                                metrics=app.metrics, freshness=freshness), settings.http_port)
+        routes = [*(slack.routes() if slack else []), *(discord_http.routes() if discord_http else [])]
+        runner = await start_http(build_web_app(app.db, app.clock, routes,
+                                                metrics=app.metrics, freshness=freshness,
+                                                leadership=leadership), settings.http_port)
         app.http_port = bound_port(runner)
     discord_bot = DiscordService(settings, ctx) if settings.discord_token else None
     senders: dict[str, Sender] = {}
@@ -339,25 +399,35 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
     scheduler = apscheduler_asyncio.AsyncIOScheduler(timezone=UTC)
     schedule(app, scheduler, dispatcher.wake if delivering else None)
     names = ", ".join(f"{s.name} every {app.interval(s)}s" for s in app.enabled_sources())
-    logger.info("leaderwatch running: database %s; polling %s", settings.db_path, names or "nothing")
+    logger.info("leaderwatch running: database %s; polling %s", db_file(app.db), names or "nothing")
     if not settings.has_chat:
         logger.info("no chat tokens configured (SLACK_BOT_TOKEN, DISCORD_TOKEN): changes and alerts go to "
                     "the console")
-    scheduler.start()
+    wake = dispatcher.wake if delivering else None
+    leader = LeaderLoop(leadership, lambda: start_polls(app, scheduler, wake),
+                        lambda: stop_polls(app, scheduler), metrics=app.metrics)
+    scheduler.start(paused=True)  # until this replica leads: the leader loop resumes it
+    leading = asyncio.create_task(leader.run(stop))
     settle_heap()
     try:
         await stop.wait()
     finally:
+        leading.cancel()  # it ends with `stop`; cancelled for when `run` fails
+        with contextlib.suppress(asyncio.CancelledError):
+            await leading
         scheduler.pause()
         if app.polls_in_flight:  # let running polls finish (and commit) rather than cancel them
             logger.info("waiting up to %ds for %d poll(s) to finish", SHUTDOWN_GRACE_SECONDS,
                         len(app.polls_in_flight))
             await asyncio.wait(set(app.polls_in_flight), timeout=SHUTDOWN_GRACE_SECONDS)
         scheduler.shutdown(wait=False)
+        await leader.release()  # the polls are done: another replica can lead at once (a rolling restart)
         if delivering is not None:
             await delivering
         for _, svc in services:
             await svc.stop()
+        if discord_http is not None:
+            await discord_http.close()
         if runner is not None:
             await runner.cleanup()
         logger.info("leaderwatch stopped")

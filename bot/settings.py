@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,11 @@ HOW_TO_GET = {
     "SLACK_BOT_TOKEN": "Slack app > OAuth & Permissions > Bot User OAuth Token, xoxb-...",
     "SLACK_APP_TOKEN": "Slack app > Basic Information > App-Level Tokens, scope connections:write, xapp-...",
     "SLACK_SIGNING_SECRET": "Slack app > Basic Information > App Credentials > Signing Secret",
+    "SLACK_CLIENT_ID": "Slack app > Basic Information > App Credentials > Client ID",
+    "SLACK_CLIENT_SECRET": "Slack app > Basic Information > App Credentials > Client Secret",
     "DISCORD_TOKEN": "Discord Developer Portal > Applications > your application > Bot > Reset Token",
+    "DISCORD_PUBLIC_KEY": "Discord Developer Portal > Applications > your application > General "
+                          "Information > Public Key (64 hex digits)",
 }
 """Where each chat secret is found, for every message that asks for one (settings, adapters, doctor)."""
 
@@ -81,7 +86,23 @@ class Settings:
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
+    slack_client_id: str | None = None
+    """SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: a public app that workspaces install through OAuth
+    (`/slack/install`), each with its own bot token, instead of one SLACK_BOT_TOKEN."""
+    slack_client_secret: str | None = None
+    slack_redirect_uri: str | None = None
+    """SLACK_REDIRECT_URI: the OAuth redirect URL (https://HOST/slack/oauth_redirect) when the app lists
+    several; None: Slack uses the one the app lists."""
+    secret_key: str | None = None
+    """LEADERWATCH_SECRET_KEY: encrypts the installed workspaces' bot tokens at rest (OAuth installs)."""
     discord_token: str | None = None
+    discord_mode: str = "gateway"
+    """LEADERWATCH_DISCORD_MODE: `gateway` (discord.py connects out) or `http` (Discord posts interactions to
+    `/discord/interactions`; no gateway connection, alerts go out over REST with DISCORD_TOKEN)."""
+    discord_public_key: str | None = None
+    """DISCORD_PUBLIC_KEY: the application's Ed25519 public key (hex) that signs HTTP interactions."""
+    discord_application_id: str | None = None
+    """DISCORD_APPLICATION_ID: when set, HTTP interactions for another application are refused."""
     github_token: str | None = None
     """GITHUB_TOKEN: raises GitHub's API limit for `backfill` (60 requests an hour without it)."""
     slack_api_url: str | None = None
@@ -111,7 +132,12 @@ class Settings:
     @property
     def has_chat(self) -> bool:
         """True when a Slack or Discord token is configured."""
-        return bool(self.slack_bot_token or self.discord_token)
+        return bool(self.slack_bot_token or self.slack_oauth or self.discord_token)
+
+    @property
+    def slack_oauth(self) -> bool:
+        """True for a public multi-workspace Slack app (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET set)."""
+        return bool(self.slack_client_id and self.slack_client_secret)
 
 
 def _parse_interval(value: Any, where: str) -> int:
@@ -189,6 +215,65 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"LEADERWATCH_CONFIG: cannot read {path}: {exc.strerror}") from None
 
 
+MAKE_A_SECRET_KEY = ('python -c "from cryptography.fernet import Fernet; '
+                     'print(Fernet.generate_key().decode())"')
+
+
+def _check_slack_oauth(env: Callable[[str], str | None], http_port: int | None) -> None:
+    """A public multi-workspace app (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET) has all it needs, and is
+    not mixed with the single-workspace SLACK_BOT_TOKEN (Bolt would ignore the token)."""
+    client_id, client_secret = env("SLACK_CLIENT_ID"), env("SLACK_CLIENT_SECRET")
+    if not client_id and not client_secret:
+        return
+    if not client_id or not client_secret:
+        missing = "SLACK_CLIENT_SECRET" if client_id else "SLACK_CLIENT_ID"
+        raise ConfigError(f"{missing}: required with the other of SLACK_CLIENT_ID / SLACK_CLIENT_SECRET for "
+                          f"OAuth installs ({HOW_TO_GET[missing]}); or unset both for one workspace with "
+                          f"SLACK_BOT_TOKEN")
+    if env("SLACK_BOT_TOKEN"):
+        raise ConfigError("SLACK_BOT_TOKEN and SLACK_CLIENT_ID / SLACK_CLIENT_SECRET: choose one. Unset "
+                          "SLACK_BOT_TOKEN for a public app each workspace installs at /slack/install, or "
+                          "unset the two OAuth variables for one workspace")
+    if not env("SLACK_SIGNING_SECRET"):
+        raise ConfigError(f"SLACK_SIGNING_SECRET: required for OAuth installs "
+                          f"({HOW_TO_GET['SLACK_SIGNING_SECRET']})")
+    if http_port is None:
+        raise ConfigError("LEADERWATCH_HTTP_PORT: required for OAuth installs (installers are sent to "
+                          "/slack/install and back to /slack/oauth_redirect on that port)")
+    if not env("LEADERWATCH_SECRET_KEY"):
+        raise ConfigError(f"LEADERWATCH_SECRET_KEY: required for OAuth installs: it encrypts each "
+                          f"workspace's bot token in the database. Make one with: "
+                          f"{MAKE_A_SECRET_KEY} and keep it safe (without it every workspace must install "
+                          f"the app again)")
+
+
+def _discord_mode(env: Callable[[str], str | None], setting: Callable[[str, str], Any],
+                  http_port: int | None) -> str:
+    """LEADERWATCH_DISCORD_MODE (`http` by default when DISCORD_PUBLIC_KEY is set, else `gateway`), checked:
+    `http` needs the public key (64 hex digits), DISCORD_TOKEN (alerts, registering the command), a port."""
+    key = env("DISCORD_PUBLIC_KEY")
+    mode = str(setting("LEADERWATCH_DISCORD_MODE", "discord_mode") or ("http" if key else "gateway")).lower()
+    if mode not in ("gateway", "http"):
+        raise ConfigError(f"LEADERWATCH_DISCORD_MODE: expected `gateway` or `http`, got {mode!r}")
+    if key and not re.fullmatch(r"[0-9a-fA-F]{64}", key):
+        raise ConfigError(f"DISCORD_PUBLIC_KEY: expected 64 hex digits ({HOW_TO_GET['DISCORD_PUBLIC_KEY']})")
+    app_id = env("DISCORD_APPLICATION_ID")
+    if app_id and not app_id.isdigit():
+        raise ConfigError("DISCORD_APPLICATION_ID: expected digits (Developer Portal > your application > "
+                          "General Information > Application ID)")
+    if mode == "http":
+        if not key:
+            raise ConfigError(f"DISCORD_PUBLIC_KEY: required when LEADERWATCH_DISCORD_MODE=http "
+                              f"({HOW_TO_GET['DISCORD_PUBLIC_KEY']})")
+        if not env("DISCORD_TOKEN"):
+            raise ConfigError(f"DISCORD_TOKEN: required when LEADERWATCH_DISCORD_MODE=http, to send alerts "
+                              f"and register /leaderwatch ({HOW_TO_GET['DISCORD_TOKEN']})")
+        if http_port is None:
+            raise ConfigError("LEADERWATCH_HTTP_PORT: required when LEADERWATCH_DISCORD_MODE=http (Discord "
+                              "posts to https://HOST/discord/interactions, served on that port)")
+    return mode
+
+
 def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | None = None,
                   cwd: Path | None = None) -> Settings:
     """Build Settings from the environment and the config file it names; ConfigError on bad input.
@@ -228,9 +313,13 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         if not 0 <= http_port <= 65535:
             raise ConfigError(f"LEADERWATCH_HTTP_PORT: {http_port} is not a port (0-65535)")
 
-    slack_mode = str(setting("LEADERWATCH_SLACK_MODE", "slack_mode") or "socket").lower()
+    # A public app (OAuth) takes Slack's requests over HTTP; one workspace connects out (Socket Mode).
+    default_mode = "http" if env("SLACK_CLIENT_ID") and env("SLACK_CLIENT_SECRET") else "socket"
+    slack_mode = str(setting("LEADERWATCH_SLACK_MODE", "slack_mode") or default_mode).lower()
     if slack_mode not in ("socket", "http"):
         raise ConfigError(f"LEADERWATCH_SLACK_MODE: expected `socket` or `http`, got {slack_mode!r}")
+
+    discord_mode = _discord_mode(env, setting, http_port)
 
     log_level = str(setting("LEADERWATCH_LOG_LEVEL", "log_level") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -378,10 +467,7 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
     ops_slack, ops_discord = _ops_channels(config.get("ops", {}))
     delivery = _delivery(config.get("delivery", {}))
 
-    if env("SLACK_CLIENT_ID") and env("SLACK_CLIENT_SECRET"):
-        # slack_bolt would switch to multi-workspace OAuth mode and ignore SLACK_BOT_TOKEN.
-        raise ConfigError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET: leaderwatch runs as a single-workspace "
-                          "bot with SLACK_BOT_TOKEN; unset these two (OAuth installs are not supported)")
+    _check_slack_oauth(env, http_port)
 
     slack_bot_token = env("SLACK_BOT_TOKEN")
     if slack_bot_token and not str(slack_bot_token).startswith("xoxb-"):
@@ -405,7 +491,14 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         slack_bot_token=slack_bot_token,
         slack_app_token=env("SLACK_APP_TOKEN"),
         slack_signing_secret=env("SLACK_SIGNING_SECRET"),
+        slack_client_id=env("SLACK_CLIENT_ID"),
+        slack_client_secret=env("SLACK_CLIENT_SECRET"),
+        slack_redirect_uri=env("SLACK_REDIRECT_URI"),
+        secret_key=env("LEADERWATCH_SECRET_KEY"),
         discord_token=env("DISCORD_TOKEN"),
+        discord_mode=discord_mode,
+        discord_public_key=env("DISCORD_PUBLIC_KEY"),
+        discord_application_id=env("DISCORD_APPLICATION_ID"),
         github_token=env("GITHUB_TOKEN"),
         slack_api_url=env("LEADERWATCH_SLACK_API_URL"),
         discord_api_url=env("LEADERWATCH_DISCORD_API_URL"),

@@ -1,7 +1,8 @@
-"""The history database (SQLite through sqlite-utils): `db` opens it and applies the migrations; one
-module per aggregate (`snapshots`, `standings`, `events`, `rule_states`, `subscriptions`, `outbox`,
+"""The history database, on SQLite (through sqlite-utils) or PostgreSQL (psycopg): `db` opens either and
+applies the one set of migrations; `engine` names the surface both offer, `postgres` is PostgreSQL's side;
+one module per aggregate (`snapshots`, `standings`, `events`, `rule_states`, `subscriptions`, `outbox`,
 `fanouts`, `status`, `organizations`, `retention`, `export`).
 
-May import `leaderwatch.alerts` and `leaderwatch.sources`; the only package that imports sqlite_utils
-(others type against `storage.db.Database`).
+May import `leaderwatch.alerts` and `leaderwatch.sources`; the only package that imports sqlite_utils and
+psycopg (others type against `storage.db.Database`).
 """

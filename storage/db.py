@@ -1,4 +1,9 @@
-"""Opening the history database: WAL, a busy timeout, and the schema migrations."""
+"""Opening the history database (a SQLite file, or a PostgreSQL server), and the schema migrations.
+
+A path (or `:memory:`) opens SQLite through sqlite-utils: WAL, a busy timeout, one `run` per file (the run
+lock). A `postgresql://` URL opens PostgreSQL (storage/postgres.py). One schema and one list of
+migrations serve both: the `mNNN_*` functions below use only what both offer (`storage.engine`).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,115 @@ import logging
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from sqlite_utils import Database as Database  # the handle the other packages type against
-from sqlite_utils.migrations import Migrations
+from sqlite_utils import Database as SqliteDatabase
+
+from leaderwatch.storage.engine import POSTGRES, SQLITE, Backend, Cursor, backend_of, is_postgres_url
+from leaderwatch.storage.engine import Database as Database  # the handle the other packages type against
+from leaderwatch.storage.postgres import PostgresDatabase, redact
 
 logger = logging.getLogger(__name__)
 
-migrations = Migrations("leaderwatch")
+MIGRATIONS_TABLE = "leaderwatch_migrations"
+"""Which migrations a database has had (name, applied_at), on both stores."""
+
+OLD_MIGRATIONS_TABLE = "_sqlite_migrations"
+"""Where sqlite-utils recorded them before issue 15 (set `leaderwatch`): read, then kept as it is."""
+
+MIGRATIONS_LOCK = 0x6C77_6D69_6772  # "lwmigr": replicas starting together apply each migration once
+
+Step = TypeVar("Step", bound="Callable[[Database], None]")
+
+
+class Migrations:
+    """The schema's migrations: functions registered with `@migrations()`, applied in name order, each in
+    a transaction with the record of it, on SQLite and PostgreSQL alike."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, Callable[[Database], None]] = {}
+
+    def __call__(self, *, name: str | None = None) -> Callable[[Step], Step]:
+        """Register a migration (its function's name unless `name`); a name used twice is refused."""
+        def register(step: Step) -> Step:
+            key = name or step.__name__
+            if key in self._steps:
+                raise ValueError(f"migration {key} is registered twice")
+            self._steps[key] = step
+            return step
+        return register
+
+    def names(self) -> list[str]:
+        """Every migration, in the order they apply."""
+        return sorted(self._steps)
+
+    def applied(self, db: Database) -> set[str]:
+        """The migrations the database has had (read only: nothing is written)."""
+        if db.table(MIGRATIONS_TABLE).exists():
+            return {str(r[0]) for r in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE}").fetchall()}
+        if backend_of(db) == SQLITE and db.table(OLD_MIGRATIONS_TABLE).exists():
+            return {str(r[0]) for r in db.execute(
+                f"SELECT name FROM {OLD_MIGRATIONS_TABLE} WHERE migration_set = 'leaderwatch'").fetchall()}
+        return set()
+
+    def pending(self, db: Database) -> list[str]:
+        """The migrations still to apply, in order."""
+        done = self.applied(db)
+        return [n for n in self.names() if n not in done]
+
+    def apply(self, db: Database) -> list[str]:
+        """Apply the pending migrations; their names. A database made before issue 15 has its record
+        (sqlite-utils' table) copied into ours first, so nothing runs twice."""
+        with db.atomic():
+            self._lock(db)
+            if not db.table(MIGRATIONS_TABLE).exists():
+                db.table(MIGRATIONS_TABLE).create({"name": str, "applied_at": str}, pk="name")
+                if backend_of(db) == SQLITE and db.table(OLD_MIGRATIONS_TABLE).exists():
+                    db.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) SELECT name, applied_at "
+                               f"FROM {OLD_MIGRATIONS_TABLE} WHERE migration_set = 'leaderwatch' "
+                               "ON CONFLICT DO NOTHING")
+        done: list[str] = []
+        for name in self.names():
+            with db.atomic():
+                self._lock(db)
+                if db.execute(f"SELECT 1 FROM {MIGRATIONS_TABLE} WHERE name = ?", [name]).fetchone():
+                    continue  # applied already (by another replica meanwhile, on PostgreSQL)
+                self._steps[name](db)
+                db.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
+                           [name, to_text(datetime.now(UTC))])
+                done.append(name)
+        return done
+
+    @staticmethod
+    def _lock(db: Database) -> None:
+        """On PostgreSQL, one replica at a time migrates (a lock held until the transaction ends)."""
+        if backend_of(db) == POSTGRES:
+            db.execute("SELECT pg_advisory_xact_lock(?)", [MIGRATIONS_LOCK])
+
+
+migrations = Migrations()
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """Where a database's schema stands: its latest migration, those still to apply, and those this
+    version does not know (a newer leaderwatch migrated it)."""
+
+    latest: str | None
+    pending: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+
+def schema_state(db: Database) -> SchemaState:
+    """The database's schema version as `leaderwatch doctor` reports it (nothing is written)."""
+    done = migrations.applied(db)
+    known = set(migrations.names())
+    return SchemaState(max(done) if done else None, tuple(migrations.pending(db)),
+                       tuple(sorted(done - known)))
 
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -238,16 +340,61 @@ def m011_drop_scoreless_entries(db: Database) -> None:
     db.execute("DELETE FROM entries WHERE score IS NULL")
 
 
-class _WritingDatabase(Database):
-    """A Database whose `atomic()` takes the write lock when it begins (BEGIN IMMEDIATE).
+@migrations()
+def m012_workspaces(db: Database) -> None:
+    """A public multi-workspace Slack app (issue 15): each installed workspace with its bot token
+    encrypted (`storage/installations.py`), the OAuth states of installs in progress, which workspace
+    each channel belongs to (its alerts go with that workspace's token), and the workspace on audit rows."""
+    db.table("installations").create({
+        "platform": str, "workspace": str, "team_id": str, "team_name": str, "enterprise_id": str,
+        "enterprise_name": str, "is_enterprise_install": int, "app_id": str, "bot_user_id": str,
+        "bot_id": str, "bot_scopes": str, "bot_token_encrypted": str, "installer_user_id": str,
+        "installed_at": str, "updated_at": str,
+    }, pk=("platform", "workspace"))
+    db.table("oauth_states").create({"state": str, "created_at": str, "expires_at": str}, pk="state")
+    db.table("channel_workspaces").create({
+        "platform": str, "channel_id": str, "workspace": str, "seen_at": str,
+    }, pk=("platform", "channel_id"))
+    db.table("channel_workspaces").create_index(["platform", "workspace"])
+    db.table("audit").add_column("workspace", str)
+
+
+@migrations()
+def m013_fanout_order(db: Database) -> None:
+    """The fan-out's list in the order events were listed on both stores (issue 15): a `position` column,
+    as PostgreSQL has no `rowid` to order by (rows listed before this keep their SQLite order)."""
+    db.table("fanout_queue").add_column("position", int)
+    if backend_of(db) == SQLITE:
+        db.execute("UPDATE fanout_queue SET position = rowid")
+
+
+@migrations()
+def m014_outbox_claims(db: Database) -> None:
+    """Every replica delivers (issue 15): a row being sent names the replica that claimed it (`claimed_by`,
+    `host:pid`) and when that claim lapses (`claimed_until`: the send's timeout and a margin on). Other
+    replicas leave a live claim alone and take over a lapsed one (its replica died mid-send), checking the
+    channel before resending (storage/outbox.py)."""
+    db.table("outbox").add_column("claimed_by", str)
+    db.table("outbox").add_column("claimed_until", str)
+
+
+class _WritingDatabase(SqliteDatabase):
+    """The SQLite database: sqlite-utils' Database, whose `atomic()` takes the write lock when it begins
+    (BEGIN IMMEDIATE), with the little `storage.engine.Database` adds (`backend`, `executemany`).
 
     sqlite-utils begins with a plain BEGIN: a transaction that reads before it writes then holds a read
     snapshot, and SQLite does not wait (no busy timeout) to turn a reader into the writer while another
     connection writes: "database is locked" at once. Beginning as the writer waits the busy timeout.
     """
 
+    backend: Backend = SQLITE
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        """Run one statement for each row of parameters (`cursor.rowcount`: the rows written in all)."""
+        return self.conn.executemany(sql, rows)
+
     @contextlib.contextmanager
-    def atomic(self) -> Iterator[Database]:
+    def atomic(self) -> Iterator[_WritingDatabase]:
         """A transaction (a savepoint when one is open already) that holds the write lock from its start."""
         if self.conn.in_transaction:
             with super().atomic():
@@ -266,13 +413,21 @@ class _WritingDatabase(Database):
             raise
 
 
+if TYPE_CHECKING:  # both stores offer what the rest of the code types against
+    _SQLITE_IS_A_DATABASE: type[Database] = _WritingDatabase
+    _POSTGRES_IS_A_DATABASE: type[Database] = PostgresDatabase
+
+
 def open_db(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Database:
     """Open (creating if needed) the database at `path` and bring its schema up to date.
 
-    `:memory:` gives a private in-memory database (tests). Opening an up-to-date database writes
+    A `postgresql://` (or `postgres://`) URL opens that PostgreSQL database (`storage/postgres.py`).
+    `:memory:` gives a private in-memory SQLite database (tests). Opening an up-to-date database writes
     nothing, so it works while another program holds the write lock (reads go on under WAL); a
     write that meets that lock waits `busy_timeout` seconds, then fails (`storage_error` says so).
     """
+    if is_postgres_url(path):
+        return _open_postgres(str(path), busy_timeout)
     try:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -284,7 +439,7 @@ def open_db(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Dat
                 db.execute("PRAGMA journal_mode = WAL")
             # WAL is durable across a crash with NORMAL; FULL would fsync every commit.
             db.execute("PRAGMA synchronous = NORMAL")
-        if migrations.pending(db):  # checked first: applying (even nothing) would create its table
+        if migrations.pending(db):  # checked first: applying (even nothing) would write
             migrations.apply(db)
     except sqlite3.Error as exc:
         known = storage_error(exc, str(path))
@@ -296,8 +451,23 @@ def open_db(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Dat
     return db
 
 
+def _open_postgres(url: str, busy_timeout: float) -> Database:
+    """The PostgreSQL database at `url`, its schema brought up to date (errors come out as StorageError)."""
+    db = PostgresDatabase(url, busy_timeout)
+    try:
+        if migrations.pending(db):
+            migrations.apply(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def db_file(db: Database) -> str:
-    """The file of the database behind `db` (`:memory:` for an in-memory one)."""
+    """The file of the database behind `db` (`:memory:` for an in-memory one); for PostgreSQL its URL
+    without the password."""
+    if isinstance(db, PostgresDatabase):
+        return redact(db.url)
     for _, name, file in db.execute("PRAGMA database_list").fetchall():
         if name == "main":
             return str(file) or ":memory:"
@@ -305,14 +475,20 @@ def db_file(db: Database) -> str:
 
 
 def is_locked(exc: BaseException) -> bool:
-    """True for SQLite's "database is locked" (another connection kept the write lock too long)."""
-    return isinstance(exc, sqlite3.OperationalError) and (
+    """True for SQLite's "database is locked" (another connection kept the write lock too long), and for
+    PostgreSQL's lock waits that gave up (`DatabaseLockedError`)."""
+    if isinstance(exc, DatabaseLockedError):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and not isinstance(exc, StorageError) and (
         "database is locked" in str(exc) or "database is busy" in str(exc)
         or getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """True for a write that found no room: SQLite's "database or disk is full", or ENOSPC / EDQUOT."""
+    """True for a write that found no room: SQLite's "database or disk is full", or ENOSPC / EDQUOT (and
+    PostgreSQL's `DiskFullError`)."""
+    if isinstance(exc, DiskFullError):
+        return True
     if isinstance(exc, sqlite3.Error):
         return ("database or disk is full" in str(exc)
                 or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL)
@@ -320,7 +496,10 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def storage_error(exc: BaseException, db_path: str) -> StorageError | None:
-    """A locked database or a full disk, said plainly (who holds the lock, when known); None otherwise."""
+    """A locked database or a full disk, said plainly (who holds the lock, when known); None otherwise.
+    A PostgreSQL error has been said plainly already (storage/postgres.py): it is its own answer."""
+    if isinstance(exc, DatabaseLockedError | DiskFullError):
+        return exc
     if is_locked(exc):
         holder = run_lock_holder(db_path)
         if holder is not None and holder.pid == os.getpid() and holder.host == socket.gethostname():
@@ -369,8 +548,10 @@ def run_lock_holder(db_path: str | Path) -> RunLockHolder | None:
     """The `leaderwatch run` holding the database's run lock now; None when nobody holds it.
 
     The lock is the kernel's (`flock`): a process killed with -9 loses it at once, so a file left
-    behind by a dead run names nobody.
+    behind by a dead run names nobody. PostgreSQL has no run lock (replicas elect a leader instead).
     """
+    if is_postgres_url(db_path):
+        return None
     path = lock_path(db_path)
     if str(db_path) == ":memory:" or not path.is_file():
         return None
@@ -390,7 +571,8 @@ class RunLock:
     """The database's run lock: an exclusive `flock` on `<db>.lock`, which names its holder.
 
     Held for the life of `leaderwatch run`; the kernel releases it when the process ends, however it
-    ends (no stale lock after kill -9).
+    ends (no stale lock after kill -9). For a PostgreSQL URL it does nothing: several replicas share one
+    server and elect a leader (storage/leadership.py).
     """
 
     def __init__(self, db_path: str | Path, clock: datetime | None = None) -> None:
@@ -401,7 +583,7 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take the lock and write pid, host and start time into it; AlreadyRunningError if held."""
-        if self.db_path == ":memory:" or self._handle is not None:
+        if self.db_path == ":memory:" or is_postgres_url(self.db_path) or self._handle is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")  # "a+": never truncate the holder's record
@@ -442,8 +624,11 @@ def is_writable(db: Database) -> bool:
 
     A table is created in `main` inside a savepoint that is rolled back: that needs the write lock
     on the database file itself, so a read-only file or folder and a lock held by another program
-    both show (a TEMP table would not: a read-only file accepts those).
+    both show (a TEMP table would not: a read-only file accepts those). On PostgreSQL the same probe runs
+    in a transaction rolled back (a read-only server, a full disk or a lock held show alike).
     """
+    if backend_of(db) == POSTGRES:
+        return _postgres_writable(db)
     # A probe (/healthz) waits half a second for another program's lock, not the busy timeout of writes.
     waits = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
     db.execute(f"PRAGMA busy_timeout = {min(waits, 500)}")
@@ -459,3 +644,19 @@ def is_writable(db: Database) -> bool:
     finally:
         db.execute(f"PRAGMA busy_timeout = {waits}")
     return True
+
+
+class _Probe(Exception):
+    """Internal: rolls back the write probe's transaction."""
+
+
+def _postgres_writable(db: Database) -> bool:
+    try:
+        with db.atomic():
+            db.execute("SET LOCAL lock_timeout = 500")
+            db.execute("CREATE TABLE _leaderwatch_write_probe (x BIGINT)")
+            raise _Probe
+    except _Probe:
+        return True
+    except sqlite3.Error:  # PostgreSQL's errors come out as sqlite3.OperationalError too
+        return False

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from leaderwatch.alerts.models import Event
 from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.engine import Database
 
 MESSAGE_KINDS = ("report", "ops", "more")
 """Kinds of the events stored only to be delivered (the weekly race reports, the operators' messages, the
@@ -21,10 +20,10 @@ NOT_A_MESSAGE = f"kind NOT IN ({', '.join(repr(k) for k in MESSAGE_KINDS)})"
 
 def save_events(db: Database, events: Iterable[Event], snapshot_id: int | None, now: datetime) -> None:
     """Store events; one already stored (same dedupe key) is left as it is."""
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO events (dedupe_key, kind, board_id, at, rule, subject, model, other, groups, "
+    db.executemany(
+        "INSERT INTO events (dedupe_key, kind, board_id, at, rule, subject, model, other, groups, "
         "rank_before, rank_after, score_before, score_after, confidence, message, snapshot_id, created_at, "
-        "value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(e.dedupe_key, e.kind, e.board, to_text(e.at), e.rule, e.subject, e.model, e.other,
           json.dumps(list(e.groups)), e.rank_before, e.rank_after, e.score_before, e.score_after,
           e.confidence, e.message, snapshot_id, to_text(now), e.value) for e in events])
@@ -63,7 +62,7 @@ def recent_events(db: Database, since: datetime, board_ids: Iterable[str] | None
             return []
         where += f" AND board_id IN ({', '.join('?' * len(ids))})"
         params += ids
-    rows = db.table("events").rows_where(where, params, order_by="at DESC, kind", limit=limit)
+    rows = db.table("events").rows_where(where, params, order_by="at DESC, kind, dedupe_key", limit=limit)
     return [to_event(r) for r in rows]
 
 

@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
-from sqlite_utils import Database
-
 from leaderwatch.sources.base import Entry
 from leaderwatch.storage.db import StorageError, from_text, open_db, to_text
+from leaderwatch.storage.engine import SQLITE, Database, backend_of
+from leaderwatch.storage.migrate import copy_store
 from leaderwatch.storage.snapshots import in_range, to_entry
 
 logger = logging.getLogger(__name__)
@@ -163,8 +163,16 @@ class TargetError(StorageError):
     """The backup's target path cannot be used (it exists, is a folder, or is the live database)."""
 
 
+PG_DUMP_ADVICE = ("for a full server-side backup of PostgreSQL use its own tools, e.g. "
+                  "`pg_dump --format=custom --file leaderwatch.dump \"$LEADERWATCH_DB\"` "
+                  "(restore with pg_restore)")
+"""Said after a backup of a PostgreSQL database (ours is a SQLite copy of its tables)."""
+
+
 def database_file(db: Database) -> Path | None:
-    """The file of a database's main schema (None for an in-memory database)."""
+    """The file of a database's main schema (None for an in-memory or a PostgreSQL database)."""
+    if backend_of(db) != SQLITE:
+        return None
     for _, name, file in db.execute("PRAGMA database_list").fetchall():
         if name == "main":
             return Path(file) if file else None
@@ -201,13 +209,16 @@ def backup_database(db: Database, target: str | Path, *, overwrite: bool = False
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     _remove(partial)
     try:
-        copy = sqlite3.connect(partial)
-        try:
-            # pages=-1: everything in one step. Stepping page by page would restart whenever another
-            # connection commits, and might never finish under a busy writer.
-            db.conn.backup(copy, pages=-1)
-        finally:
-            copy.close()
+        if backend_of(db) == SQLITE:
+            copy = sqlite3.connect(partial)
+            try:
+                # pages=-1: everything in one step. Stepping page by page would restart whenever another
+                # connection commits, and might never finish under a busy writer.
+                db.conn.backup(copy, pages=-1)
+            finally:
+                copy.close()
+        else:
+            copy_tables(db, partial)
         check = open_db(partial)
         try:
             verdict = [r[0] for r in check.execute("PRAGMA integrity_check").fetchall()]
@@ -227,4 +238,32 @@ def backup_database(db: Database, target: str | Path, *, overwrite: bool = False
         raise
     size = target.stat().st_size
     logger.info("backup written to %s: %d bytes, %d snapshots", target, size, snapshots)
+    if backend_of(db) != SQLITE:
+        logger.warning("the backup is a SQLite copy of every table (LEADERWATCH_DB=%s opens it); %s",
+                       target, PG_DUMP_ADVICE)
     return BackupResult(target, size, snapshots)
+
+
+def copy_tables(db: Database, path: Path) -> int:
+    """Copy every table of a PostgreSQL database into a new SQLite file at `path`; the rows copied.
+
+    The copy is a leaderwatch database like any other: `LEADERWATCH_DB=<path>` runs on it, datasette reads
+    it, and `open_db` on it upgrades it. The record of migrations is the copy's own (the same names).
+    """
+    copy = open_db(path)
+    try:
+        return copy_database(db, copy)
+    finally:
+        copy.close()
+
+
+def copy_database(source: Database, target: Database) -> int:
+    """Copy every table of `source` into `target`, a database of the same schema with no rows (the same
+    migrations made both; `target`'s record of migrations stays its own), as of one moment of `source`
+    (one repeatable-read transaction on PostgreSQL, one read transaction on SQLite); the rows copied.
+
+    Either way round: PostgreSQL to a SQLite file (the backup), or a SQLite file to PostgreSQL (moving a
+    deployment to PostgreSQL; there the numbering of ids continues after the copied rows).
+    `storage.migrate.MigrateError` when `target` holds rows or the copy does not add up.
+    """
+    return copy_store(source, target).rows  # storage/migrate.py: in batches, counted, in key order

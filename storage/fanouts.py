@@ -13,25 +13,28 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from leaderwatch.storage.db import to_text
+from leaderwatch.storage.engine import SQLITE, Database, backend_of
 
 
 def stage(db: Database, event_keys: Sequence[str], now: datetime) -> None:
-    """List events to fan out (one listed already stays as it was)."""
-    db.conn.executemany("INSERT OR IGNORE INTO fanout_queue (event_key, staged_at) VALUES (?, ?)",
-                        [(key, to_text(now)) for key in event_keys])
+    """List events to fan out (one listed already stays as it was), numbered after those listed."""
+    if not event_keys:
+        return
+    first = int(db.execute("SELECT coalesce(max(position), 0) + 1 FROM fanout_queue").fetchone()[0])
+    db.executemany("INSERT INTO fanout_queue (event_key, staged_at, position) VALUES (?, ?, ?) "
+                   "ON CONFLICT DO NOTHING",
+                   [(key, to_text(now), first + i) for i, key in enumerate(event_keys)])
 
 
 def waiting(db: Database) -> list[str]:
     """The events listed, in the order they were listed."""
-    return [str(r[0]) for r in db.execute("SELECT event_key FROM fanout_queue ORDER BY rowid")]
+    return [str(r[0]) for r in db.execute("SELECT event_key FROM fanout_queue ORDER BY position, event_key")]
 
 
 def done(db: Database, event_keys: Sequence[str]) -> None:
     """Take events off the list: their outbox rows are all written."""
-    db.conn.executemany("DELETE FROM fanout_queue WHERE event_key = ?", [(key,) for key in event_keys])
+    db.executemany("DELETE FROM fanout_queue WHERE event_key = ?", [(key,) for key in event_keys])
 
 
 @contextmanager
@@ -41,7 +44,11 @@ def checkpoints_paused(db: Database) -> Iterator[None]:
     In WAL mode SQLite copies the log into the database file at the first commit past 1,000 pages of
     log, and syncs the file: during a fan-out of a hundred thousand rows that is nearly every batch, and
     it made the fan-out three times slower. `checkpoint` then copies the log once, off the event loop.
+    PostgreSQL checkpoints on its own: nothing to pause there.
     """
+    if backend_of(db) != SQLITE:
+        yield
+        return
     before = int(db.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
     db.execute("PRAGMA wal_autocheckpoint = 0")
     try:

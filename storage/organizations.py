@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-
 from leaderwatch.sources.identity import Identity
+from leaderwatch.storage.engine import Database
 
 
 def _wanted(identity: Identity) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:

@@ -22,9 +22,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlite_utils import Database
-
 from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.engine import Database
 
 logger = logging.getLogger(__name__)
 
@@ -174,8 +173,8 @@ def apply_retention(db: Database, policy: RetentionPolicy, now: datetime) -> Ret
         before = int(db.execute("SELECT count(*) FROM snapshots").fetchone()[0])
         doomed = snapshots_to_remove(db, policy, now)
         ids = [(i,) for i in sorted(doomed)]
-        entries = db.conn.executemany("DELETE FROM entries WHERE snapshot_id = ?", ids).rowcount
-        db.conn.executemany("DELETE FROM snapshots WHERE id = ?", ids)
+        entries = db.executemany("DELETE FROM entries WHERE snapshot_id = ?", ids).rowcount
+        db.executemany("DELETE FROM snapshots WHERE id = ?", ids)
     report = RetentionReport(cutoff(policy, now), before, len(ids), max(entries, 0),
                              dict(Counter(doomed.values())))
     logger.info("%s", report.summary())

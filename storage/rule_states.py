@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from leaderwatch.alerts.context import base_key_of
 from leaderwatch.alerts.models import BoardState, RuleState
 from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.engine import Database
 from leaderwatch.storage.snapshots import in_force
 
 _STATE_TABLE = "rule_states"

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlite_utils import Database
-
 from leaderwatch.sources.base import Board, Entry, Snapshot
 from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.engine import Database
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +22,8 @@ _ENTRY_COLUMNS = ("snapshot_id", "position", "name", "model_key", "organization"
                   "open_weights", "score", "rank", "ci_lower", "ci_upper", "votes", "components")
 _INSERT_ENTRIES = (f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) "
                    f"VALUES ({', '.join('?' * len(_ENTRY_COLUMNS))})")
-_INSERT_MODELS = ("INSERT OR IGNORE INTO models (key, name, organization, first_seen_at, first_board) "
-                  "VALUES (?, ?, ?, ?, ?)")
+_INSERT_MODELS = ("INSERT INTO models (key, name, organization, first_seen_at, first_board) "
+                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +91,18 @@ def save_snapshot(db: Database, snap: Snapshot) -> SaveResult:
             save_board(db, snap.board)
         prev = _previous(db, snap.board.id, as_of)
         if prev is not None and prev["content_hash"] == snap.content_hash:
-            db.execute("UPDATE snapshots SET last_seen_at = max(last_seen_at, ?) WHERE id = ?",
-                       [to_text(snap.fetched_at), prev["id"]])
+            seen = to_text(snap.fetched_at)
+            db.execute("UPDATE snapshots SET last_seen_at = CASE WHEN last_seen_at >= ? THEN last_seen_at "
+                       "ELSE ? END WHERE id = ?", [seen, seen, prev["id"]])
             return SaveResult(prev["id"], False, prev["id"])
         cursor = db.execute(
             "INSERT INTO snapshots (board_id, as_of, fetched_at, last_seen_at, content_hash, origin, "
-            "method, truncated, entry_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "method, truncated, entry_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             [snap.board.id, as_of, to_text(snap.fetched_at), to_text(snap.fetched_at),
              snap.content_hash, snap.origin, snap.method, int(snap.truncated), len(snap.entries)])
-        snapshot_id = cursor.lastrowid
-        assert snapshot_id is not None
-        db.conn.executemany(_INSERT_ENTRIES, _entry_rows(snapshot_id, snap.entries))
-        db.conn.executemany(_INSERT_MODELS, (
+        snapshot_id = int(cursor.fetchall()[0][0])
+        db.executemany(_INSERT_ENTRIES, _entry_rows(snapshot_id, snap.entries))
+        db.executemany(_INSERT_MODELS, (
             (e.model_key, e.name, e.organization, as_of, snap.board.id) for e in snap.entries))
     return SaveResult(snapshot_id, True, prev["id"] if prev else None)
 

@@ -6,8 +6,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from leaderwatch.alerts.context import Pairing
 from leaderwatch.alerts.kinds.rival import RivalParams, pair
 from leaderwatch.alerts.matching import board_matches
@@ -15,6 +13,7 @@ from leaderwatch.alerts.suites import Suites
 from leaderwatch.sources.base import Entry
 from leaderwatch.sources.identity import Group, canonical_key
 from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.engine import Database, not_indexed
 from leaderwatch.storage.snapshots import in_force, iter_entries, to_entry
 
 _ENTRY = ("e.name, e.model_key, e.organization, e.countries, e.mixed, e.open_weights, e.score, e.rank, "
@@ -76,7 +75,8 @@ def standings_before(db: Database, model_key: str, cutoffs: Mapping[str, datetim
                          "ORDER BY as_of DESC, id DESC LIMIT 1", [board_id, to_text(cutoff)]).fetchone()
         if row is None:
             continue
-        entry = db.execute(f"SELECT {_ENTRY} FROM entries e WHERE e.snapshot_id = ? AND +e.model_key = ? "
+        entry = db.execute(f"SELECT {_ENTRY} FROM entries e WHERE e.snapshot_id = ? "
+                           f"AND {not_indexed(db, 'e.model_key')} = ? "
                            "ORDER BY e.position LIMIT 1", [row[0], model_key]).fetchone()
         out[board_id] = (from_text(row[1]), to_entry(entry) if entry else None)
     return out
@@ -90,7 +90,8 @@ def best_entries(db: Database, model_key: str, snapshot_ids: Iterable[int]) -> d
     """
     out: dict[int, Entry] = {}
     for snapshot_id in snapshot_ids:
-        row = db.execute(f"SELECT {_ENTRY} FROM entries e WHERE e.snapshot_id = ? AND +e.model_key = ? "
+        row = db.execute(f"SELECT {_ENTRY} FROM entries e WHERE e.snapshot_id = ? "
+                         f"AND {not_indexed(db, 'e.model_key')} = ? "
                          "ORDER BY e.position LIMIT 1", [snapshot_id, model_key]).fetchone()
         if row is not None:
             out[snapshot_id] = to_entry(row)

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.engine import Database
 
 DEGRADED_AFTER = 3
 """Consecutive failures after which a source is shown as degraded."""

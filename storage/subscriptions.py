@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from leaderwatch.alerts.matching import MUTE, Subscription
 from leaderwatch.storage.db import to_text
+from leaderwatch.storage.engine import Database, indexed_by
 
 
 def _to_sub(row: Mapping[str, object]) -> Subscription:
@@ -21,14 +20,17 @@ def active_subscriptions(db: Database) -> list[Subscription]:
     return [_to_sub(r) for r in db.table("subscriptions").rows_where("disabled_at IS NULL", order_by="id")]
 
 
-_ACTIVE = "subscriptions INDEXED BY idx_subscriptions_active_rule_pattern WHERE disabled_at IS NULL"
+def _active(db: Database) -> str:
+    """The active subscriptions, read through their index (m008)."""
+    return (f"subscriptions{indexed_by(db, 'idx_subscriptions_active_rule_pattern')} "
+            "WHERE disabled_at IS NULL")
 
 
 def _next(db: Database, column: str, where: str, params: Sequence[str], after: str) -> str | None:
     """The smallest value of `column` after `after` among the active subscriptions matching `where`: one
     seek in the index (SQLite does not skip through an index by itself; a row-value comparison such as
     `(a, b) > (?, ?)` would scan)."""
-    row = db.execute(f"SELECT min({column}) FROM {_ACTIVE} {where} AND {column} > ?",
+    row = db.execute(f"SELECT min({column}) FROM {_active(db)} {where} AND {column} > ?",
                      [*params, after]).fetchone()
     return None if row[0] is None else str(row[0])
 
@@ -62,8 +64,8 @@ def subscribers(db: Database, rule: str, patterns: Sequence[str], page: int = 10
             after = ""
             while True:
                 rows = db.execute(
-                    f"SELECT platform, channel_id, '[' || id || ']' FROM {_ACTIVE} {where} AND platform = ? "
-                    "AND channel_id > ? ORDER BY channel_id LIMIT ?",
+                    f"SELECT platform, channel_id, '[' || id || ']' FROM {_active(db)} {where} "
+                    "AND platform = ? AND channel_id > ? ORDER BY channel_id LIMIT ?",
                     [rule, pattern, platform, after, page]).fetchall()
                 if rows:
                     yield rows

@@ -179,3 +179,105 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     what = "1 test that needs" if count == 1 else f"{count} tests that need"
     reporter.write_line(f"{what} the whole recorded history {'was' if count == 1 else 'were'} skipped: "
                         "set LEADERWATCH_RECORDINGS (default ../shared/data) to run them", yellow=True)
+
+
+# --- one database on each store: SQLite and PostgreSQL (issue 15) ----------------------------------------
+
+POSTGRES_TEST_URL = "postgresql://postgres@127.0.0.1:5432/test"
+"""The tests' PostgreSQL (tests/postgres-up starts it); `LEADERWATCH_TEST_POSTGRES` names another."""
+
+
+def postgres_test_url() -> str:
+    """The server the PostgreSQL tests use."""
+    return os.environ.get("LEADERWATCH_TEST_POSTGRES") or POSTGRES_TEST_URL
+
+
+def with_schema(url: str, schema: str) -> str:
+    """`url` whose connections use `schema` (search_path), so a test run keeps to its own tables."""
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+def postgres_unavailable(reason: str) -> None:
+    """Skip (fail under CI=true) a test that needs PostgreSQL when the server does not answer."""
+    message = (f"PostgreSQL unreachable at {postgres_test_url()} ({reason}); run tests/postgres-up or set "
+               "LEADERWATCH_TEST_POSTGRES")
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    """A schema of its own for this test process (dropped at the end): the URL that uses it. Several
+    pytest processes (xdist workers, other runs) share the server, never a schema."""
+    import secrets
+
+    from leaderwatch.storage.db import StorageError
+    from leaderwatch.storage.postgres import PostgresDatabase
+
+    try:
+        admin = PostgresDatabase(postgres_test_url(), busy_timeout=5.0, max_size=1)
+    except StorageError as exc:
+        postgres_unavailable(str(exc).split(": ", 1)[-1][:200])
+        raise  # not reached: skip or fail raise
+    schema = f"lw_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield with_schema(postgres_test_url(), schema)
+    finally:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_session_db(postgres_schema: str) -> Iterator[Database]:
+    """The migrated PostgreSQL database of this test process (`any_db` empties it before each test)."""
+    database = open_db(postgres_schema)
+    yield database
+    database.close()
+
+
+def empty_postgres(database: Database) -> None:
+    """Every table emptied and its numbering restarted (migrations kept): a fresh database, fast."""
+    tables = [str(r[0]) for r in database.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+        "AND table_type = 'BASE TABLE' AND table_name != 'leaderwatch_migrations'").fetchall()]
+    database.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A new, empty database on each store in turn: SQLite in memory, and PostgreSQL (one migrated schema
+    per test process, emptied before each test). Named `any_db`: `db` is the template copy above."""
+    if request.param == "sqlite":
+        database = open_db(":memory:")
+        yield database
+        database.close()
+        return
+    database = request.getfixturevalue("postgres_session_db")
+    empty_postgres(database)
+    yield database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_template_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The module's `template` database (as `db` gives it) on each store in turn: a copy of the file on
+    SQLite; on PostgreSQL its rows copied into this process's emptied schema (`copy_database`)."""
+    from leaderwatch.storage.export import copy_database
+
+    template: Path = request.getfixturevalue("template")
+    if request.param == "sqlite":
+        path = tmp_path / "lw.db"
+        shutil.copy(template, path)
+        database = open_db(path)
+        yield database
+        database.close()
+        return
+    database = request.getfixturevalue("postgres_session_db")
+    empty_postgres(database)
+    source = open_db(template)
+    try:
+        copy_database(source, database)
+    finally:
+        source.close()
+    yield database

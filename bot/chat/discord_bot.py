@@ -401,6 +401,28 @@ def plain_content(reply: Reply, ref: str | None = None) -> str:
     return clip(to_discord_words(plain), MAX_CONTENT - len(suffix)) + suffix
 
 
+EPHEMERAL_FLAG = 64
+"""Message flag: only the person who asked sees the answer."""
+
+
+def to_payloads(reply: Reply) -> list[dict[str, Any]]:
+    """A Reply as the JSON bodies of its messages, for the HTTP interactions endpoint (`discord_http`).
+
+    The same embeds as every answer here (`to_messages`), the first message's buttons (`to_view`) and
+    chart attachment (its bytes go as the request's `files[0]`), flags 64 when private (`is_ephemeral`).
+    Mentions are off, as the client's `allowed_mentions` has them.
+    """
+    flags = {"flags": EPHEMERAL_FLAG} if is_ephemeral(reply) else {}
+    bodies = [{"embeds": [e.to_dict() for e in embeds], "allowed_mentions": {"parse": []}} | flags
+              for embeds in to_messages(reply)]
+    if reply.actions:
+        bodies[0]["components"] = to_view(reply.actions).to_components()
+    if has_image(reply):
+        bodies[0]["attachments"] = [{"id": 0, "filename": CHART_FILE,
+                                     "description": clip(clean_text(reply.title or "chart"), 1024)}]
+    return bodies
+
+
 # -- interactions ----------------------------------------------------------------------------------------
 
 def to_invocation(interaction: discord.Interaction[Any], text: str) -> Invocation:
@@ -906,6 +928,10 @@ def use_endpoints(settings: Settings) -> None:
 class DiscordService:
     """The Discord side of the running service: the client, its commands, and the alert sender.
 
+    In `http` mode (LEADERWATCH_DISCORD_MODE) the client logs in and registers the commands over REST and
+    never connects to the gateway: `discord_http` answers the interactions, this sender still delivers
+    the alerts. Without the gateway's cache, follow-ups go in the channel as replies to their alert.
+
     A token Discord rejects is logged, naming DISCORD_TOKEN, and Discord stays off: the rest of the
     service keeps running. Commands are synced at start-up, to `settings.discord_guilds` when listed
     (instant, for trying things out), else globally (Discord may take a while to show changes).
@@ -950,6 +976,11 @@ class DiscordService:
             await self.client.close()
             return False
         await self.sync_commands()
+        if self.settings.discord_mode == "http":
+            # Discord posts interactions to /discord/interactions (`discord_http`); alerts go out over REST.
+            logger.info("Discord: logged in as %s for REST only (LEADERWATCH_DISCORD_MODE=http): no gateway "
+                        "connection; interactions arrive at /discord/interactions", self.client.user)
+            return True
         self.connection = asyncio.create_task(self.client.connect(reconnect=self.reconnect))
         self.connection.add_done_callback(self._connection_ended)
         ready = asyncio.ensure_future(self.client.wait_until_ready())

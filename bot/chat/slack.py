@@ -15,6 +15,7 @@ slack_bolt and slack_sdk are imported nowhere else.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
 import secrets
@@ -31,7 +32,11 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.error import BoltError
+from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -39,6 +44,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.oauth.installation_store import Bot
+from slack_sdk.oauth.installation_store import Installation as SlackInstallation
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from leaderwatch.alerts.durations import DurationError, parse_duration
@@ -51,6 +60,9 @@ from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 from leaderwatch.bot.pipeline.delivery import DeliveryError
 from leaderwatch.bot.settings import HOW_TO_GET, ConfigError, Settings
 from leaderwatch.sources.http import parse_retry_after
+from leaderwatch.storage import installations
+from leaderwatch.storage.db import Database
+from leaderwatch.storage.installations import InstallationError, TokenCipher, workspace_key
 
 logger = logging.getLogger(__name__)
 
@@ -329,27 +341,30 @@ async def upload_image(client: AsyncWebClient, channel_id: str, reply: Reply) ->
 class AdminCheck:
     """Who may change a channel's configuration: workspace admins and owners, or configured users.
 
-    `users.info` answers are cached for a few minutes so a burst of commands costs one call.
+    `users.info` answers are cached for a few minutes so a burst of commands costs one call. With many
+    workspaces (OAuth) each asks its own workspace, with the request's client (its workspace's token),
+    and the cache is kept per workspace: an admin of one workspace is nobody in another.
     """
 
     client: AsyncWebClient
     configured: frozenset[str] = frozenset()
     ttl: float = ADMIN_CACHE_SECONDS
     monotonic: Callable[[], float] = time.monotonic
-    cache: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    cache: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
 
-    async def can_configure(self, user_id: str) -> bool:
+    async def can_configure(self, user_id: str, client: AsyncWebClient | None = None,
+                            workspace: str = "") -> bool:
         """True for an admin, an owner or a configured user; SlackApiError when Slack cannot tell."""
         if user_id in self.configured:
             return True
         now = self.monotonic()
-        cached = self.cache.get(user_id)
+        cached = self.cache.get((workspace, user_id))
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        response = await self.client.users_info(user=user_id)
+        response = await (client or self.client).users_info(user=user_id)
         user = response.get("user") or {}
         allowed = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-        self.cache[user_id] = (now, allowed)
+        self.cache[(workspace, user_id)] = (now, allowed)
         return allowed
 
 
@@ -372,11 +387,13 @@ def to_invocation(command: Mapping[str, Any], can_configure: bool) -> Invocation
                       text=unescape(str(command.get("text", ""))), can_configure=can_configure)
 
 
-async def manager_check(admins: AdminCheck, user_id: str) -> tuple[bool, str | None]:
-    """Whether a user may change channels' configuration, and Slack's error when users.info could not
-    tell (then False): logged here, for the slash command, the buttons and the Home tab alike."""
+async def manager_check(admins: AdminCheck, user_id: str, client: AsyncWebClient | None = None,
+                        workspace: str = "") -> tuple[bool, str | None]:
+    """Whether a user may change channels' configuration (in `workspace`, asked with its `client`), and
+    Slack's error when users.info could not tell (then False): logged here, for the slash command, the
+    buttons and the Home tab alike."""
     try:
-        return await admins.can_configure(user_id), None
+        return await admins.can_configure(user_id, client, workspace), None
     except SlackApiError as exc:
         error = _failure(exc)  # the body may be no JSON at all (a proxy's error page)
         if error == "missing_scope":
@@ -386,7 +403,8 @@ async def manager_check(admins: AdminCheck, user_id: str) -> tuple[bool, str | N
 
 
 async def answered(admins: AdminCheck, user_id: str, needs_admin: bool,
-                   run: Callable[[bool], Awaitable[Reply]], what: str) -> Reply:
+                   run: Callable[[bool], Awaitable[Reply]], what: str, client: AsyncWebClient | None = None,
+                   workspace: str = "") -> Reply:
     """`run(can_configure)`'s Reply, the admin check made first when `needs_admin`; never raises.
 
     Two lanes, as `dispatch`: a failed check is answered (nothing was changed); anything else (a network
@@ -396,7 +414,7 @@ async def answered(admins: AdminCheck, user_id: str, needs_admin: bool,
     try:
         can_configure = False
         if needs_admin:
-            can_configure, error = await manager_check(admins, user_id)
+            can_configure, error = await manager_check(admins, user_id, client, workspace)
             if error is not None:
                 return Reply(text=ADMIN_CHECK_FAILED.format(error=error), ephemeral=True, error=True)
         return await run(can_configure)
@@ -482,24 +500,32 @@ class SlackApp(AsyncApp):
 class SlashCommand:
     """The `/leaderwatch` listener: answer within the ack when quick, else ack and answer later."""
 
-    def __init__(self, ctx: CommandContext, admins: AdminCheck, budget: float = ACK_BUDGET_SECONDS) -> None:
+    def __init__(self, ctx: CommandContext, admins: AdminCheck, budget: float = ACK_BUDGET_SECONDS,
+                 workspaces: Workspaces | None = None) -> None:
         self.ctx, self.admins, self.budget = ctx, admins, budget
+        self.workspaces = workspaces
         self.pending: set[asyncio.Task[Reply]] = set()
 
-    async def answer(self, command: Mapping[str, Any]) -> Reply:
-        """The Reply to one slash command; never raises."""
+    async def answer(self, command: Mapping[str, Any], client: AsyncWebClient | None = None,
+                     workspace: str = "") -> Reply:
+        """The Reply to one slash command (from `workspace`, whose `client` asks users.info); never raises."""
         text = str(command.get("text", ""))
+        needs_admin = is_configuration(text)
 
         async def run(can_configure: bool) -> Reply:
             return await dispatch(self.ctx, to_invocation(command, can_configure))
 
-        return await answered(self.admins, str(command.get("user_id", "")), is_configuration(text), run,
-                              f"command (channel={command.get('channel_id')} text={text!r})")
+        what = f"command (channel={command.get('channel_id')} text={text!r})"
+        reply = await answered(self.admins, str(command.get("user_id", "")), needs_admin, run, what, client,
+                               workspace)
+        if needs_admin and self.workspaces is not None:
+            self.workspaces.stamp(str(command.get("channel_id", "")), workspace)
+        return reply
 
     async def __call__(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
-                       client: AsyncWebClient) -> None:
+                       client: AsyncWebClient, context: AsyncBoltContext) -> None:
         """Bolt listener (arguments injected by name). A chart follows the answer as a file upload."""
-        work = asyncio.create_task(self.answer(command))
+        work = asyncio.create_task(self.answer(command, client, workspace_of(context)))
         self.pending.add(work)
         work.add_done_callback(self.pending.discard)
         done, _ = await asyncio.wait({work}, timeout=self.budget)
@@ -545,25 +571,32 @@ class ButtonPress:
     only the clicker through response_url without touching the alert. A chart goes to the clicker's
     direct messages: an ephemeral answer cannot carry a file."""
 
-    def __init__(self, ctx: CommandContext, admins: AdminCheck, acks: AcksFirst) -> None:
-        self.ctx, self.admins, self.acks = ctx, admins, acks
+    def __init__(self, ctx: CommandContext, admins: AdminCheck, acks: AcksFirst,
+                 workspaces: Workspaces | None = None) -> None:
+        self.ctx, self.admins, self.acks, self.workspaces = ctx, admins, acks, workspaces
 
-    async def answer(self, body: Mapping[str, Any]) -> Reply:
+    async def answer(self, body: Mapping[str, Any], client: AsyncWebClient | None = None,
+                     workspace: str = "") -> Reply:
         """The Reply to one click; never raises. users.info is asked only for mute and unsubscribe."""
         click = to_press(body, False)
+        needs_admin = configures(click.action_id)
 
         async def run(can_configure: bool) -> Reply:
             return await press(self.ctx, replace(click, can_configure=can_configure))
 
-        return await answered(self.admins, click.user_id, configures(click.action_id), run,
-                              f"button {click.action_id} (channel={click.channel_id} user={click.user_id})")
+        reply = await answered(self.admins, click.user_id, needs_admin, run,
+                               f"button {click.action_id} (channel={click.channel_id} user={click.user_id})",
+                               client, workspace)
+        if needs_admin and self.workspaces is not None:
+            self.workspaces.stamp(click.channel_id, workspace)
+        return reply
 
     async def __call__(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
-                       client: AsyncWebClient) -> None:
+                       client: AsyncWebClient, context: AsyncBoltContext) -> None:
         """Bolt listener (arguments injected by name)."""
         await ack()
         await self.acks.done()
-        reply = await self.answer(body)
+        reply = await self.answer(body, client, workspace_of(context))
         if reply.image is not None:
             reply = await self.send_chart(client, str((body.get("user") or {}).get("id") or ""), reply)
         # replace_original=False: an answer to a message's response_url otherwise replaces the alert.
@@ -657,24 +690,32 @@ class HomeTab:
     itself). Whatever fails is logged; the tab then says it could not be built."""
 
     def __init__(self, ctx: CommandContext, admins: AdminCheck, acks: AcksFirst,
-                 workspace: Workspace) -> None:
+                 workspace: Workspace, workspaces: Workspaces | None = None) -> None:
         self.ctx, self.admins, self.acks, self.workspace = ctx, admins, acks, workspace
+        self.workspaces = workspaces
 
-    async def view(self, user_id: str) -> dict[str, Any]:
-        """The home view of one user (a manager as for `subscribe`: admins, owners, configured users)."""
-        manager, error = await manager_check(self.admins, user_id)
+    async def view(self, user_id: str, client: AsyncWebClient | None = None, workspace: str = "",
+                   url: str = "") -> dict[str, Any]:
+        """The home view of one user (a manager as for `subscribe`: admins, owners, configured users);
+        with many workspaces, only the channels of the user's own."""
+        manager, error = await manager_check(self.admins, user_id, client, workspace)
         notice = HOME_ADMIN_CHECK_FAILED.format(error=error) if error is not None else ""
         home = await build_home(self.ctx, PLATFORM, user_id, "", manager, notice)
-        return home_view(home, self.workspace.url)
+        if self.workspaces is not None and self.workspaces.multi:
+            home = self.workspaces.only_own(home, workspace)
+        return home_view(home, self.workspace.url or url)
 
-    async def __call__(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def __call__(self, event: dict[str, Any], client: AsyncWebClient,
+                       context: AsyncBoltContext) -> None:
         """Bolt listener (arguments injected by name); the Messages tab opening publishes nothing."""
         user_id = str(event.get("user") or "")
         if not user_id or event.get("tab", "home") != "home":
             return
         await self.acks.done()
+        result = context.authorize_result
+        url = str(result.url or "") if result is not None else ""
         try:
-            view, built = await self.view(user_id), True
+            view, built = await self.view(user_id, client, workspace_of(context), url), True
         except Exception:
             view, built = self.failed(user_id), False
         try:
@@ -709,8 +750,314 @@ async def drop_bot_events(body: dict[str, Any], next_: Callable[[], Awaitable[No
     return None
 
 
-def web_client(settings: Settings, *, retry_rate_limits: bool) -> AsyncWebClient:
-    """A Web API client with the bot token, pointed at `LEADERWATCH_SLACK_API_URL` when set.
+# -- many workspaces: OAuth installs -------------------------------------------------------------------
+
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+BOT_SCOPES = ("commands", "chat:write", "users:read", "files:write", "im:write", "channels:history",
+              "groups:history", "im:history", "mpim:history")
+"""The bot scopes an install asks for: those of slack/manifest.yml (a test keeps the two equal)."""
+REMOVING_EVENTS = ("app_uninstalled", "tokens_revoked")
+INSTALLED_PAGE = ("<h1>leaderwatch is installed in {team}</h1><p>Invite it to each channel that should get "
+                  "alerts with <code>/invite @leaderwatch</code>, then type <code>/leaderwatch help</code> "
+                  "there. Workspace admins and owners choose what a channel follows with "
+                  "<code>/leaderwatch subscribe</code>.</p>")
+INSTALL_FAILED_PAGE = ("<h1>leaderwatch was not installed</h1><p>{why}</p><p>Nothing was installed. Start "
+                       "again from <a href=\"{install}\">{install}</a>.</p>")
+INSTALL_FAILURES = {
+    "invalid_browser": "This install was not started in this browser, or its cookie expired.",
+    "invalid_state": ("This install link was not issued by leaderwatch, has expired (after 10 minutes) or "
+                      "was used already."),
+    "access_denied": "The install was cancelled on Slack's page.",
+    "missing_code": "Slack sent no install code.",
+    "invalid_code": "Slack did not accept the install code (it may have been used already).",
+    "storage_error": "The installation could not be saved; the operator can find why in the log.",
+}
+INSTALL_FAILED_OTHER = "Slack answered `{reason}`."
+
+
+def workspace_of(context: Mapping[str, Any]) -> str:
+    """The workspace of a request: its team, or its organization for an org-wide install."""
+    return workspace_key(context.get("team_id"), context.get("enterprise_id"),
+                         bool(context.get("is_enterprise_install")))
+
+
+class Workspaces:
+    """Which workspace each channel belongs to (remembered from every request that names a channel), and
+    with many workspaces (`cipher` given: OAuth) the installed ones and their tokens.
+
+    Remembered once per channel per process; a failed write is logged and the request goes on (it is
+    remembered at the channel's next request).
+    """
+
+    def __init__(self, db: Database, clock: Callable[[], datetime],
+                 cipher: TokenCipher | None = None) -> None:
+        self.db, self.clock, self.cipher = db, clock, cipher
+        self.known: dict[str, str] = {}
+
+    @property
+    def multi(self) -> bool:
+        """True for a public app installed by many workspaces."""
+        return self.cipher is not None
+
+    def remember(self, channel_id: str, workspace: str) -> None:
+        """Record that `channel_id` is in `workspace` (a write only when this process did not know it)."""
+        if not channel_id or not workspace or self.known.get(channel_id) == workspace:
+            return
+        try:
+            installations.record_channel(self.db, PLATFORM, channel_id, workspace, self.clock())
+        except Exception as exc:  # e.g. a locked database: the request must still be answered
+            logger.warning("Slack: could not record that channel %s is in workspace %s: %r", channel_id,
+                           workspace, exc)
+            return
+        self.known[channel_id] = workspace
+
+    def stamp(self, channel_id: str, workspace: str) -> None:
+        """Write the workspace on the channel's new audit rows (after a configuration command or click) of
+        a public app; one workspace's audit needs none."""
+        if not self.multi or not channel_id or not workspace:
+            return
+        try:
+            installations.stamp_audit(self.db, PLATFORM, channel_id, workspace)
+        except Exception as exc:
+            logger.warning("Slack: could not write workspace %s on the audit of %s: %r", workspace,
+                           channel_id, exc)
+
+    def only_own(self, home: Home, workspace: str) -> Home:
+        """A Home with only the channels (and their alerts) of `workspace`."""
+        own = set(installations.workspace_channels(self.db, PLATFORM, workspace))
+        return replace(home, channels=tuple(c for c in home.channels if c.channel_id in own),
+                       alerts=tuple(a for a in home.alerts if a.channel_id in own))
+
+    def remove(self, workspace: str, reason: str) -> installations.Removed:
+        """Forget a workspace: its installation, its channels' subscriptions and settings (audit kept)."""
+        removed = installations.remove_workspace(self.db, PLATFORM, workspace, reason, self.clock())
+        self.known = {c: w for c, w in self.known.items() if w != workspace}
+        logger.info("Slack: workspace %s removed (%s): installation %s, %d channel(s), %d subscription(s), "
+                    "%d channel setting(s), %d undelivered alert(s) dropped; audit kept", workspace, reason,
+                    "deleted" if removed.installation else "already gone", removed.channels,
+                    removed.subscriptions, removed.settings, removed.pending)
+        return removed
+
+    def _cipher(self) -> TokenCipher:
+        if self.cipher is None:
+            raise InstallationError("no LEADERWATCH_SECRET_KEY: installs need OAuth mode")
+        return self.cipher
+
+    def find(self, workspace: str) -> installations.Installation | None:
+        """A workspace's installation (its token decrypted), or None."""
+        return installations.find_installation(self.db, self._cipher(), PLATFORM, workspace)
+
+    def save(self, install: installations.Installation) -> None:
+        """Store an installation, the token encrypted."""
+        installations.save_installation(self.db, self._cipher(), install, self.clock())
+
+    def channel_token(self, channel_id: str) -> str | None:
+        """The bot token of a channel's workspace; None when unknown or uninstalled."""
+        return installations.channel_token(self.db, self._cipher(), PLATFORM, channel_id)
+
+
+def _installed_at(install: installations.Installation) -> float:
+    return install.installed_at.timestamp() if install.installed_at else time.time()
+
+
+class InstallationStore(AsyncInstallationStore):
+    """slack_sdk's installation store on leaderwatch's database (`storage.installations`): bot installs
+    only, the token encrypted. Bolt's OAuth flow saves here; its authorize finds each request's token here."""
+
+    def __init__(self, workspaces: Workspaces) -> None:
+        self.workspaces = workspaces
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The logger slack_sdk expects."""
+        return logger
+
+    async def async_save(self, installation: SlackInstallation) -> None:
+        """Store a new install (or a reinstall); BoltError (the failure page) when it cannot be stored."""
+        self._save(installation.to_bot(), installation.user_id)
+        workspace = workspace_key(installation.team_id, installation.enterprise_id,
+                                  bool(installation.is_enterprise_install))
+        name = installation.team_name or installation.enterprise_name
+        logger.info("Slack: installed in %s (%s) by %s", name, workspace, installation.user_id)
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        """Store a workspace's bot (token encrypted)."""
+        self._save(bot, None)
+
+    def _save(self, bot: Bot, installer: str | None) -> None:
+        if not bot.bot_token:
+            raise BoltError("the install carries no bot token")
+        workspace = workspace_key(bot.team_id, bot.enterprise_id, bool(bot.is_enterprise_install))
+        install = installations.Installation(
+            platform=PLATFORM, workspace=workspace, team_id=bot.team_id, enterprise_id=bot.enterprise_id,
+            bot_token=bot.bot_token, bot_user_id=bot.bot_user_id or "", bot_id=bot.bot_id or "",
+            bot_scopes=tuple(bot.bot_scopes or ()), team_name=bot.team_name,
+            enterprise_name=bot.enterprise_name,
+            is_enterprise_install=bool(bot.is_enterprise_install), app_id=bot.app_id,
+            installer_user_id=installer)
+        try:
+            self.workspaces.save(install)
+        except Exception as exc:
+            logger.exception("Slack: the install of workspace %s could not be stored", workspace)
+            raise BoltError(f"the install of workspace {workspace} could not be stored") from exc
+
+    def _find(self, enterprise_id: str | None, team_id: str | None,
+              is_enterprise_install: bool | None) -> installations.Installation | None:
+        workspace = workspace_key(team_id, enterprise_id, bool(is_enterprise_install))
+        try:
+            return self.workspaces.find(workspace)
+        except InstallationError as exc:
+            logger.error("Slack: workspace %s: %s", workspace, exc)
+            return None
+
+    async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,
+                             is_enterprise_install: bool | None = False) -> Bot | None:
+        """The bot of the workspace a request comes from (Bolt's authorize), or None: not installed."""
+        found = self._find(enterprise_id, team_id, is_enterprise_install)
+        if found is None:
+            return None
+        return Bot(app_id=found.app_id, enterprise_id=found.enterprise_id,
+                   enterprise_name=found.enterprise_name, team_id=found.team_id, team_name=found.team_name,
+                   bot_token=found.bot_token,
+                   bot_id=found.bot_id, bot_user_id=found.bot_user_id, bot_scopes=list(found.bot_scopes),
+                   is_enterprise_install=found.is_enterprise_install, installed_at=_installed_at(found))
+
+    async def async_find_installation(self, *, enterprise_id: str | None, team_id: str | None,
+                                      user_id: str | None = None,
+                                      is_enterprise_install: bool | None = False) -> SlackInstallation | None:
+        """The workspace's install as slack_sdk's Installation (bot only: no user token is kept)."""
+        found = self._find(enterprise_id, team_id, is_enterprise_install)
+        if found is None:
+            return None
+        return SlackInstallation(
+            app_id=found.app_id, enterprise_id=found.enterprise_id, enterprise_name=found.enterprise_name,
+            team_id=found.team_id, team_name=found.team_name, bot_token=found.bot_token, bot_id=found.bot_id,
+            bot_user_id=found.bot_user_id, bot_scopes=list(found.bot_scopes),
+            user_id=found.installer_user_id or "", is_enterprise_install=found.is_enterprise_install,
+            installed_at=_installed_at(found))
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        """Forget the workspace (Bolt's token revocation path; leaderwatch's own listeners do the same)."""
+        self.workspaces.remove(workspace_key(team_id, enterprise_id, bool(enterprise_id and not team_id)),
+                               "bot token deleted")
+
+    async def async_delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
+                                        user_id: str | None = None) -> None:
+        """Nothing per user is kept: only a bot deletion forgets the workspace."""
+
+
+class StateStore(AsyncOAuthStateStore):
+    """slack_sdk's OAuth state store on leaderwatch's database: each state random, valid 10 minutes, and
+    accepted once (any replica can finish an install another one started)."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime],
+                 seconds: int = installations.STATE_SECONDS) -> None:
+        self.db, self.clock, self.seconds = db, clock, seconds
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The logger slack_sdk expects."""
+        return logger
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        """A new state for an install starting now."""
+        return installations.issue_state(self.db, self.clock(), self.seconds)
+
+    async def async_consume(self, state: str) -> bool:
+        """True once for a state issued here and still valid."""
+        return installations.consume_state(self.db, state or "", self.clock())
+
+
+def _page(status: int, body: str) -> BoltResponse:
+    page = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>leaderwatch</title></head>"
+            f"<body>{body}</body></html>")
+    return BoltResponse(status=status, body=page, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+async def installed_page(args: AsyncSuccessArgs) -> BoltResponse:
+    """The page an installer sees once the workspace is installed: what to do next."""
+    team = args.installation.team_name or args.installation.enterprise_name or args.installation.team_id or ""
+    return _page(200, INSTALLED_PAGE.format(team=html.escape(team)))
+
+
+async def install_failed_page(args: AsyncFailureArgs) -> BoltResponse:
+    """The page of a refused install (a forged or expired state, a cancelled install): why, and where to
+    start again. Logged as a warning (no secret in it)."""
+    why = INSTALL_FAILURES.get(args.reason) or INSTALL_FAILED_OTHER.format(reason=args.reason)
+    logger.warning("Slack: an install was refused: %s", args.reason)
+    install = html.escape(args.settings.install_path)
+    return _page(args.suggested_status_code,
+                 INSTALL_FAILED_PAGE.format(why=html.escape(why), install=install))
+
+
+def oauth_settings(settings: Settings, workspaces: Workspaces) -> AsyncOAuthSettings:
+    """Bolt's OAuth flow: the manifest's bot scopes, leaderwatch's stores, a redirect to Slack from
+    /slack/install (no intermediate page), leaderwatch's own result pages."""
+    return AsyncOAuthSettings(
+        client_id=settings.slack_client_id, client_secret=settings.slack_client_secret,
+        scopes=list(BOT_SCOPES), user_scopes=[], redirect_uri=settings.slack_redirect_uri,
+        install_path=INSTALL_PATH, install_page_rendering_enabled=False, redirect_uri_path=REDIRECT_PATH,
+        callback_options=AsyncCallbackOptions(success=installed_page, failure=install_failed_page),
+        installation_store=InstallationStore(workspaces), installation_store_bot_only=True,
+        state_store=StateStore(workspaces.db, workspaces.clock))
+
+
+class RemoveWorkspace:
+    """The `app_uninstalled` and `tokens_revoked` listener: the workspace is forgotten (its installation,
+    subscriptions and channel settings; the audit is kept), in one log line. A `tokens_revoked` that
+    revokes only user tokens changes nothing: leaderwatch keeps none."""
+
+    def __init__(self, workspaces: Workspaces) -> None:
+        self.workspaces = workspaces
+
+    async def __call__(self, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        """Bolt listener (arguments injected by name; Bolt acks events itself)."""
+        kind = str(event.get("type") or "")
+        if kind == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
+            return
+        workspace = workspace_of(context)
+        if workspace:
+            self.workspaces.remove(workspace, kind)
+
+
+def remember_channels(workspaces: Workspaces) -> Callable[..., Awaitable[None]]:
+    """Global middleware: remember the workspace of every channel a request comes from (a command, a click,
+    an event), so alerts to it go with that workspace's token."""
+    async def remember(context: AsyncBoltContext, next_: Callable[[], Awaitable[None]]) -> None:
+        workspaces.remember(str(context.channel_id or ""), workspace_of(context))
+        await next_()
+    return remember
+
+
+class WorkspaceClients:
+    """The alert sender's Web API client for each channel: the client of its workspace's token (one per
+    token, reused). A channel of no installed workspace cannot be sent to: the channel is given up."""
+
+    def __init__(self, workspaces: Workspaces, make: Callable[[str], AsyncWebClient]) -> None:
+        self.workspaces, self.make = workspaces, make
+        self.clients: dict[str, AsyncWebClient] = {}
+
+    def __call__(self, channel_id: str) -> AsyncWebClient:
+        """The client for `channel_id`; DeliveryError when no token can reach it."""
+        try:
+            token = self.workspaces.channel_token(channel_id)
+        except InstallationError as exc:
+            logger.error("Slack: channel %s: %s", channel_id, exc)
+            raise DeliveryError(f"channel {channel_id}: its workspace's token cannot be decrypted (see the "
+                                f"log)", retryable=True, retry_after=INSTALL_RETRY_SECONDS) from None
+        if token is None:
+            raise DeliveryError(f"channel {channel_id}: its workspace has not installed the app (or removed "
+                                f"it)", retryable=False, channel_gone=True)
+        client = self.clients.get(token)
+        if client is None:
+            client = self.clients[token] = self.make(token)
+        return client
+
+
+def web_client(settings: Settings, *, retry_rate_limits: bool, token: str | None = None) -> AsyncWebClient:
+    """A Web API client with the bot token (`token`, else SLACK_BOT_TOKEN; none for the OAuth app, whose
+    requests each get their workspace's), pointed at `LEADERWATCH_SLACK_API_URL` when set.
 
     `retry_rate_limits`: for the command side (users.info), a 429 is waited out in place. The alert
     client retries nothing (not even a dropped connection, which may hide a message Slack accepted):
@@ -718,7 +1065,7 @@ def web_client(settings: Settings, *, retry_rate_limits: bool) -> AsyncWebClient
     """
     handlers = ([AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=1)]
                 if retry_rate_limits else [])
-    kwargs: dict[str, Any] = {"token": settings.slack_bot_token, "retry_handlers": handlers}
+    kwargs: dict[str, Any] = {"token": token or settings.slack_bot_token, "retry_handlers": handlers}
     if settings.slack_api_url:
         base = settings.slack_api_url
         kwargs["base_url"] = base if base.endswith("/") else base + "/"  # URLs are built with urljoin
@@ -728,36 +1075,65 @@ def web_client(settings: Settings, *, retry_rate_limits: bool) -> AsyncWebClient
 def build_slack_app(settings: Settings, ctx: CommandContext, *, budget: float = ACK_BUDGET_SECONDS,
                     admin_cache_seconds: float = ADMIN_CACHE_SECONDS,
                     monotonic: Callable[[], float] = time.monotonic,
-                    workspace: Workspace | None = None) -> AsyncApp:
+                    workspace: Workspace | None = None, workspaces: Workspaces | None = None) -> AsyncApp:
     """The Bolt app answering `/leaderwatch`, the buttons under alerts and the Home tab (signature
     verification on in HTTP mode; Socket Mode routes the same listeners). `workspace` is filled in by
-    `SlackService.start` for the Home tab's links."""
-    if not settings.slack_bot_token:
+    `SlackService.start` for the Home tab's links.
+
+    With SLACK_CLIENT_ID / SLACK_CLIENT_SECRET (`workspaces` then holds the token cipher) it is a public
+    app: Bolt's OAuth flow installs it in any workspace, each request runs with its workspace's token
+    from the database, and uninstalls and revoked tokens forget the workspace."""
+    multi = workspaces is not None and workspaces.multi
+    if not settings.slack_bot_token and not multi:
         raise ConfigError(f"SLACK_BOT_TOKEN: required for Slack ({HOW_TO_GET['SLACK_BOT_TOKEN']})")
-    if settings.slack_mode == "http" and not settings.slack_signing_secret:
-        raise ConfigError(f"SLACK_SIGNING_SECRET: required in HTTP mode "
+    if (settings.slack_mode == "http" or multi) and not settings.slack_signing_secret:
+        raise ConfigError(f"SLACK_SIGNING_SECRET: required in HTTP mode and for OAuth installs "
                           f"({HOW_TO_GET['SLACK_SIGNING_SECRET']})")
     client = web_client(settings, retry_rate_limits=True)
     # The signing secret is passed even when empty so Bolt never falls back to the environment.
     # Not named "leaderwatch": Bolt sets the level of the logger named after the app (ours is the root
     # of every leaderwatch logger).
     acks = AcksFirst()
+    oauth: dict[str, Any] = {}
+    if multi:
+        assert workspaces is not None
+        oauth["oauth_settings"] = oauth_settings(settings, workspaces)
     app = SlackApp(acks=acks, client=client, signing_secret=settings.slack_signing_secret or "",
-                   name="leaderwatch-slack", ignoring_self_events_enabled=True)
+                   name="leaderwatch-slack", ignoring_self_events_enabled=True, **oauth)
     admins = AdminCheck(client, frozenset(settings.slack_admins), admin_cache_seconds, monotonic)
     app.middleware(drop_bot_events)
-    app.command(COMMAND)(SlashCommand(ctx, admins, budget))
-    app.action(BUTTON_ACTIONS)(ButtonPress(ctx, admins, acks))
-    app.event("app_home_opened")(HomeTab(ctx, admins, acks, workspace or Workspace()))
+    if multi:
+        assert workspaces is not None
+        # Only a public app needs it (its alerts pick a token by channel): one write per new channel, on
+        # the request's path, which a single workspace's requests are spared.
+        app.middleware(remember_channels(workspaces))
+    app.command(COMMAND)(SlashCommand(ctx, admins, budget, workspaces))
+    app.action(BUTTON_ACTIONS)(ButtonPress(ctx, admins, acks, workspaces))
+    app.event("app_home_opened")(HomeTab(ctx, admins, acks, workspace or Workspace(), workspaces))
+    if multi:
+        assert workspaces is not None
+        for kind in REMOVING_EVENTS:
+            app.event(kind)(RemoveWorkspace(workspaces))
     return app
 
 
-def slack_routes(app: AsyncApp, path: str = EVENTS_PATH) -> list[web.RouteDef]:
-    """`POST /slack/events` for the one aiohttp server (HTTP mode)."""
-    async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+def _bolt_handler(handle: Callable[[AsyncBoltRequest], Awaitable[BoltResponse]]) -> Callable[
+        [web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await handle(await to_bolt_request(request)))
+    return handler
 
-    return [web.post(path, events)]
+
+def slack_routes(app: AsyncApp, path: str = EVENTS_PATH, *, events: bool = True) -> list[web.RouteDef]:
+    """`POST /slack/events` for the one aiohttp server (HTTP mode), and for a public app (OAuth)
+    `GET /slack/install` (a state cookie and a redirect to Slack's authorize page) and
+    `GET /slack/oauth_redirect` (where Slack sends the installer back)."""
+    routes = [web.post(path, _bolt_handler(app.async_dispatch))] if events else []
+    flow = app.oauth_flow
+    if flow is not None:
+        routes += [web.get(flow.install_path, _bolt_handler(flow.handle_installation)),
+                   web.get(flow.redirect_uri_path, _bolt_handler(flow.handle_callback))]
+    return routes
 
 
 # -- alerts --------------------------------------------------------------------------------------------
@@ -813,8 +1189,11 @@ class SlackSender:
 
     def __init__(self, client: AsyncWebClient, *, min_interval: float = MIN_POST_INTERVAL_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clients: Callable[[str], AsyncWebClient] | None = None) -> None:
         self.client, self.min_interval, self.monotonic, self.sleep = client, min_interval, monotonic, sleep
+        self.clients = clients
+        """With many workspaces: the client of a channel's workspace (`WorkspaceClients`); else `client`."""
         self.last_post: dict[str, float] = {}
         self.threads_unreadable = False
         """conversations.replies was refused once (logged then, not at every alert)."""
@@ -827,9 +1206,13 @@ class SlackSender:
                 await self.sleep(wait)
         self.last_post[channel_id] = self.monotonic()
 
+    def _client(self, channel_id: str) -> AsyncWebClient:
+        """The client that may post to the channel (its workspace's token); DeliveryError when none can."""
+        return self.clients(channel_id) if self.clients is not None else self.client
+
     async def _post(self, channel_id: str, message: dict[str, Any], delivery_key: str,
                     thread: str | None) -> str:
-        response = await self.client.chat_postMessage(
+        response = await self._client(channel_id).chat_postMessage(
             channel=channel_id, unfurl_links=False, unfurl_media=False, thread_ts=thread or None,
             metadata={"event_type": ALERT_EVENT_TYPE, "event_payload": {"delivery_key": delivery_key}},
             **message)
@@ -866,7 +1249,8 @@ class SlackSender:
         (a deleted parent with replies stays as a tombstone). When Slack will not show the bot threads,
         the reply goes out unchecked: better in a possibly orphaned thread than never."""
         try:
-            page = await self.client.conversations_replies(channel=channel_id, ts=thread, limit=1)
+            client = self._client(channel_id)
+            page = await client.conversations_replies(channel=channel_id, ts=thread, limit=1)
         except SlackApiError as exc:
             if _error_code(exc) not in THREAD_UNREADABLE_ERRORS:
                 raise
@@ -890,14 +1274,15 @@ class SlackSender:
         await self._pace(channel_id)
         try:
             try:
-                await self.client.chat_update(channel=channel_id, ts=message_ref, **to_message(reply))
+                await self._client(channel_id).chat_update(channel=channel_id, ts=message_ref,
+                                                           **to_message(reply))
             except SlackApiError as exc:
                 if _error_code(exc) not in MESSAGE_ERRORS:
                     raise
                 logger.error("Slack refused the blocks of the edit of alert %s (%s); editing it as plain "
                              "text", delivery_key, _error_code(exc))
-                await self.client.chat_update(channel=channel_id, ts=message_ref, text=fallback_text(reply),
-                                              blocks=[])
+                await self._client(channel_id).chat_update(channel=channel_id, ts=message_ref,
+                                                           text=fallback_text(reply), blocks=[])
         except SlackApiError as exc:
             raise to_delivery_error(exc, "chat.update", channel_id) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -908,7 +1293,9 @@ class SlackSender:
         the chart (logged), it never sends the alert again."""
         await self._pace(channel_id)
         try:
-            await upload_image(self.client, channel_id, reply)
+            await upload_image(self._client(channel_id), channel_id, reply)
+        except DeliveryError as exc:
+            logger.warning("Slack: the chart of alert %s was not uploaded: %s", delivery_key, exc.reason)
         except SlackApiError as exc:
             logger.warning("Slack: the chart of alert %s was not uploaded: %s", delivery_key,
                            _error_code(exc) or f"HTTP {exc.response.status_code}")
@@ -924,15 +1311,16 @@ class SlackSender:
         cursor: str | None = None
         method = "conversations.replies" if thread else "conversations.history"
         try:
+            client = self._client(channel_id)
             for _ in range(HISTORY_PAGES):
                 kwargs: dict[str, Any] = {"channel": channel_id, "oldest": oldest, "limit": 200,
                                           "include_all_metadata": True}
                 if cursor:
                     kwargs["cursor"] = cursor
                 if thread:
-                    page = await self.client.conversations_replies(ts=thread, **kwargs)
+                    page = await client.conversations_replies(ts=thread, **kwargs)
                 else:
-                    page = await self.client.conversations_history(**kwargs)
+                    page = await client.conversations_history(**kwargs)
                 for message in page.get("messages") or []:
                     metadata = message.get("metadata") or {}
                     payload = metadata.get("event_payload") or {}
@@ -955,6 +1343,17 @@ class SlackSender:
 
 # -- the service ---------------------------------------------------------------------------------------
 
+def token_cipher(settings: Settings) -> TokenCipher | None:
+    """The cipher of the installed workspaces' tokens for a public app (OAuth), else None; ConfigError when
+    LEADERWATCH_SECRET_KEY is missing or unusable."""
+    if not settings.slack_oauth:
+        return None
+    try:
+        return TokenCipher(settings.secret_key or "")
+    except InstallationError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 class SlackService:
     """The Slack side of the running service: the Bolt app, its connection, and the alert sender.
 
@@ -974,20 +1373,42 @@ class SlackService:
                               "to /slack/events on that port)")
         self.settings = settings
         self.workspace = Workspace()
-        self.app = build_slack_app(settings, ctx, budget=budget, workspace=self.workspace)
+        self.workspaces = Workspaces(ctx.db, ctx.clock, token_cipher(settings))
+        self.app = build_slack_app(settings, ctx, budget=budget, workspace=self.workspace,
+                                   workspaces=self.workspaces)
+        clients = None
+        if self.workspaces.multi:
+            def alert_client(token: str) -> AsyncWebClient:
+                return web_client(settings, retry_rate_limits=False, token=token)
+
+            clients = WorkspaceClients(self.workspaces, alert_client)
         self.sender = SlackSender(web_client(settings, retry_rate_limits=False),
-                                  min_interval=min_post_interval)
+                                  min_interval=min_post_interval, clients=clients)
         self.connect_timeout = connect_timeout
         self.handler: AsyncSocketModeHandler | None = None
         self.bot_user_id: str | None = None
         self._connecting: asyncio.Future[None] | None = None
 
     def routes(self) -> list[web.RouteDef]:
-        """The routes to mount on the HTTP server: `/slack/events` in HTTP mode, none in Socket Mode."""
-        return slack_routes(self.app) if self.settings.slack_mode == "http" else []
+        """The routes to mount on the HTTP server: `/slack/events` in HTTP mode, none in Socket Mode; a
+        public app's `/slack/install` and `/slack/oauth_redirect` in both."""
+        return slack_routes(self.app, events=self.settings.slack_mode == "http")
 
     async def start(self) -> bool:
-        """Check the token and, in Socket Mode, connect; False (logged) when Slack refused us."""
+        """Check the token (a public app: count its workspaces) and, in Socket Mode, connect; False (logged)
+        when Slack refused us."""
+        if self.workspaces.multi:
+            installed = installations.installed_workspaces(self.workspaces.db, PLATFORM)
+            logger.info("Slack: public app (OAuth), installed in %d workspace(s); more install at %s",
+                        len(installed), INSTALL_PATH)
+        elif not await self._sign_in():
+            return False
+        if self.settings.slack_mode != "socket":
+            return True
+        return await self._connect()
+
+    async def _sign_in(self) -> bool:
+        """auth.test with SLACK_BOT_TOKEN: the bot's id and the workspace's URL; False (logged) if refused."""
         try:
             auth = await self.app.client.auth_test()
         except SlackApiError as exc:
@@ -1002,8 +1423,10 @@ class SlackService:
         self.bot_user_id = str(auth.get("user_id") or "")
         self.workspace.url = str(auth.get("url") or "")
         logger.info("Slack: signed in as %s (%s) in %s", auth.get("user"), self.bot_user_id, auth.get("team"))
-        if self.settings.slack_mode != "socket":
-            return True
+        return True
+
+    async def _connect(self) -> bool:
+        """Open the Socket Mode connection; False (logged) when the app token is refused."""
         handler = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
         try:
             # Asked here, once, so a bad app token is reported instead of retried forever by the client.

@@ -19,6 +19,7 @@ from leaderwatch.bot.pipeline.backfill import default_cache, download_history
 from leaderwatch.bot.pipeline.importer import import_recordings, summary_lines
 from leaderwatch.sources.base import SourceError
 from leaderwatch.sources.history import GitHubAuth, Progress, downloaders
+from leaderwatch.storage.engine import is_postgres_url
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help=f"sources to backfill (default: all): {', '.join(downloaders())}")
     p.add_argument("--since", metavar="DATE", help="skip versions older than this date (YYYY-MM-DD)")
     p.add_argument("--cache", metavar="DIR",
-                   help="folder for the downloaded files (default: the database path + .history)")
+                   help="folder for the downloaded files (default: the database path + .history; "
+                        "required with a PostgreSQL database)")
 
 
 def progress_printer(stream: TextIO) -> Callable[[str], Progress]:
@@ -74,6 +76,11 @@ def cmd_backfill(app: App, args: argparse.Namespace) -> int:
             raise UserError(f"{did_you_mean(name, known, 'source')} Sources: {', '.join(known)}.")
     names = [n for n in known if n in args.sources] if args.sources else known
     since = parse_date(args.since, end_of_day=False).date() if args.since else None
+    if not args.cache and is_postgres_url(app.settings.db_path):
+        # The default folder is named after the database file; a URL names no folder on this machine.
+        raise UserError("backfill on PostgreSQL keeps its downloads in a folder of this machine: give the "
+                        "cache folder with --cache DIR (e.g. --cache ./leaderwatch.history), the same one "
+                        "each time so that an interrupted backfill resumes")
     cache = Path(args.cache) if args.cache else default_cache(app.settings.db_path)
     try:
         cache.mkdir(parents=True, exist_ok=True)

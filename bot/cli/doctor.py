@@ -26,8 +26,9 @@ from leaderwatch.sources.base import Source
 from leaderwatch.sources.http import new_client
 from leaderwatch.sources.identity import Identity
 from leaderwatch.sources.registry import all_sources, is_enabled_by_default, source_names
-from leaderwatch.storage.db import Database, StorageError, open_db
+from leaderwatch.storage.db import Database, StorageError, db_file, open_db, schema_state
 from leaderwatch.storage.db import is_writable as database_writable
+from leaderwatch.storage.engine import is_postgres_url
 
 OK, FAIL, SKIP = "ok", "FAIL", "skip"
 SLACK_API = "https://slack.com/api/"
@@ -76,8 +77,11 @@ def settings_ok(settings: Settings) -> Check:
 
 
 def check_database(settings: Settings, db: Database | None = None) -> Check:
-    """The database opens (migrations applied), takes writes, and passes SQLite's quick_check."""
+    """The database opens (migrations applied), takes writes, and passes SQLite's quick_check; on
+    PostgreSQL: the server answers, its version, and the schema's version instead of quick_check."""
     path = settings.db_path
+    if is_postgres_url(path):
+        return check_postgres(path, db)
     fix = "set LEADERWATCH_DB to a writable path (or --db PATH)"
     existed = path == ":memory:" or Path(path).exists()
     opened = db is None
@@ -105,6 +109,34 @@ def check_database(settings: Settings, db: Database | None = None) -> Check:
     made = "" if existed else ", created now"
     return Check(OK, "database",
                  f"{path} opens, takes writes, passes quick_check; {snapshots} snapshot(s){made}")
+
+
+def check_postgres(url: str, db: Database | None = None) -> Check:
+    """PostgreSQL: connects (migrations applied), takes writes, its server version and schema version."""
+    fix = "check that the server runs and LEADERWATCH_DB names it (postgresql://USER:PASSWORD@HOST:PORT/DB)"
+    opened = db is None
+    if db is None:
+        try:
+            db = open_db(url)
+        except StorageError as exc:
+            return Check(FAIL, "database", f"{exc}; {fix}")
+    where = db_file(db)
+    try:
+        if not database_writable(db):
+            return Check(FAIL, "database", f"{where} does not take writes (a read-only server or user, a "
+                                           f"full disk, or a lock held); {fix}")
+        version = str(db.execute("SHOW server_version").fetchone()[0]).split(" ")[0]
+        schema = schema_state(db)
+        snapshots = db.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+    finally:
+        if opened:
+            db.close()
+    if schema.pending:
+        return Check(FAIL, "database", f"{where}: migrations not applied: {', '.join(schema.pending)}; "
+                                       "run `leaderwatch run` once (it applies them) and check its log")
+    newer = f"; applied by a newer leaderwatch: {', '.join(schema.unknown)}" if schema.unknown else ""
+    return Check(OK, "database", f"{where} (PostgreSQL {version}) connects, takes writes; schema at "
+                                 f"{schema.latest}{newer}; {snapshots} snapshot(s)")
 
 
 # -- sources -------------------------------------------------------------------------------------------

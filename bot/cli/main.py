@@ -17,7 +17,7 @@ from pathlib import Path
 from leaderwatch.alerts.models import Rule, RuleError
 from leaderwatch.bot.app import App, build_app, command_context, load_rules, run, utcnow
 from leaderwatch.bot.chat import console
-from leaderwatch.bot.cli import backfill, data, doctor
+from leaderwatch.bot.cli import backfill, data, doctor, migrate_store
 from leaderwatch.bot.cli.common import NO_BOARD_STORED, board_of
 from leaderwatch.bot.cli.history import BoardReplay, backtest, backtest_lines, in_range, replay
 from leaderwatch.bot.commands import Invocation, UserError, dispatch
@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parsers(sub)
     backfill.add_parser(sub)
     doctor.add_parser(sub)
+    migrate_store.add_parser(sub)
     for name, helptext in (("replay", "replay recorded history through the rules and print every event"),
                            ("backtest", "alerts per rule, board and week the rules would have sent")):
         p = sub.add_parser(name, help=helptext)
@@ -303,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     environ = dict(os.environ)
     if args.db:
         environ["LEADERWATCH_DB"] = args.db
+    if args.command == "migrate-store":  # names both databases itself: no settings, no app
+        return migrate_store.cmd_migrate_store(args)
     if args.command == "doctor":  # reports bad settings and a broken database as checks, not as a crash
         return doctor.cmd_doctor(environ, args)
     try:

@@ -230,7 +230,8 @@ class Alerter:
                     for _ in self._fan_out(done, self.db):
                         await asyncio.sleep(0)
             else:
-                wait = int(self.db.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
+                wait = (int(self.db.execute("PRAGMA busy_timeout").fetchone()[0]) / 1000
+                        if self.db.backend == "sqlite" else 0.0)
                 pool = ThreadPoolExecutor(1, thread_name_prefix="leaderwatch-fanout", initializer=_yielding)
                 loop = asyncio.get_running_loop()
                 try:
@@ -241,6 +242,10 @@ class Alerter:
 
     def _fan_out_apart(self, path: str, busy_timeout: float, done: FanOut) -> None:
         """The fan-out on a connection of its own (in a worker thread), then the log's checkpoint."""
+        if self.db.backend != "sqlite":  # PostgreSQL: the pool gives this thread connections of its own
+            for _ in self._fan_out(done, self.db):
+                pass
+            return
         db = open_db(path, busy_timeout)
         try:
             with fanouts.checkpoints_paused(db):

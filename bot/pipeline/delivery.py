@@ -17,11 +17,18 @@ Policies (numbers below, reasons in the docstrings of `retry_delay` and `Dispatc
 - a "channel gone" failure is retried too, at least a minute apart; the third in a row for one
   channel (no success between) disables its subscriptions and fails its remaining rows;
 - any other permanent failure fails that one row and is logged.
-One dispatcher per database (the single-writer rule of `storage/db.py`).
+Replicas (issue 15): on PostgreSQL every replica runs a dispatcher on the one outbox. Claims carry the
+replica's id and a lease of `send_timeout` plus `outbox.LEASE_MARGIN` (storage/outbox.py), so a replica
+leaves the rows another is sending alone (their channel waits: one message in flight per channel), and
+every `LAPSED_EVERY` seconds takes over the rows whose lease has passed (their replica died mid-send),
+asking the platform before resending them. On SQLite one dispatcher uses the file (the run lock of
+`storage/db.py`), and the rows in flight at its start are the ones it recovers.
 
 Pace (`Pacing`, one per platform, from the settings): a token bucket per API method (Discord's 50
 requests a second per bot, Slack's method tiers) and a least interval between two messages to one
-channel. Nothing sleeps on them while holding a delivery slot: a channel that must wait its turn is
+channel. The pace is each replica's own: the platforms count per bot token, so N replicas may together
+send up to N times the configured rates (set `[delivery]` to the platform's limit divided by N).
+Nothing sleeps on them while holding a delivery slot: a channel that must wait its turn is
 set aside and the slot goes to the next channel; a platform whose bucket is empty is skipped until it
 refills; a chart whose upload budget is spent is left off its alert. A channel has one message in
 flight at most; a send that runs long gives its slot back (it no longer counts as one of the `slots`)
@@ -53,7 +60,8 @@ from leaderwatch.sources.http import backoff
 from leaderwatch.storage import outbox
 from leaderwatch.storage.db import Database
 from leaderwatch.storage.events import event_by_key
-from leaderwatch.storage.outbox import OutboxItem
+from leaderwatch.storage.leadership import replica_id
+from leaderwatch.storage.outbox import Lease, OutboxItem
 from leaderwatch.storage.subscriptions import disable_channel, record_audit
 
 logger = logging.getLogger(__name__)
@@ -85,6 +93,11 @@ SLOW_AFTER = 2.0
 """A send running this long gives its delivery slot back (a slow channel cannot take every slot)."""
 SLOW_PER_SLOT = 4
 """At most this many slow sends per slot run at once; beyond, a slow send keeps its slot."""
+LAPSED_EVERY = 5.0
+"""On a database replicas share, how often (seconds) a dispatcher looks for rows whose claim has lapsed
+(a replica died mid-send) to check and resend them."""
+UNTIMED_LEASE = timedelta(minutes=5)
+"""A claim's lease when sends are not cut off (`send_timeout` None): longer than any send should take."""
 STALE_RESERVATION = 0.5
 """Seconds after which the calls taken at a channel's admission no longer count for its message (it
 took long to prepare, e.g. the first chart drawn): it needs the platform's budget again, or waits."""
@@ -362,8 +375,10 @@ class Dispatcher:
                  metrics: Metrics | None = None, decorate: Decorate | None = None,
                  suites: Suites = BUILT_IN, pacing: Mapping[str, Pacing] | None = None,
                  send_timeout: float | None = None, slow_after: float = SLOW_AFTER,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, replica: str | None = None) -> None:
         self.db, self.senders, self.clock, self.sleep = db, senders, clock, sleep
+        self.replica = replica or replica_id()
+        """Who this dispatcher's claims name (`host:pid`, as `/healthz` calls the replica)."""
         self.suites = suites
         self.metrics = metrics
         self.decorate = decorate
@@ -373,6 +388,7 @@ class Dispatcher:
         self.send_timeout, self.slow_after, self.monotonic = send_timeout, slow_after, monotonic
         self.pacer = Pacer(pacing or {}, monotonic)
         self._recovered = False
+        self._recovered_at: float | None = None
         self._gone: dict[tuple[str, str], int] = {}
         # Keys whose last attempt the platform certainly refused (429, channel gone, recovered as
         # missing): resent without asking. Any other retry (5xx, timeout) may have landed, so
@@ -427,7 +443,7 @@ class Dispatcher:
         """Deliver everything due now that the platforms' pace lets go; how many alerts (rows) were
         delivered. A round that has only paced channels left waits for them up to `ROUND_WAIT`."""
         delivered = 0
-        if not self._recovered:
+        if self._recovery_due():
             delivered += await self.recover()
         self.next_try = None
         self._read(force=True)
@@ -435,6 +451,8 @@ class Dispatcher:
         slow: set[asyncio.Task[int]] = set()
         try:
             while self._stop is None or not self._stop.is_set():
+                if self._lapse_due():  # a long round on a shared database: another replica may have died
+                    delivered += await self.recover()
                 self._read()
                 wait = self._start(running, slow)
                 if running:
@@ -531,14 +549,41 @@ class Dispatcher:
         calls: Mapping[str, Sequence[str]] = getattr(sender, "calls", None) or {}
         return tuple(calls.get(step, ()))
 
+    def lease(self, now: datetime) -> Lease:
+        """The lease of a claim made `now`: it lapses `send_timeout` (the longest a send may take) and
+        `outbox.LEASE_MARGIN` later."""
+        runs = timedelta(seconds=self.send_timeout) if self.send_timeout is not None else UNTIMED_LEASE
+        return Lease(self.replica, now + runs + outbox.LEASE_MARGIN)
+
+    def _recovery_due(self) -> bool:
+        """Whether a round starts by looking for rows left in flight: until those found at start are all
+        resolved, and then as `_lapse_due` says."""
+        return not self._recovered or self._lapse_due()
+
+    def _lapse_due(self) -> bool:
+        """On a database replicas share, whether to look for lapsed claims (a replica died mid-send) again:
+        every `LAPSED_EVERY` seconds, in a long round too."""
+        return outbox.shared(self.db) and (
+            self._recovered_at is None or self.monotonic() - self._recovered_at >= LAPSED_EVERY)
+
     async def recover(self) -> int:
-        """Resolve rows left `sending` by a crash: delivered if the platform has them, else pending.
+        """Resolve rows left `sending` by a crash: delivered if the platform has them, else pending. On a
+        database replicas share, only rows whose claim has lapsed, taken over first (`outbox.lapsed`).
 
         An edit is not looked for: making it again changes nothing, so it is simply pending again.
         """
         found = 0
         unresolved = False
-        for batch in in_flight_batches(outbox.in_flight(self.db)):
+        if outbox.shared(self.db):
+            self._recovered_at = self.monotonic()
+            now = self.clock()
+            taken = outbox.lapsed(self.db, now, self.lease(now))
+            if taken:
+                logger.info("taking over %d alert(s) whose sender stopped mid-send (claim lapsed): checking "
+                            "each channel before resending", len(taken))
+        else:
+            taken = outbox.in_flight(self.db)
+        for batch in in_flight_batches(taken):
             sender = self._sender(batch.platform)
             if sender is None:
                 unresolved = True
@@ -564,6 +609,8 @@ class Dispatcher:
                 self._refused.add(batch.key)
                 logger.info("recovered %s: the platform does not have it, resending", batch.describe())
         self._recovered = not unresolved
+        if taken:
+            self._dirty = True  # their channels may be ready again
         return found
 
     async def _find(self, sender: Sender, batch: Batch, thread: str | None) -> str | None:
@@ -703,8 +750,9 @@ class Dispatcher:
             wait = self.pacer.wait(batch.platform, self._calls(batch.platform, batch.action))
             if wait > 0:
                 raise _Later(wait)
-        if not outbox.claim_all(self.db, batch.ids, self.clock()):
-            return 0, False
+        now = self.clock()
+        if not outbox.claim_all(self.db, batch.ids, now, self.lease(now)):
+            return 0, False  # taken meanwhile (by another replica, on a shared database)
         calls = Counter(self._calls(batch.platform, batch.action)) - Counter(reserved)
         self.pacer.take(batch.platform, list(calls.elements()), batch.channel_id)
         try:

@@ -1,4 +1,5 @@
-"""The one HTTP server (`LEADERWATCH_HTTP_PORT`): `/healthz`, `/metrics`, and Slack's `/slack/events`.
+"""The one HTTP server (`LEADERWATCH_HTTP_PORT`): `/healthz`, `/metrics`, Slack's `/slack/events`, and
+Discord's `/discord/interactions` (LEADERWATCH_DISCORD_MODE=http).
 
 `/healthz` answers 200 while the database takes writes and every polled source has had a
 successful poll within its staleness limit, 503 otherwise, with the facts as JSON either way.
@@ -18,6 +19,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
@@ -26,6 +28,9 @@ from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.storage.db import Database, to_text
 from leaderwatch.storage.db import is_writable as database_writable
 from leaderwatch.storage.status import SourceStatus, all_statuses
+
+if TYPE_CHECKING:  # psycopg loads only when `run` builds a leadership
+    from leaderwatch.storage.leadership import AnyLeadership
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +128,18 @@ def health(db: Database, now: datetime, freshness: Freshness | None = None) -> t
 
 
 def build_web_app(db: Database, clock: Callable[[], datetime], extra_routes: Iterable[web.RouteDef] = (),
-                  *, metrics: Metrics | None = None, freshness: Freshness | None = None) -> web.Application:
-    """The aiohttp application: `/healthz`, `/metrics` (given `metrics`), and the chat adapters' routes."""
+                  *, metrics: Metrics | None = None, freshness: Freshness | None = None,
+                  leadership: AnyLeadership | None = None) -> web.Application:
+    """The aiohttp application: `/healthz`, `/metrics` (given `metrics`), and the chat adapters' routes.
+
+    Given `leadership`, `/healthz` also says whether this replica leads (`leader`) and names it
+    (`replica`, `<host>:<pid>`); a replica that does not lead is healthy all the same.
+    """
     async def healthz(request: web.Request) -> web.Response:
         ok, body = health(db, clock(), freshness)
+        if leadership is not None:
+            body["leader"] = leadership.is_leader
+            body["replica"] = leadership.replica
         return web.Response(status=200 if ok else 503, text=json.dumps(body),
                             content_type="application/json")
 

@@ -18,12 +18,13 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 from leaderwatch.bot.settings import Settings
 
 REDACTED = "[redacted]"
-SECRET_SETTINGS = ("slack_bot_token", "slack_app_token", "slack_signing_secret", "discord_token",
-                   "github_token")
+SECRET_SETTINGS = ("slack_bot_token", "slack_app_token", "slack_signing_secret", "slack_client_secret",
+                   "secret_key", "discord_token", "github_token")
 """The Settings fields whose values never appear in a log line."""
 MIN_SECRET_LENGTH = 6
 """Shorter configured values are not replaced everywhere (they would blank out common words);
@@ -139,8 +140,10 @@ QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler.executors.default", "apschedu
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """The configured secret values."""
-    return [v for v in (getattr(settings, name) for name in SECRET_SETTINGS) if v]
+    """The configured secret values, and the password of a PostgreSQL `LEADERWATCH_DB` URL."""
+    found = [v for v in (getattr(settings, name) for name in SECRET_SETTINGS) if v]
+    password = urlsplit(str(settings.db_path)).password if "://" in str(settings.db_path) else None
+    return [*found, unquote(password)] if password else found
 
 
 def build_handler(settings: Settings, stream: IO[str] | None = None) -> logging.Handler:

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -144,6 +144,9 @@ class Metrics:
         self.command_seconds = Histogram("leaderwatch_command_seconds",
                                          "Seconds from a command line to its reply, per command and platform",
                                          ["command", "platform"], buckets=COMMAND_BUCKETS, registry=r)
+        self.leader = Gauge("leaderwatch_leader",
+                            "1 while this replica holds the leadership (it runs the polls), else 0",
+                            registry=r)
         for source in sources:
             self.polls.labels(source)
             self.poll_failures.labels(source)
@@ -190,6 +193,10 @@ class Metrics:
         for recent in self._recent.values():
             self._forget(recent)
         return {platform: len(recent) / RATE_WINDOW for platform, recent in self._recent.items()}
+
+    def leading(self, is_leader: bool) -> None:
+        """This replica gained (True) or lost (False) the leadership."""
+        self.leader.set(1 if is_leader else 0)
 
     def chart_skipped(self, platform: str) -> None:
         """An alert went without its chart (the upload rate was used up)."""

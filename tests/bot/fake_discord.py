@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import BodyPartReader, ClientSession, WSMsgType, web
 
 import leaderwatch.bot.chat.discord_bot as adapter  # first: it imports discord.py without its audioop warning
 from leaderwatch.bot.settings import Settings
@@ -357,6 +357,8 @@ class FakeDiscord:
         self._acked: set[str] = set()
         self.changed = asyncio.Condition()
         self._global: Bucket | None = None
+        # interaction token -> set once the HTTP answer to it (HTTP interactions) is in: webhook calls wait
+        self._http_answers: dict[str, asyncio.Event] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -437,6 +439,28 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         await self.wait_for(lambda: self.callbacks(payload), timeout)
         return self.callbacks(payload)[0]
+
+    async def post_interaction(self, url: str, payload: dict[str, Any], headers: dict[str, str],
+                               body: bytes | None = None) -> tuple[int, Any]:
+        """Discord posting `payload` (or the raw `body`) to an Interactions Endpoint URL with `headers` (the
+        signature): the HTTP status and the JSON answered. A 200 answer of type 4-7 counts as the
+        interaction's callback (recorded as `POST interactions/{id}/{token}/callback`), so `@original`
+        edits and follow-ups work as after a gateway interaction's callback."""
+        self.interactions[payload["id"]] = payload
+        answered = self._http_answers.setdefault(payload["token"], asyncio.Event())
+        try:
+            async with ClientSession() as session, session.post(
+                    url, data=body if body is not None else json.dumps(payload).encode(),
+                    headers={"Content-Type": "application/json", **headers}) as response:
+                status, answer = response.status, await response.json(content_type=None)
+            if status == 200 and isinstance(answer, dict) and answer.get("type") in (4, 5, 6, 7):
+                path = f"interactions/{payload['id']}/{payload['token']}/callback"
+                self.requests.append(Request("POST", path, {}, answer, None))
+                self._callback(payload["id"], payload["token"], answer)
+        finally:
+            answered.set()
+            await self._notify()
+        return status, answer
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send a gateway dispatch (op 0) to every connected client."""
@@ -533,6 +557,9 @@ class FakeDiscord:
                                    "global": True}, 429,
                                   {"Retry-After": str(max(1, round(wait))), "X-RateLimit-Global": "true",
                                    "X-RateLimit-Scope": "global", "Via": "1.1 google"})
+        token = path.split("/")[2] if path.startswith("webhooks/") and path.count("/") >= 2 else ""
+        if gate := self._http_answers.get(token):
+            await asyncio.wait_for(gate.wait(), 5.0)  # Discord takes the HTTP answer before the edit
         try:
             return await self._answer(request.method, path, dict(request.query), body,
                                       request.headers.get("Authorization"), files)

@@ -12,6 +12,7 @@ what Slack sends an app: signed slash commands, `block_actions` payloads, Events
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import itertools
@@ -38,6 +39,9 @@ BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
 APP_ID = "A0APP"
 VERIFICATION_TOKEN = "legacy-verification-token"
+CLIENT_ID = "1111.2222"
+"""The OAuth client id and secret of the public app (oauth.v2.access checks them)."""
+CLIENT_SECRET = "test-client-secret"
 
 MAX_MESSAGE_BLOCKS = 50
 """Blocks in one message (chat.postMessage, chat.update, a response_url answer)."""
@@ -52,6 +56,22 @@ class Call:
     method: str
     params: dict[str, Any]
     token: str | None
+
+
+@dataclass
+class Team:
+    """A workspace the public app can be installed in (OAuth, `FakeSlack.add_team`); `token` is its bot
+    token once oauth.v2.access handed one out."""
+
+    team_id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+    token: str | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.team_id.lower()
 
 
 @dataclass
@@ -420,6 +440,10 @@ class FakeSlack:
     channel_burst: float = 3.0
     rate_limited: list[Call] = field(default_factory=list)
     """The calls answered 429 by those limits."""
+    teams: dict[str, Team] = field(default_factory=dict)
+    """team id -> a workspace the app can be installed in through OAuth (`add_team`)."""
+    codes: dict[str, str] = field(default_factory=dict)
+    """OAuth code -> the team it installs, as Slack's authorize page hands one out (`grant`); used once."""
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -581,6 +605,11 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
         self.calls.append(Call(method, params, token))
+        if method == "oauth.v2.access":
+            try:
+                return self._oauth_access(params, auth)
+            finally:
+                await self._notify()
         wait = self._limited(method, params)
         if wait > 0:
             self.rate_limited.append(self.calls[-1])
@@ -613,6 +642,8 @@ class FakeSlack:
         want = "xapp-" if method == "apps.connections.open" else "xoxb-"
         if not token or not token.startswith(want) or token in self.bad_tokens:
             return self._error("invalid_auth")
+        if method == "auth.test" and self.team_of(token) is not None:
+            return self._team_auth_test(token)
         channel = str(params.get("channel") or params.get("channel_id") or "")
         error = self.errors.get((method, channel))
         if error:
@@ -632,6 +663,55 @@ class FakeSlack:
         return self._json({"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Test",
                            "user": "leaderwatch", "team_id": TEAM_ID, "user_id": BOT_USER_ID,
                            "bot_id": BOT_ID})
+
+    # -- OAuth: a public app installed in several workspaces ---------------------------------------------
+
+    def add_team(self, team_id: str, name: str | None = None) -> Team:
+        """A workspace that may install the app (its bot user `U<team>BOT`, bot `B<team>`)."""
+        team = Team(team_id, name or f"Team {team_id}", f"U{team_id}BOT", f"B{team_id}")
+        self.teams[team_id] = team
+        return team
+
+    def grant(self, team_id: str) -> str:
+        """The code Slack's authorize page gives back when someone installs the app in `team_id`."""
+        code = f"code-{team_id}-{uuid.uuid4().hex[:8]}"
+        self.codes[code] = team_id
+        return code
+
+    def team_of(self, token: str | None) -> Team | None:
+        """The installed workspace whose bot token this is, or None."""
+        return next((t for t in self.teams.values() if token is not None and t.token == token), None)
+
+    def tokens(self, method: str) -> list[str | None]:
+        """The token each call of `method` came with, in order."""
+        return [c.token for c in self.called(method)]
+
+    def _oauth_access(self, params: dict[str, Any], auth: str) -> web.Response:
+        """oauth.v2.access: the client's credentials (HTTP Basic, or form fields) and a granted code in,
+        a new bot token for the code's team out."""
+        client_id, client_secret = params.get("client_id"), params.get("client_secret")
+        if auth.startswith("Basic "):
+            basic = base64.b64decode(auth.removeprefix("Basic ")).decode()
+            client_id, _, client_secret = basic.partition(":")
+        if client_id != CLIENT_ID or client_secret != CLIENT_SECRET:
+            return self._error("invalid_client_id" if client_id != CLIENT_ID else "bad_client_secret")
+        team = self.teams.get(self.codes.pop(str(params.get("code") or ""), ""))
+        if team is None:
+            return self._error("invalid_code")
+        team.token = f"xoxb-{team.team_id}-{uuid.uuid4().hex}"
+        return self._json({
+            "ok": True, "app_id": APP_ID, "authed_user": {"id": f"U{team.team_id}INSTALLER"},
+            "scope": str(params.get("scope") or "commands,chat:write,users:read"), "token_type": "bot",
+            "access_token": team.token, "bot_user_id": team.bot_user_id,
+            "team": {"id": team.team_id, "name": team.name}, "enterprise": None,
+            "is_enterprise_install": False})
+
+    def _team_auth_test(self, token: str) -> web.Response:
+        team = self.team_of(token)
+        assert team is not None
+        return self._json({"ok": True, "url": f"https://{team.domain}.slack.com/", "team": team.name,
+                           "user": "leaderwatch", "team_id": team.team_id, "user_id": team.bot_user_id,
+                           "bot_id": team.bot_id, "is_enterprise_install": False})
 
     def _users_info(self, params: dict[str, Any]) -> web.Response:
         user = str(params.get("user"))

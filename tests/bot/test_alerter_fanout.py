@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def db(fresh_db):
-    return fresh_db
+def db(any_db):
+    return any_db
 
 
 def alerter(db, now=T0, **options) -> Alerter:
@@ -273,7 +273,7 @@ def test_the_cap_is_per_poll_not_forever(db) -> None:
 
 # --- after the poll's commit ---------------------------------------------------------------------------
 
-async def test_a_poll_queues_its_alerts_once_committed_and_a_failed_fan_out_is_retried(fresh_db, identity,
+async def test_a_poll_queues_its_alerts_once_committed_and_a_failed_fan_out_is_retried(any_db, identity,
                                                                                        caplog) -> None:
     """The poller awaits the fan-out after its commit; when that fails (the outbox refuses rows) the poll
     still succeeds, its event stays listed, and the next poll, with no change of its own, queues it."""
@@ -285,7 +285,7 @@ async def test_a_poll_queues_its_alerts_once_committed_and_a_failed_fan_out_is_r
     from tests.bot.test_poller import FakeSource, Site, rows, ticking_clock
     from tests.helpers import no_sleep
 
-    db, site, clock = fresh_db, Site(), ticking_clock()
+    db, site, clock = any_db, Site(), ticking_clock()
     subscribe(db, "C1", "fake/*", rule="new_model top=10")
     a = Alerter(db, [parse_rule("new_model top=10", [])], default_groups(), clock)
     async with httpx.AsyncClient(transport=httpx.MockTransport(site)) as http:
@@ -294,15 +294,21 @@ async def test_a_poll_queues_its_alerts_once_committed_and_a_failed_fan_out_is_r
         site.content["/a.json"] = rows(5)
         assert (await poller.poll(source)).ok  # the first table: a baseline, no event
         site.content["/a.json"] = [{"model": "newcomer", "score": 200.0}, *rows(5)]
-        with db.atomic():
-            db.execute("CREATE TRIGGER full BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); "
-                       "END")
+        with db.atomic():  # the outbox refuses rows (each store's own trigger syntax)
+            if db.backend == "sqlite":
+                db.execute("CREATE TRIGGER refuse BEFORE INSERT ON outbox BEGIN "
+                           "SELECT RAISE(ABORT, 'disk full'); END")
+            else:
+                db.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$")
+                db.execute("CREATE TRIGGER refuse BEFORE INSERT ON outbox FOR EACH ROW "
+                           "EXECUTE FUNCTION refuse()")
         result = await poller.poll(source)
         assert result.ok and len(result.changed) == 1
         assert outbox.depth(db) == {} and len(fanouts.waiting(db)) == 1
         assert "queueing the alerts of a stored change failed" in caplog.text
         with db.atomic():
-            db.execute("DROP TRIGGER full")
+            db.execute("DROP TRIGGER refuse" + ("" if db.backend == "sqlite" else " ON outbox"))
         assert (await poller.poll(source)).changed == []  # 304: nothing new, but the fan-out is retried
     assert outbox.depth(db) == {"pending": 1} and fanouts.waiting(db) == []
     [row] = db.table("outbox").rows
@@ -334,13 +340,20 @@ def test_the_folded_alerts_read_as_one_message() -> None:
     assert reply.actions == ()
 
 
-@pytest.mark.parametrize("where", ["file", "memory"])
-async def test_the_event_loop_keeps_turning_while_a_fan_out_runs(tmp_path: Path, where: str) -> None:
-    """A file database: the fan-out runs in a worker thread; an in-memory one: on the loop, a batch at a
-    time. Either way other tasks (chat commands) run meanwhile, and every row is written."""
-    db = open_db(tmp_path / "lw.db" if where == "file" else ":memory:")
+@pytest.mark.parametrize("where", ["file", "memory", "postgres"])
+async def test_the_event_loop_keeps_turning_while_a_fan_out_runs(tmp_path: Path, where: str,
+                                                                  request: pytest.FixtureRequest) -> None:
+    """A file database (or PostgreSQL): the fan-out runs in a worker thread; an in-memory one: on the loop,
+    a batch at a time. Either way other tasks (chat commands) run meanwhile, and every row is written."""
+    if where == "postgres":
+        from tests.conftest import empty_postgres
+
+        db = request.getfixturevalue("postgres_session_db")
+        empty_postgres(db)
+    else:
+        db = open_db(tmp_path / "lw.db" if where == "file" else ":memory:")
     with db.atomic():
-        db.conn.executemany(
+        db.executemany(
             "INSERT INTO subscriptions (platform, channel_id, board_pattern, rule, created_by, created_at) "
             "VALUES ('slack', ?, 'aider/*', ?, 'U1', ?)",
             [(f"C{n:05d}", RULE, T0.isoformat()) for n in range(3000)])
@@ -360,7 +373,8 @@ async def test_the_event_loop_keeps_turning_while_a_fan_out_runs(tmp_path: Path,
     await ticking
     assert done.rows == 3000 and outbox.depth(db) == {"pending": 3000}
     assert turns >= 3000 // 200
-    db.close()
+    if where != "postgres":  # the session's database stays open for the other tests
+        db.close()
 
 
 def test_the_fan_out_thread_runs_below_the_event_loop() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from leaderwatch.alerts.models import Event
 from leaderwatch.alerts.ruleset import default_rules
@@ -12,7 +11,7 @@ from leaderwatch.bot.pipeline.alerter import Alerter
 from leaderwatch.bot.pipeline.store import store_all
 from leaderwatch.sources.base import Board, Entry, make_snapshot
 from leaderwatch.sources.identity import Identity, default_groups
-from leaderwatch.storage.db import open_db
+from leaderwatch.storage.db import Database
 
 BOARD = Board("t/board", "Test", "score", True, False, "https://example.org")
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
@@ -30,10 +29,10 @@ def standings(day: int, *rows: tuple[str, float, str]) -> list:
     return [make_snapshot(BOARD, when, when, entries)]
 
 
-def test_rules_run_on_stored_changes_and_remember_across_restarts(tmp_path: Path) -> None:
+def test_rules_run_on_stored_changes_and_remember_across_restarts(any_db: Database) -> None:
     groups = default_groups()
     rules = default_rules(list(groups))
-    db = open_db(tmp_path / "lw.db")
+    db = any_db
     now = [T0]
     seen: list[Event] = []
 
@@ -63,11 +62,11 @@ def test_rules_run_on_stored_changes_and_remember_across_restarts(tmp_path: Path
     assert db.execute("SELECT count(*) FROM rule_states WHERE board_id = 't/board'").fetchone()[0] == 3
 
 
-async def test_why_runs_the_rules_again_as_the_engine_ran_them(tmp_path: Path) -> None:
+async def test_why_runs_the_rules_again_as_the_engine_ran_them(any_db: Database) -> None:
     """`why` on polled snapshots: fired exactly when the rule fired, else what held it back."""
     groups = default_groups()
     rules = default_rules(list(groups))
-    db = open_db(tmp_path / "lw.db")
+    db = any_db
     now = [T0]
     stored: list[Event] = []
     ctx = CommandContext(db, Identity.load(), groups, rules, {}, lambda: now[0])

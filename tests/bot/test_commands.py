@@ -74,6 +74,12 @@ def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def db(any_template_db: Database) -> Database:
+    """The template on each store (SQLite, PostgreSQL)."""
+    return any_template_db
+
+
+@pytest.fixture
 def changes() -> list[int]:
     return []
 
@@ -89,7 +95,9 @@ async def ask(ctx: CommandContext, text: str, *, manager: bool = False, channel:
 
 
 def rows(db: Database, table: str) -> list[dict[str, object]]:
-    return list(db.table(table).rows_where(order_by="rowid"))
+    """A table's rows in the order they were written (by `id`, or by key for a table without one)."""
+    order = "id" if table in ("audit", "subscriptions", "outbox") else "platform, channel_id, key"
+    return list(db.table(table).rows_where(order_by=order))
 
 
 def config(db: Database) -> dict[str, list[dict[str, object]]]:

@@ -51,19 +51,36 @@ LINES = st.one_of(
 )
 
 
-@pytest.fixture(scope="module")
-def world(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CommandContext,
-                                                                                         asyncio.AbstractEventLoop]]:
-    """One database of recorded snapshots shared by every example; each example starts from no config."""
-    db = open_db(build_database(excerpts, tmp_path_factory.mktemp("property")))
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest, excerpts: Path, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[CommandContext, asyncio.AbstractEventLoop]]:
+    """One database of recorded snapshots shared by every example (on each store: PostgreSQL gets the
+    SQLite file's rows); each example starts from no config."""
+    from leaderwatch.storage.export import copy_database
+    from tests.conftest import empty_postgres
+
+    built = open_db(build_database(excerpts, tmp_path_factory.mktemp("property")))
+    if request.param == "sqlite":
+        db = built
+    else:
+        db = request.getfixturevalue("postgres_session_db")
+        empty_postgres(db)
+        copy_database(built, db)
+        built.close()
     loop = asyncio.new_event_loop()
     yield make_context(db, Identity.load()), loop
     loop.close()
-    db.close()
+    if request.param == "sqlite":
+        db.close()
+
+
+ORDER = {"audit": "id", "subscriptions": "id", "outbox": "id",
+         "channel_settings": "platform, channel_id, key"}
+"""Each table's rows in the order they were written (PostgreSQL has no rowid)."""
 
 
 def snapshot(db: Database) -> dict[str, list[dict[str, object]]]:
-    return {t: list(db.table(t).rows_where(order_by="rowid")) for t in CONFIG_TABLES}
+    return {t: list(db.table(t).rows_where(order_by=ORDER.get(t, "1"))) for t in CONFIG_TABLES}
 
 
 def reset(db: Database) -> None:

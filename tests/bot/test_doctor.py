@@ -360,3 +360,19 @@ def test_a_malformed_source_url_fails_the_settings_check(tmp_path: Path) -> None
     assert settings_check.status == FAIL
     assert settings_check.detail.startswith(
         "config [sources.epoch] url: 'epoch.ai/data/benchmark_data.zip' is not an http(s) URL")
+
+
+async def test_on_postgres_the_server_its_version_and_the_schema_are_checked(postgres_schema: str) -> None:
+    checks = await diagnose(Settings(db_path=postgres_schema), sources=[], skip_sources=True)
+    [db_check] = [c for c in checks if c.name == "database"]
+    assert db_check.status == OK, db_check.detail
+    assert re.search(r"\(PostgreSQL \d+(\.\d+)*\) connects, takes writes; schema at m\d{3}_\w+; \d+ snapshot",
+                     db_check.detail), db_check.detail
+
+
+async def test_an_unreachable_postgres_names_the_url_without_its_password(refused_port: int) -> None:
+    url = f"postgresql://leader:s3cret@127.0.0.1:{refused_port}/lw"
+    checks = await diagnose(Settings(db_path=url), sources=[], skip_sources=True)
+    [db_check] = [c for c in checks if c.name == "database"]
+    assert db_check.status == FAIL and "cannot reach PostgreSQL" in db_check.detail
+    assert "s3cret" not in db_check.detail and "LEADERWATCH_DB" in db_check.detail

@@ -571,4 +571,5 @@ def test_the_manifest_declares_the_command_and_minimal_scopes() -> None:
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "commands", "chat:write", "users:read", "files:write", "im:write", "channels:history",
         "groups:history", "im:history", "mpim:history"}
-    assert manifest["settings"]["event_subscriptions"] == {"bot_events": ["app_home_opened"]}
+    assert manifest["settings"]["event_subscriptions"] == {
+        "bot_events": ["app_home_opened", "app_uninstalled", "tokens_revoked"]}  # 2 last: OAuth

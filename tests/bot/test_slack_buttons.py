@@ -442,7 +442,8 @@ def test_the_manifest_turns_on_the_buttons_and_the_home_tab() -> None:
     settings = manifest["settings"]
     # Socket Mode (the default) needs no request URL: one given would be for HTTP mode only.
     assert settings["interactivity"] == {"is_enabled": True} and settings["socket_mode_enabled"] is True
-    assert settings["event_subscriptions"] == {"bot_events": ["app_home_opened"]}
+    assert settings["event_subscriptions"] == {
+        "bot_events": ["app_home_opened", "app_uninstalled", "tokens_revoked"]}
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True  # where the charts arrive
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])

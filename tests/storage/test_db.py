@@ -124,12 +124,12 @@ def save(db: Database, day: int, names: list[str]) -> None:
     store.save_snapshot(db, make_snapshot(BOARD, when, when, entries))
 
 
-def test_spread_between_keeps_the_newest_of_each_slice(fresh_db: Database) -> None:
+def test_spread_between_keeps_the_newest_of_each_slice(any_db: Database) -> None:
     for day in range(30):
-        save(fresh_db, day, [f"m{day}", "x"])
-    every = store.spread_between(fresh_db, BOARD.id, None, None, 100)
+        save(any_db, day, [f"m{day}", "x"])
+    every = store.spread_between(any_db, BOARD.id, None, None, 100)
     assert [when for _, when in every] == [T0 + timedelta(days=d) for d in range(30)]
-    few = store.spread_between(fresh_db, BOARD.id, None, None, 10)
+    few = store.spread_between(any_db, BOARD.id, None, None, 10)
     assert len(few) == 10
     assert few[-1][1] == T0 + timedelta(days=29)  # the newest always
     assert [w for _, w in few] == sorted(w for _, w in few)
@@ -137,24 +137,24 @@ def test_spread_between_keeps_the_newest_of_each_slice(fresh_db: Database) -> No
     assert gaps <= {2, 3, 4}  # spread over the period, not bunched
 
 
-def test_board_summaries_without_counts_read_the_newest_snapshot(fresh_db: Database) -> None:
+def test_board_summaries_without_counts_read_the_newest_snapshot(any_db: Database) -> None:
     for day in range(5):
-        save(fresh_db, day, ["a", "b", "c"][: 1 + day % 3])
-    [full] = store.board_summaries(fresh_db)
-    [light] = store.board_summaries(fresh_db, counts=False)
+        save(any_db, day, ["a", "b", "c"][: 1 + day % 3])
+    [full] = store.board_summaries(any_db)
+    [light] = store.board_summaries(any_db, counts=False)
     assert full.snapshots == 5 and light.snapshots == 0
     assert full.last_as_of == light.last_as_of == T0 + timedelta(days=4)
     assert full.entries == light.entries == 2
 
 
-def test_best_entries_reads_each_snapshot_for_one_model(fresh_db: Database) -> None:
-    save(fresh_db, 0, ["a", "b"])
-    save(fresh_db, 1, ["b", "c"])
-    ids = [i for i, _ in store.spread_between(fresh_db, BOARD.id, None, None, 10)]
+def test_best_entries_reads_each_snapshot_for_one_model(any_db: Database) -> None:
+    save(any_db, 0, ["a", "b"])
+    save(any_db, 1, ["b", "c"])
+    ids = [i for i, _ in store.spread_between(any_db, BOARD.id, None, None, 10)]
     key = Identity().key("b")
-    found = best_entries(fresh_db, key, ids)
+    found = best_entries(any_db, key, ids)
     assert [found[i].rank for i in ids] == [2, 1]
-    assert best_entries(fresh_db, Identity().key("a"), ids).keys() == {ids[0]}
+    assert best_entries(any_db, Identity().key("a"), ids).keys() == {ids[0]}
 
 
 def test_a_score_stored_as_null_before_scores_were_checked_is_dropped_on_upgrade(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_a_score_stored_as_null_before_scores_were_checked_is_dropped_on_upgrade
     # As a database written before issue 14 held it: LMArena's NaN rating stored as NULL, m011 not run.
     with db.conn:
         db.execute("UPDATE entries SET score = NULL WHERE name = 'b'")
-        db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm011_drop_scoreless_entries'")
+        db.execute("DELETE FROM leaderwatch_migrations WHERE name = 'm011_drop_scoreless_entries'")
     db.close()
     db = open_db(path)
     [snapshot] = [store.snapshot_at(db, BOARD.id, T0 + timedelta(days=1))]

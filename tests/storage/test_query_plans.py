@@ -4,6 +4,9 @@ entries, events or outbox rows, nor reads a model's entries over its whole histo
 Each question is asked on the imported excerpts with SQLite's statement trace on; every SELECT it ran
 goes through `EXPLAIN QUERY PLAN`. Plans do not depend on how many rows the tables hold (no ANALYZE),
 so what passes here stays flat as history grows (bench/bench_latency.py measures it).
+
+SQLite only by nature (issue 15): these are SQLite's plans and its `INDEXED BY` hints; PostgreSQL plans by
+its statistics, and the same queries run there in the command tests (tests/bot/test_commands.py).
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ def entries(scores: dict[str, float]) -> list[Entry]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    return open_db(tmp_path / "history.db")
+def db(any_db: Database) -> Database:
+    """A new database on each store (SQLite, PostgreSQL)."""
+    return any_db
 
 
 def count(db: Database, table: str) -> int:
@@ -133,7 +134,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     open_db(path).close()
     db = open_db(path)
-    names = [r["name"] for r in db.table("_sqlite_migrations").rows]
+    names = [r["name"] for r in db.table("leaderwatch_migrations").rows_where(order_by="name")]
     assert names[:6] == ["m001_initial", "m002_rule_states", "m003_chat", "m004_rule_states_before",
                          "m005_stories", "m006_source_drift"]
     assert "m007_snapshot_returns" in names and len(names) == len(set(names))

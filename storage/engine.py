@@ -1,0 +1,115 @@
+"""The database every module types against, whichever store is behind it (SQLite or PostgreSQL).
+
+`open_db` (storage/db.py) returns a sqlite-utils `Database` (our `_WritingDatabase`) for a path or
+`:memory:`, and a `PostgresDatabase` (storage/postgres.py) for a `postgresql://` URL. Both offer the
+small surface named here and nothing else is used outside storage: SQL with `?` placeholders through
+`execute` / `executemany` / `query`, a few table helpers (`table(name)`), `atomic()` transactions
+(nested: savepoints), and `backend` for the few places that must differ (PRAGMAs, file copies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Literal, Protocol
+
+Backend = Literal["sqlite", "postgres"]
+
+SQLITE: Backend = "sqlite"
+POSTGRES: Backend = "postgres"
+
+
+def is_postgres_url(location: str | object) -> bool:
+    """Whether a database setting names a PostgreSQL server (else it is a SQLite path or `:memory:`)."""
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
+class Cursor(Protocol):
+    """What `execute` returns: rows as tuples, and how many rows a write touched."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def description(self) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Table(Protocol):
+    """The sqlite-utils table helpers the code uses (the same names and meaning on PostgreSQL)."""
+
+    name: str
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def rows(self) -> Iterator[dict[str, Any]]: ...
+
+    def exists(self) -> bool: ...
+
+    def rows_where(self, where: str | None = None, where_args: Sequence[Any] | dict[str, Any] | None = None,
+                   order_by: str | None = None, select: str = "*", limit: int | None = None,
+                   offset: int | None = None) -> Iterator[dict[str, Any]]: ...
+
+    def get(self, pk_values: Any) -> dict[Any, Any]: ...
+
+    def insert(self, record: dict[str, Any], *args: Any, **kwargs: Any) -> Any: ...
+
+    def insert_all(self, records: Iterable[dict[str, Any]], *args: Any, **kwargs: Any) -> Any: ...
+
+    def upsert(self, record: dict[str, Any], *args: Any, **kwargs: Any) -> Any: ...
+
+    def upsert_all(self, records: Iterable[dict[str, Any]], *args: Any, **kwargs: Any) -> Any: ...
+
+    def update(self, pk_values: Any, *args: Any, **kwargs: Any) -> Any: ...
+
+    def create(self, columns: dict[str, Any], *args: Any, **kwargs: Any) -> Any: ...
+
+    def add_column(self, col_name: str, *args: Any, **kwargs: Any) -> Any: ...
+
+    def create_index(self, columns: Iterable[Any], *args: Any, **kwargs: Any) -> Any: ...
+
+
+class Database(Protocol):
+    """A database on either store: see the module's docstring."""
+
+    @property
+    def backend(self) -> Backend: ...
+
+    @property
+    def conn(self) -> Any: ...
+
+    def execute(self, sql: str, parameters: Any = None) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor: ...
+
+    def query(self, sql: str, params: Any = None) -> Iterator[dict[str, Any]]: ...
+
+    def table(self, table_name: str, **kwargs: Any) -> Table: ...
+
+    def atomic(self) -> AbstractContextManager[Any]: ...
+
+    def close(self) -> None: ...
+
+
+def backend_of(db: Database) -> Backend:
+    """The store behind `db` (a plain sqlite-utils Database, as some callers build, is SQLite)."""
+    return getattr(db, "backend", SQLITE)
+
+
+def indexed_by(db: Database, index: str) -> str:
+    """` INDEXED BY <index>` on SQLite (its planner is told which index serves a query), nothing on
+    PostgreSQL (which has no such hint and plans by its statistics)."""
+    return f" INDEXED BY {index}" if backend_of(db) == SQLITE else ""
+
+
+def not_indexed(db: Database, column: str) -> str:
+    """A column SQLite's planner must not pick an index for (`+column`: the index on it would read more
+    than the one chosen); plain on PostgreSQL, where `+` applies to numbers only."""
+    return f"+{column}" if backend_of(db) == SQLITE else column
