@@ -31,6 +31,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from leaderwatch.storage.engine import is_postgres_url
+
 logger = logging.getLogger(__name__)
 
 APPLICATION_NAME = "leaderwatch-leader"
@@ -66,11 +68,6 @@ LEADER_KEY = advisory_key("leaderwatch")
 def replica_id() -> str:
     """This process as `<host>:<pid>`: what `/healthz` and the logs call a replica."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def is_postgres_url(db: str) -> bool:
-    """Whether the database setting names a PostgreSQL server (else it is a SQLite path)."""
-    return db.startswith(("postgresql://", "postgres://"))
 
 
 def describe_url(url: str) -> str:

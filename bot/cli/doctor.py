@@ -29,6 +29,7 @@ from leaderwatch.sources.registry import all_sources, is_enabled_by_default, sou
 from leaderwatch.storage.db import Database, StorageError, db_file, open_db, schema_state
 from leaderwatch.storage.db import is_writable as database_writable
 from leaderwatch.storage.engine import is_postgres_url
+from leaderwatch.storage.installations import InstallationError, TokenCipher
 
 OK, FAIL, SKIP = "ok", "FAIL", "skip"
 SLACK_API = "https://slack.com/api/"
@@ -213,12 +214,35 @@ async def _slack_call(client: httpx.AsyncClient, base: str, method: str, token: 
     return body, ""
 
 
+def check_slack_oauth(settings: Settings) -> Check:
+    """A public app (OAuth): each workspace's token comes from its install, so what can be checked here is
+    the settings the flow needs and that LEADERWATCH_SECRET_KEY makes a key."""
+    missing = [name for name, value in (("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+                                        ("LEADERWATCH_HTTP_PORT", settings.http_port),
+                                        ("LEADERWATCH_SECRET_KEY", settings.secret_key)) if value is None]
+    if missing:
+        names, one = " and ".join(missing), len(missing) == 1
+        return Check(FAIL, "slack oauth",
+                     f"SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set (a public app) but {names} "
+                     f"{'is' if one else 'are'} not: set {'it' if one else 'them'} (README \"A public app "
+                     "for many workspaces\")")
+    try:
+        TokenCipher(str(settings.secret_key))
+    except InstallationError as exc:
+        return Check(FAIL, "slack oauth", str(exc))
+    return Check(OK, "slack oauth", f"public app {settings.slack_client_id}: workspaces install at "
+                                    "https://YOUR-HOST/slack/install; their tokens are checked as they are "
+                                    "used")
+
+
 async def check_slack(client: httpx.AsyncClient, settings: Settings, timeout: float = TIMEOUT) -> list[Check]:
     """SLACK_BOT_TOKEN by `auth.test`; SLACK_APP_TOKEN (Socket Mode) by `apps.connections.open`;
     in HTTP mode, that SLACK_SIGNING_SECRET and LEADERWATCH_HTTP_PORT are set."""
     base = settings.slack_api_url or SLACK_API
     net_fix = ("check this machine's network and proxy" +
                (", and LEADERWATCH_SLACK_API_URL" if settings.slack_api_url else ""))
+    if settings.slack_oauth and not settings.slack_bot_token:
+        return [check_slack_oauth(settings)]
     if not settings.slack_bot_token:
         if settings.slack_app_token or settings.slack_signing_secret:
             return [Check(FAIL, "slack bot token",

@@ -376,3 +376,27 @@ async def test_an_unreachable_postgres_names_the_url_without_its_password(refuse
     [db_check] = [c for c in checks if c.name == "database"]
     assert db_check.status == FAIL and "cannot reach PostgreSQL" in db_check.detail
     assert "s3cret" not in db_check.detail and "LEADERWATCH_DB" in db_check.detail
+
+
+def test_a_public_slack_app_checks_the_oauth_settings_and_the_key(tmp_path: Path, capsys: Cap) -> None:
+    oauth = {"slack_bot_token": None, "slack_app_token": None, "discord_token": None, "slack_mode": "http",
+             "slack_client_id": "111.222", "slack_client_secret": "client-secret-0123456789",
+             "slack_signing_secret": "signing-secret-0123456789", "http_port": 0}
+    internet = Internet()
+    status, lines = doctor(make_app(tmp_path, internet, secret_key="a passphrase of some length", **oauth),
+                           capsys)
+    assert status == 0
+    assert ("ok    slack oauth: public app 111.222: workspaces install at https://YOUR-HOST/slack/install; "
+            "their tokens are checked as they are used") in lines
+    assert [r.url.path for r in internet.requests] == ["/board"]  # no workspace token to ask Slack about
+
+    status, lines = doctor(make_app(tmp_path, Internet(), secret_key="short", **oauth), capsys)
+    assert status == 1
+    assert any(line.startswith("FAIL  slack oauth: LEADERWATCH_SECRET_KEY: too short (5 characters)")
+               for line in lines)
+    status, lines = doctor(make_app(tmp_path, Internet(), secret_key=None, **{**oauth, "http_port": None}),
+                           capsys)
+    assert status == 1
+    assert ("FAIL  slack oauth: SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set (a public app) but "
+            "LEADERWATCH_HTTP_PORT and LEADERWATCH_SECRET_KEY are not: set them (README \"A public app for "
+            "many workspaces\")") in lines
