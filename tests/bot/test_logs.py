@@ -238,3 +238,16 @@ def test_redaction_patterns(text: str, expected: str | None) -> None:
 
 def test_short_configured_values_are_not_blanked_everywhere() -> None:
     assert Redactor(["abc", None, ""])("abc abc") == "abc abc"
+
+
+def test_the_password_of_a_postgresql_database_and_the_oauth_secrets_are_redacted() -> None:
+    from leaderwatch.bot.runtime.logs import secrets_of
+
+    settings = Settings(db_path="postgresql://leaderwatch:s%40fe-pass-99@db:5432/lw",
+                        slack_client_secret="client-secret-0123", secret_key="fernet-or-passphrase-0123")
+    redact = Redactor(secrets_of(settings))
+    line = redact("connecting as leaderwatch:s@fe-pass-99 with client-secret-0123 and "
+                  "fernet-or-passphrase-0123")
+    assert "s@fe-pass-99" not in line and "client-secret-0123" not in line and "passphrase" not in line
+    assert line.startswith("connecting as leaderwatch:")
+    assert secrets_of(Settings(db_path="/data/lw.db")) == []  # a file path has no password
