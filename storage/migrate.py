@@ -166,10 +166,9 @@ def copy_store(source: Database, target: Database, *, batch: int = BATCH_ROWS,
         if backend_of(target) == POSTGRES:
             for name in order:
                 continue_numbering(target, name)
-    if backend_of(target) == POSTGRES:
-        # The planner's statistics now, not when autovacuum comes by: without them the first polls read
-        # whole tables where an index seek would do.
-        target.execute("ANALYZE")
+            # The planner's statistics now, not when autovacuum comes by: without them the first polls
+            # read whole tables where an index seek would do (committed with the rows).
+            target.execute("ANALYZE")
     return MigrateResult(tuple(copies), tuple(skipped))
 
 

@@ -26,7 +26,14 @@ from leaderwatch.storage.db import (
     schema_state,
 )
 from leaderwatch.storage.engine import is_postgres_url
-from leaderwatch.storage.migrate import BATCH_ROWS, MigrateError, MigrateResult, copy_store, skipped_note
+from leaderwatch.storage.migrate import (
+    BATCH_ROWS,
+    MigrateError,
+    MigrateResult,
+    check_target_empty,
+    copy_store,
+    skipped_note,
+)
 from leaderwatch.storage.postgres import redact
 
 logger = logging.getLogger(__name__)
@@ -41,9 +48,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Copy every row of a SQLite database (ids kept) into an empty PostgreSQL database, "
                     "whose schema is made first by the same migrations. The copy is one transaction: if "
                     "it fails or is interrupted, the target stays empty and the command can simply be run "
-                    "again. The SQLite file is only read; stop `leaderwatch run` first (it is refused while "
-                    "one runs). Afterwards, set LEADERWATCH_DB to the PostgreSQL URL. Exit status 1 when "
-                    "the copy is refused or fails, 2 for bad arguments.")
+                    "again. The SQLite file is only read (after its schema is brought up to this "
+                    "version's, as any command does); stop `leaderwatch run` first (it is refused while one "
+                    "runs). Afterwards, set LEADERWATCH_DB to the PostgreSQL URL. Exit status 1 when the "
+                    "copy is refused or fails, 2 for bad arguments.")
     p.add_argument("--from", dest="source", metavar="SQLITE_PATH", required=True,
                    help="the SQLite database file to copy (e.g. the current LEADERWATCH_DB)")
     p.add_argument("--to", dest="target", metavar="POSTGRES_URL", required=True,
@@ -80,12 +88,14 @@ def progress_printer(stream: TextIO) -> Callable[[str, int, int], None]:
     shown: dict[str, int] = {}
 
     def show(table: str, done: int, total: int) -> None:
+        if not total:  # an empty table: the summary names it
+            return
         if tty:
             end = "\n" if done >= total else ""
             stream.write(f"\r{table}: {done:,}/{total:,} rows{end}")
             stream.flush()
             return
-        tenth = 10 * done // total if total else 10
+        tenth = 10 * done // total
         if done >= total or (done and tenth != shown.get(table)):
             shown[table] = tenth
             stream.write(f"{table}: {done:,}/{total:,} rows\n")
@@ -107,6 +117,9 @@ def summary_lines(result: MigrateResult, source: str, target: str, seconds: floa
     note = skipped_note(result.skipped)
     if note:
         lines.append(note)
+    if any(t.table == "installations" and t.target_rows for t in result.tables):
+        lines.append("the workspaces' bot tokens were copied as stored, encrypted: run the new deployment "
+                     "with the same LEADERWATCH_SECRET_KEY")
     lines.append(f"next: set LEADERWATCH_DB={target} (with its password, if any) and start leaderwatch; "
                  f"{source} is left as it was (keep it as a backup until the new store has run a while)")
     return lines
@@ -119,8 +132,8 @@ def cmd_migrate_store(args: argparse.Namespace) -> int:
         return fail(wrong, 2)
     holder = run_lock_holder(args.source)
     if holder is not None:
-        return fail(f"{args.source} is in use by {holder.describe()}: stop it first (the copy must see "
-                    "every row it will ever write), then run migrate-store again", 1)
+        return fail(f"{args.source} is in use by {holder.describe()}: stop it first (what it wrote during "
+                    "the copy would be left behind), then run migrate-store again", 1)
     target_name = redact(args.target)
     lock = RunLock(args.source)  # held while copying: no `leaderwatch run` starts on the source meanwhile
     try:
@@ -161,9 +174,10 @@ def _migrate(source_path: str, target_url: str, target_name: str, batch: int) ->
 
 def _copy(source: Database, target: Database, source_path: str, target_name: str, batch: int) -> int:
     started = time.perf_counter()
-    print(f"copying {source_path} to {target_name} (one transaction: nothing is committed until every "
-          "table is copied and counted)", file=sys.stderr)
     try:
+        check_target_empty(target)  # said before the copy is announced
+        print(f"copying {source_path} to {target_name} (one transaction: nothing is committed until every "
+              "table is copied and counted)", file=sys.stderr)
         result = copy_store(source, target, batch=batch, progress=progress_printer(sys.stderr))
     except MigrateError as exc:
         return fail(f"{exc}.", 1)
