@@ -8,6 +8,7 @@ marked `whole_history`: they are skipped when it is missing, and the last line o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -206,10 +207,10 @@ def postgres_unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def postgres_schema() -> Iterator[str]:
-    """A schema of its own for this test process (dropped at the end): the URL that uses it. Several
-    pytest processes (xdist workers, other runs) share the server, never a schema."""
+@contextlib.contextmanager
+def new_postgres_schema(label: str) -> Iterator[str]:
+    """A new, empty PostgreSQL schema `lw_<label>_<pid>_<random>` on the tests' server: the URL that uses
+    it; dropped at the end. Skips (fails under CI=true) when the server does not answer."""
     import secrets
 
     from leaderwatch.storage.db import StorageError
@@ -220,13 +221,21 @@ def postgres_schema() -> Iterator[str]:
     except StorageError as exc:
         postgres_unavailable(str(exc).split(": ", 1)[-1][:200])
         raise  # not reached: skip or fail raise
-    schema = f"lw_test_{os.getpid()}_{secrets.token_hex(3)}"
+    schema = f"lw_{label}_{os.getpid()}_{secrets.token_hex(3)}"
     admin.execute(f"CREATE SCHEMA {schema}")
     try:
         yield with_schema(postgres_test_url(), schema)
     finally:
         admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    """A schema of its own for this test process (dropped at the end): the URL that uses it. Several
+    pytest processes (xdist workers, other runs) share the server, never a schema."""
+    with new_postgres_schema("test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

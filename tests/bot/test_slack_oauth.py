@@ -51,6 +51,7 @@ from tests.bot.fake_slack import (
     signed_headers,
     slash_payload,
 )
+from tests.conftest import new_postgres_schema
 from tests.helpers import REPO, build_context
 
 NOW = datetime(2025, 12, 12, 9, 0, tzinfo=UTC)
@@ -392,27 +393,13 @@ def test_the_install_asks_for_the_manifests_bot_scopes() -> None:
 # -- the store on both backends --------------------------------------------------------------------------
 
 def _postgres_db() -> Iterator[Database]:
-    """A PostgreSQL database in a schema of its own (dropped after), once the PostgreSQL store exists."""
-    import importlib.util
-    import os
-
-    if importlib.util.find_spec("leaderwatch.storage.postgres") is None:
-        pytest.skip("the PostgreSQL store (storage/postgres.py) is not there yet")
-    import psycopg
-
-    url = os.environ.get("LEADERWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-    schema = f"lw_oauth_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        db = open_db(f"{url}?options=-csearch_path%3D{schema}")
+    """A PostgreSQL database in a schema of its own, dropped after."""
+    with new_postgres_schema("oauth") as url:
+        db = open_db(url)
         try:
             yield db
         finally:
             db.close()
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

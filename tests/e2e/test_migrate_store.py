@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -26,10 +25,10 @@ from leaderwatch.alerts.stories import story_keys
 from leaderwatch.bot.cli.main import main
 from leaderwatch.storage import events as stored_events
 from leaderwatch.storage import outbox
-from leaderwatch.storage.db import Database, StorageError, open_db, run_lock_holder
+from leaderwatch.storage.db import Database, open_db, run_lock_holder
 from leaderwatch.storage.migrate import table_names, tables_with_rows
 from leaderwatch.storage.subscriptions import add_subscription, record_audit, set_channel_setting
-from tests.conftest import postgres_test_url, postgres_unavailable, with_schema
+from tests.conftest import new_postgres_schema
 
 NOW = datetime(2025, 12, 12, 9, 0, tzinfo=UTC)
 CHANNELS = [("slack", "C0ALPHA"), ("slack", "C0BRAVO"), ("discord", "900000000000000001")]
@@ -94,20 +93,8 @@ def source(filled: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def target() -> Iterator[str]:
     """A fresh PostgreSQL schema of its own (no tables yet): its URL; dropped after the test."""
-    from leaderwatch.storage.postgres import PostgresDatabase
-
-    try:
-        admin = PostgresDatabase(postgres_test_url(), busy_timeout=5.0, max_size=1)
-    except StorageError as exc:
-        postgres_unavailable(str(exc).split(": ", 1)[-1][:200])
-        raise
-    schema = f"lw_migrate_{os.getpid()}_{secrets.token_hex(3)}"
-    admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield with_schema(postgres_test_url(), schema)
-    finally:
-        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.close()
+    with new_postgres_schema("migrate") as url:
+        yield url
 
 
 def rows_of(db: Database, table: str) -> Counter[tuple[object, ...]]:

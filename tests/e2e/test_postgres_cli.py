@@ -11,7 +11,6 @@ import contextlib
 import io
 import os
 import re
-import secrets
 import sqlite3
 import subprocess
 import sys
@@ -21,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from leaderwatch.bot.cli.main import main
-from leaderwatch.storage.db import StorageError, open_db
-from tests.conftest import postgres_test_url, postgres_unavailable, with_schema
+from leaderwatch.storage.db import open_db
+from tests.conftest import new_postgres_schema
 from tests.e2e.test_backfill_e2e import Mirror
 from tests.e2e.test_backfill_e2e import mirror as mirror  # noqa: F401 (the loopback mirror, a fixture)
 
@@ -39,25 +38,6 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@contextlib.contextmanager
-def schema(label: str) -> Iterator[str]:
-    """A new PostgreSQL schema (no tables): the URL that uses it; dropped at the end."""
-    from leaderwatch.storage.postgres import PostgresDatabase
-
-    try:
-        admin = PostgresDatabase(postgres_test_url(), busy_timeout=5.0, max_size=1)
-    except StorageError as exc:
-        postgres_unavailable(str(exc).split(": ", 1)[-1][:200])
-        raise
-    name = f"lw_{label}_{os.getpid()}_{secrets.token_hex(3)}"
-    admin.execute(f"CREATE SCHEMA {name}")
-    try:
-        yield with_schema(postgres_test_url(), name)
-    finally:
-        admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-        admin.close()
-
-
 def without_timing(output: str) -> str:
     """An import's summary without its duration (`..., in 0.8s`)."""
     return re.sub(r", in \d+\.\ds$", "", output, flags=re.MULTILINE)
@@ -68,7 +48,7 @@ def stores(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """The excerpts imported by `leaderwatch import` into a new SQLite file and into a new PostgreSQL
     schema: (SQLite path, PostgreSQL URL, what the SQLite import printed, what the PostgreSQL one printed)."""
     lite = str(tmp_path_factory.mktemp("pgcli") / "lw.db")
-    with schema("cli") as url:
+    with new_postgres_schema("cli") as url:
         code, on_sqlite, err = run_cli("--db", lite, "import", "--recordings", str(excerpts))
         assert code == 0, err
         code, on_postgres, err = run_cli("--db", url, "import", "--recordings", str(excerpts))
@@ -175,7 +155,7 @@ def test_backfill_on_postgres_stores_what_it_stores_on_sqlite(tmp_path: Path, mi
     lite = str(tmp_path / "lw.db")
     on_sqlite = backfill(lite, config, "lmarena")
     assert on_sqlite.returncode == 0, on_sqlite.stderr[-2000:]
-    with schema("backfill") as url:
+    with new_postgres_schema("backfill") as url:
         refused = backfill(url, config, "lmarena")
         assert refused.returncode == 2
         assert "give the cache folder with --cache DIR" in refused.stderr

@@ -35,7 +35,7 @@ from leaderwatch.storage.db import (
 from leaderwatch.storage.export import backup_database, copy_database
 from leaderwatch.storage.postgres import redact, translate
 from leaderwatch.storage.subscriptions import add_subscription, channel_subscriptions
-from tests.conftest import postgres_test_url
+from tests.conftest import new_postgres_schema
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 BOARD = Board("test/a", "Test a", "score", True, False, "https://example.org/a")
@@ -251,16 +251,8 @@ def test_a_sqlite_database_moves_to_postgres_and_its_ids_go_on(pg: Database, tmp
 @pytest.fixture
 def unmigrated_schema() -> Iterator[str]:
     """A schema of its own, empty, dropped after the test."""
-    from tests.conftest import with_schema
-
-    schema = f"lw_mig_{datetime.now(UTC):%H%M%S%f}"
-    with psycopg.connect(postgres_test_url(), autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield with_schema(postgres_test_url(), schema)
-    finally:
-        with psycopg.connect(postgres_test_url(), autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    with new_postgres_schema("mig") as url:
+        yield url
 
 
 def test_two_replicas_opening_a_new_database_together_migrate_it_once(pg: Database,
