@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 import signal
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ from leaderwatch.sources.http import Fetcher, Validators, new_client
 from leaderwatch.sources.identity import Group, Identity, load_groups
 from leaderwatch.sources.registry import all_boards, all_sources, is_enabled_by_default, source_names
 from leaderwatch.storage import fanouts, snapshots, status
-from leaderwatch.storage.db import Database, db_file, is_locked, open_db
+from leaderwatch.storage.db import DATABASE_ERRORS, Database, db_file, is_locked, open_db
 from leaderwatch.storage.organizations import sync_identity
 from leaderwatch.storage.retention import RetentionPolicy, apply_retention
 
@@ -181,7 +180,7 @@ def build_app(settings: Settings, *, client: httpx.AsyncClient | None = None,
             # is updated now: it may never get another snapshot to carry the change.
             if snapshots.board(db, board.id) not in (None, board):
                 snapshots.save_board(db, board)
-    except sqlite3.OperationalError as exc:
+    except DATABASE_ERRORS as exc:
         if not is_locked(exc):
             raise
         # Another program holds the write lock: read-only commands still answer; the next start-up
@@ -254,7 +253,7 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
             app.polls_in_flight.discard(task)
         try:
             app.save_validators()
-        except sqlite3.Error as exc:  # a locked or full database: the back-off below must still happen
+        except DATABASE_ERRORS as exc:  # a locked or full database: the back-off below must still happen
             logger.warning("poll %s: the HTTP validators were not saved (%s); the next poll saves them",
                            source.name, exc)
         if (result.changed or result.ops_queued) and after_change is not None:
@@ -392,7 +391,7 @@ async def run(app: App, stop: asyncio.Event | None = None) -> None:
                             board_urls={b.id: b.url for b in all_boards(app.sources).values()},
                             decorate=chart_alerts(ctx), metrics=app.metrics, suites=ctx.suites,
                             concurrency=int(settings.delivery["slots"]), pacing=delivery_pacing(settings),
-                            send_timeout=settings.delivery["send_timeout"])
+                            send_timeout=settings.delivery["send_timeout"], replica=leadership.replica)
     delivering = asyncio.create_task(dispatcher.run(stop)) if settings.has_chat else None
     from apscheduler.schedulers import asyncio as apscheduler_asyncio
 

@@ -474,12 +474,17 @@ def db_file(db: Database) -> str:
     return ":memory:"
 
 
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, StorageError)
+"""What a database call may raise on either store: SQLite's errors, and PostgreSQL's as storage errors
+(storage/postgres.py). Code that must go on after a failed write (a poll, a probe) catches these."""
+
+
 def is_locked(exc: BaseException) -> bool:
     """True for SQLite's "database is locked" (another connection kept the write lock too long), and for
     PostgreSQL's lock waits that gave up (`DatabaseLockedError`)."""
     if isinstance(exc, DatabaseLockedError):
         return True
-    return isinstance(exc, sqlite3.OperationalError) and not isinstance(exc, StorageError) and (
+    return isinstance(exc, sqlite3.OperationalError) and (
         "database is locked" in str(exc) or "database is busy" in str(exc)
         or getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
 
@@ -658,5 +663,5 @@ def _postgres_writable(db: Database) -> bool:
             raise _Probe
     except _Probe:
         return True
-    except sqlite3.Error:  # PostgreSQL's errors come out as sqlite3.OperationalError too
+    except StorageError:
         return False

@@ -11,15 +11,14 @@ Connections come from a `psycopg_pool.ConnectionPool` and run in autocommit: a s
 the transaction (a nested `atomic()` is a savepoint on it), so everything inside runs in that one
 transaction, as on SQLite's single connection. Results are read in full before the connection goes
 back to the pool. psycopg errors come out as storage errors (`StorageError`; a lock held too long is
-`DatabaseLockedError`, a full disk `DiskFullError`), which are also `sqlite3.OperationalError`s so
-the code that catches SQLite's errors around a write catches these too.
+`DatabaseLockedError`, a full disk `DiskFullError`): code around a write catches
+`storage.db.DATABASE_ERRORS`, SQLite's errors and these.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -38,10 +37,6 @@ POOL_MAX = 8
 """Connections at most in the pool: the event loop, the fan-out's thread, the web server's probes."""
 
 CONNECT_TIMEOUT_SECONDS = 10
-
-
-class PostgresStorageError(sqlite3.OperationalError):
-    """A PostgreSQL error, said in one line (see the module's docstring for why a sqlite3 error)."""
 
 
 def redact(url: str) -> str:
@@ -182,15 +177,8 @@ def storage_error(exc: BaseException, url: str) -> Exception:
     return _pg(StorageError, f"PostgreSQL ({where}): {_one_line(exc)}")
 
 
-_CLASSES: dict[type[Exception], type[Exception]] = {}
-
-
 def _pg(kind: type[Exception], message: str) -> Exception:
-    """An instance of `kind` that is also a PostgresStorageError (a sqlite3.OperationalError)."""
-    cls = _CLASSES.get(kind)
-    if cls is None:
-        cls = _CLASSES[kind] = type(f"Postgres{kind.__name__}", (kind, PostgresStorageError), {})
-    return cls(message)
+    return kind(message)
 
 
 # --- the database ----------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import getpass
 import json
 import logging
 import os
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from leaderwatch.bot.settings import ConfigError, Settings, load_settings
 from leaderwatch.sources.registry import source_names
 from leaderwatch.storage import snapshots, status
 from leaderwatch.storage.db import (
+    DATABASE_ERRORS,
     AlreadyRunningError,
     DatabaseLockedError,
     DiskFullError,
@@ -72,7 +72,7 @@ def cmd_poll(app: App, args: argparse.Namespace) -> int:
         if all(r.ok for r in results):
             app.save_validators()
             return 0
-        with contextlib.suppress(sqlite3.Error):  # a locked or full database: the next poll saves them
+        with contextlib.suppress(*DATABASE_ERRORS):  # a locked or full database: the next poll saves them
             app.save_validators()
         return 1
 
@@ -275,7 +275,7 @@ def execute(app: App, args: argparse.Namespace) -> int:
         return fail(f"{exc}.", 1)
     except StorageError as exc:
         return fail(f"{exc}. Set LEADERWATCH_DB to a writable path.")
-    except sqlite3.Error as exc:  # a write met a lock held too long, or a full disk: said plainly
+    except DATABASE_ERRORS as exc:  # a write met a lock held too long, or a full disk: said plainly
         known = storage_error(exc, app.settings.db_path)
         if known is None:
             raise

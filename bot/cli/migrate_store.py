@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from leaderwatch.storage.db import (
+    DATABASE_ERRORS,
     AlreadyRunningError,
     Database,
     RunLock,
@@ -181,7 +181,7 @@ def _copy(source: Database, target: Database, source_path: str, target_name: str
         result = copy_store(source, target, batch=batch, progress=progress_printer(sys.stderr))
     except MigrateError as exc:
         return fail(f"{exc}.", 1)
-    except (StorageError, sqlite3.Error) as exc:  # PostgreSQL's errors are sqlite3 errors too
+    except DATABASE_ERRORS as exc:
         return fail(f"the copy failed, nothing was committed ({target_name} is as empty as before): {exc}. "
                     "Fix that, then run migrate-store again", 1)
     print("\n".join(summary_lines(result, source_path, target_name, time.perf_counter() - started)))

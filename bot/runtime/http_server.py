@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from leaderwatch.bot.runtime.metrics import Metrics
-from leaderwatch.storage.db import Database, to_text
+from leaderwatch.storage.db import DATABASE_ERRORS, Database, to_text
 from leaderwatch.storage.db import is_writable as database_writable
 from leaderwatch.storage.status import SourceStatus, all_statuses
 
@@ -85,7 +84,7 @@ def health(db: Database, now: datetime, freshness: Freshness | None = None) -> t
         problems.append("the database does not take writes (disk full, read-only, or locked)")
     try:
         statuses = all_statuses(db)
-    except sqlite3.Error as exc:
+    except DATABASE_ERRORS as exc:
         statuses = {}
         problems.append(f"the source status cannot be read: {exc}")
     limits = freshness.limits if freshness is not None else {}
