@@ -62,7 +62,36 @@ def advisory_key(name: str) -> int:
 
 
 LEADER_KEY = advisory_key("leaderwatch")
-"""The one lock every replica of a database competes for."""
+"""The one lock every replica of a database competes for (in its default schema, `public`)."""
+
+APPLICATION_NAME_SQL = ("left('leaderwatch-leader' || CASE WHEN current_schema() = 'public' THEN '' "
+                        "ELSE ':' || current_schema() END, 63)")
+"""`application_name(url)` as the server computes it for a session using that schema (the replicas' count)."""
+
+
+def schema_of(url: str) -> str:
+    """The schema a URL's sessions use: `options=-csearch_path=SCHEMA` (the README's way to give one
+    install a schema of its own), else `public`."""
+    try:
+        options = str(conninfo_to_dict(url).get("options") or "")
+    except psycopg.ProgrammingError:
+        return "public"
+    found = re.search(r"search_path\s*=\s*([^\s,]+)", options)
+    return found.group(1).strip('"') if found else "public"
+
+
+def leader_key(url: str) -> int:
+    """The lock the replicas of the install at `url` compete for: one per schema, so two installs in two
+    schemas of one database each have their own leader."""
+    schema = schema_of(url)
+    return LEADER_KEY if schema == "public" else advisory_key(f"leaderwatch:{schema}")
+
+
+def application_name(url: str) -> str:
+    """The leader connection's name in `pg_stat_activity`: `leaderwatch-leader`, with `:SCHEMA` for an
+    install in a schema of its own (at most 63 characters, PostgreSQL's limit)."""
+    schema = schema_of(url)
+    return (APPLICATION_NAME if schema == "public" else f"{APPLICATION_NAME}:{schema}")[:63]
 
 
 def replica_id() -> str:
@@ -124,10 +153,10 @@ class Leadership:
     for a database problem: they return False and `problem` says what went wrong.
     """
 
-    def __init__(self, url: str, *, key: int = LEADER_KEY, replica: str | None = None,
+    def __init__(self, url: str, *, key: int | None = None, replica: str | None = None,
                  timeout: float = QUERY_TIMEOUT) -> None:
         self.url = url
-        self.key = key
+        self.key = leader_key(url) if key is None else key
         self.replica = replica or replica_id()
         self.timeout = timeout
         self.problem: str | None = None
@@ -213,7 +242,8 @@ class Leadership:
             return self._conn
         try:
             conn = await psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=APPLICATION_NAME,
+                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                application_name=application_name(self.url),
                 tcp_user_timeout=TCP_USER_TIMEOUT_MS, keepalives=1, keepalives_idle=KEEPALIVES_IDLE,
                 keepalives_interval=KEEPALIVES_INTERVAL, keepalives_count=KEEPALIVES_COUNT)
         except psycopg.Error as exc:

@@ -427,3 +427,30 @@ async def test_run_on_sqlite_leads_at_once_and_says_so(tmp_path: Path, identity)
             body = json.loads((await http.get("/healthz")).text)
     assert body["leader"] is True and body["replica"].endswith(f":{os.getpid()}")
     await app.aclose()
+
+
+async def test_each_schema_is_an_install_with_a_leader_of_its_own(pg_url: str) -> None:
+    from leaderwatch.storage import outbox
+    from leaderwatch.storage.db import open_db
+    from leaderwatch.storage.leadership import application_name, leader_key, schema_of
+    from tests.conftest import new_postgres_schema
+
+    with new_postgres_schema("lead_a") as url_a, new_postgres_schema("lead_b") as url_b:
+        schema_a = schema_of(url_a)
+        assert schema_a.startswith("lw_lead_a_") and schema_of(pg_url) == "public"
+        assert leader_key(pg_url) == LEADER_KEY and leader_key(url_a) != leader_key(url_b) != LEADER_KEY
+        a, b, a2 = Leadership(url_a, replica="a:1"), Leadership(url_b, replica="b:1"), Leadership(url_a)
+        db_a, db_b = open_db(url_a), open_db(url_b)
+        try:
+            assert await a.try_lead() and await b.try_lead()  # two installs: two leaders
+            assert not await a2.try_lead()                    # a second replica of install a stands by
+            holder = await a2.holder()
+            assert holder is not None and holder.replica == "a:1"
+            # The replicas of each install are counted apart (their shares of the platforms' rates).
+            assert (outbox.dispatchers(db_a), outbox.dispatchers(db_b)) == (2, 1)
+            assert application_name(url_a) == f"{APPLICATION_NAME}:{schema_a}"
+        finally:
+            for lead in (a, b, a2):
+                await lead.release()
+            db_a.close()
+            db_b.close()
