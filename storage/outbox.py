@@ -37,6 +37,7 @@ from leaderwatch.alerts.stories import STORY_WINDOW
 from leaderwatch.storage.db import from_text, to_text
 from leaderwatch.storage.engine import POSTGRES, SQLITE, Database, backend_of, indexed_by
 from leaderwatch.storage.events import NOT_A_MESSAGE, to_event
+from leaderwatch.storage.leadership import APPLICATION_NAME_SQL
 
 POST, REPLY, EDIT = "post", "reply", "edit"
 
@@ -61,6 +62,17 @@ def shared(db: Database) -> bool:
     """Whether other processes may deliver from this database at the same time (PostgreSQL: replicas), so
     that `sending` rows must be left to their claims until these lapse; on SQLite one `run` uses the file."""
     return backend_of(db) != SQLITE
+
+
+def dispatchers(db: Database) -> int:
+    """How many replicas deliver from this database now (at least one): on PostgreSQL, the sessions of
+    the replicas' leader connections to it (every `run` keeps one, leading or not: `storage/leadership.py`)
+    from sessions in this schema, an install of its own; on SQLite, one."""
+    if not shared(db):
+        return 1
+    row = db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     f"AND application_name = {APPLICATION_NAME_SQL}").fetchone()
+    return max(1, int(row[0]))
 
 
 def _write(db: Database) -> AbstractContextManager[Any]:

@@ -26,8 +26,9 @@ asking the platform before resending them. On SQLite one dispatcher uses the fil
 
 Pace (`Pacing`, one per platform, from the settings): a token bucket per API method (Discord's 50
 requests a second per bot, Slack's method tiers) and a least interval between two messages to one
-channel. The pace is each replica's own: the platforms count per bot token, so N replicas may together
-send up to N times the configured rates (set `[delivery]` to the platform's limit divided by N).
+channel. With replicas (PostgreSQL) each keeps to 1/N of the rates, N the replicas delivering now
+(counted every `LAPSED_EVERY` seconds): the platforms count per bot token. The interval between two
+messages to one channel stays each replica's own (a channel's messages seldom alternate replicas).
 Nothing sleeps on them while holding a delivery slot: a channel that must wait its turn is
 set aside and the slot goes to the next channel; a platform whose bucket is empty is skipped until it
 refills; a chart whose upload budget is spent is left off its alert. A channel has one message in
@@ -47,7 +48,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from leaderwatch.alerts.formatting import Reply, digest_reply, event_reply
 from leaderwatch.alerts.models import Event
@@ -58,13 +59,15 @@ from leaderwatch.bot.pipeline import alerter, drift, reports
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.http import backoff
 from leaderwatch.storage import outbox
-from leaderwatch.storage.db import Database
+from leaderwatch.storage.db import DATABASE_ERRORS, Database
 from leaderwatch.storage.events import event_by_key
 from leaderwatch.storage.leadership import replica_id
 from leaderwatch.storage.outbox import Lease, OutboxItem
 from leaderwatch.storage.subscriptions import disable_channel, record_audit
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 BASE_DELAY = 5.0
 """Seconds before the first retry of a retryable failure; doubles with each attempt."""
@@ -166,14 +169,33 @@ class Pacer:
 
     def __init__(self, pacing: Mapping[str, Pacing], monotonic: Callable[[], float]) -> None:
         self.pacing, self.monotonic = pacing, monotonic
+        self.replicas = 1
+        """How many replicas share the platforms' rates (`share`)."""
         self._buckets: dict[tuple[str, str], Bucket] = {}
         self._turns: dict[tuple[str, str], float] = {}
+
+    def share(self, replicas: int) -> None:
+        """Keep to 1/`replicas` of each rate (bursts too, at least one call): the platforms count per bot
+        token, and every replica delivering from one database sends with the same tokens."""
+        self.replicas = max(1, replicas)
+        for (platform, call), bucket in self._buckets.items():
+            rate = self._rate(platform, call)
+            if rate is not None:
+                bucket.rate = rate
+
+    def _rate(self, platform: str, call: str) -> Rate | None:
+        rate = self.pacing.get(platform, Pacing()).rates.get(call)
+        if rate is None or rate.per_second <= 0:
+            return None
+        if self.replicas == 1:
+            return rate
+        return Rate(rate.per_second / self.replicas, max(1.0, rate.burst / self.replicas))
 
     def _bucket(self, platform: str, call: str, now: float) -> Bucket | None:
         bucket = self._buckets.get((platform, call))
         if bucket is None:
-            rate = self.pacing.get(platform, Pacing()).rates.get(call)
-            if rate is None or rate.per_second <= 0:
+            rate = self._rate(platform, call)
+            if rate is None:
                 return None
             bucket = self._buckets[(platform, call)] = Bucket(rate, now)
         return bucket
@@ -566,6 +588,24 @@ class Dispatcher:
         return outbox.shared(self.db) and (
             self._recovered_at is None or self.monotonic() - self._recovered_at >= LAPSED_EVERY)
 
+    def _share_pace(self) -> None:
+        """On a database replicas share, keep to this replica's share of the platforms' rates (they count
+        per bot token): 1/N of `[delivery]` with N replicas delivering."""
+        try:
+            replicas = outbox.dispatchers(self.db)
+        except DATABASE_ERRORS as exc:  # the count is a refinement: delivery goes on at the last share
+            logger.warning("cannot count the replicas delivering (%s); keeping 1/%d of the [delivery] rates",
+                           exc, self.pacer.replicas)
+            return
+        if replicas != self.pacer.replicas:
+            self.pacer.share(replicas)
+            if replicas == 1:
+                logger.info("this replica alone delivers from this database now: it keeps to the whole "
+                            "[delivery] rates")
+            else:
+                logger.info("%d replicas deliver from this database: this one keeps to 1/%d of the "
+                            "[delivery] rates (the platforms count per bot token)", replicas, replicas)
+
     async def recover(self) -> int:
         """Resolve rows left `sending` by a crash: delivered if the platform has them, else pending. On a
         database replicas share, only rows whose claim has lapsed, taken over first (`outbox.lapsed`).
@@ -576,8 +616,12 @@ class Dispatcher:
         unresolved = False
         if outbox.shared(self.db):
             self._recovered_at = self.monotonic()
+            self._share_pace()
             now = self.clock()
-            taken = outbox.lapsed(self.db, now, self.lease(now))
+            # Only the platforms this replica sends to: another replica may run the others.
+            taken = sorted((row for platform in self.senders
+                            for row in outbox.lapsed(self.db, now, self.lease(now), platform)),
+                           key=lambda row: row.id)
             if taken:
                 logger.info("taking over %d alert(s) whose sender stopped mid-send (claim lapsed): checking "
                             "each channel before resending", len(taken))
@@ -751,7 +795,7 @@ class Dispatcher:
             if wait > 0:
                 raise _Later(wait)
         now = self.clock()
-        if not outbox.claim_all(self.db, batch.ids, now, self.lease(now)):
+        if not await self._committed(outbox.claim_all, self.db, batch.ids, now, self.lease(now)):
             return 0, False  # taken meanwhile (by another replica, on a shared database)
         calls = Counter(self._calls(batch.platform, batch.action)) - Counter(reserved)
         self.pacer.take(batch.platform, list(calls.elements()), batch.channel_id)
@@ -778,13 +822,22 @@ class Dispatcher:
             # Cancelled mid-call: the platform may have it; the next round checks before resending.
             self._recovered = False
             raise
-        outbox.mark_delivered_all(self.db, batch.ids, self.clock(), ref)
+        await self._committed(outbox.mark_delivered_all, self.db, batch.ids, self.clock(), ref)
         self._gone.pop((batch.platform, batch.channel_id), None)
         self._refused.discard(batch.key)
         logger.info("delivered %s, attempt %d", batch.describe(), attempts + 1,
                     extra=_delivery_fields(batch, "delivered", attempts + 1))
         self._count(batch, None)
         return (len(batch.rows) if batch.action != outbox.EDIT else 0), True
+
+    async def _committed(self, write: Callable[..., T], *args: object) -> T:
+        """A claim or a confirmation, whose commit waits for the disk: on a database replicas share (a
+        PostgreSQL pool, used from any thread) in a worker thread, so that the other channels' sends go on
+        meanwhile; on SQLite (one connection) here. Cancelled meanwhile, the write still completes (a
+        claim made so lapses and is taken over: see `recover`)."""
+        if outbox.shared(self.db):
+            return await asyncio.to_thread(write, *args)
+        return write(*args)
 
     def _reread(self, batch: Batch) -> Batch:
         """The batch with its rows as stored now (after `become_root` changed them)."""
