@@ -96,9 +96,13 @@ def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
 
 
 def _value(v: Any) -> Any:
-    """A parameter as SQLite would store it: a bool as 0/1 (the schema has no booleans)."""
+    """A parameter as SQLite would store it: a bool as 0/1 (the schema has no booleans); text without NUL
+    characters, which PostgreSQL's text cannot hold (a leaderboard's name with one would otherwise fail
+    every poll of its source: the character is dropped, as the chat adapters drop it when they show it)."""
     if isinstance(v, bool):
         return int(v)
+    if isinstance(v, str) and "\x00" in v:
+        return v.replace("\x00", "")
     return v
 
 

@@ -321,3 +321,12 @@ def test_the_dispatcher_s_outbox_queries_answer_alike_on_both_stores(any_db: Dat
     c1 = [r.id for r in outbox.channel_rows(any_db, "slack", "C1", later)]
     outbox.mark_delivered_all(any_db, c1, later)
     assert outbox.oldest_due(any_db, later) == {"slack": T0 + timedelta(hours=5)}  # C3: since its mute ended
+
+
+def test_a_name_with_a_nul_character_is_stored_on_both_stores(any_db: Database) -> None:
+    # PostgreSQL's text cannot hold NUL: without care a leaderboard row named so would fail every poll.
+    snapshot_id = save(any_db, 0, ["gpt-\x00x", "claude"])
+    names = [r[0] for r in any_db.execute("SELECT name FROM entries WHERE snapshot_id = ? ORDER BY position",
+                                          [snapshot_id]).fetchall()]
+    assert names[1] == "claude" and names[0] in ("gpt-x", "gpt-\x00x")  # SQLite keeps it, PostgreSQL drops it
+    assert save(any_db, 0, ["gpt-\x00x", "claude"]) == snapshot_id  # the same table again: nothing new
