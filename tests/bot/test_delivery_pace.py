@@ -353,7 +353,9 @@ async def test_the_discord_sender_paced_at_the_global_rate_meets_no_429(db, monk
 
 
 async def test_the_slack_sender_paced_per_channel_meets_no_429(db) -> None:
-    fake = await FakeSlack(channel_rate=1.0, channel_burst=1.0,
+    # A burst of 1.2: the fake measures arrival times, which a loaded machine shifts by up to a few hundred
+    # ms between two sends the dispatcher spaced by 1 s; unpaced, the three would still meet 429s.
+    fake = await FakeSlack(channel_rate=1.0, channel_burst=1.2,
                            method_limits={"chat.postMessage": 300.0}).start()
     try:
         subscribe(db, "C1")
