@@ -21,7 +21,7 @@ from sqlite_utils import Database
 from leaderwatch.sources.base import Snapshot
 from leaderwatch.sources.identity import Identity
 from leaderwatch.storage.db import open_db
-from tests.helpers import EXCERPTS, REPO
+from tests.helpers import EXCERPTS, REPO, run_cli
 from tests.helpers import import_subset as import_subset  # still importable from here, as it was
 
 
@@ -46,20 +46,9 @@ def recordings() -> Path:
 
 def import_folder(folder: Path, target: Path) -> str:
     """`leaderwatch import --recordings folder` into the database `target`: what it printed."""
-    import contextlib
-    import io
-
-    from leaderwatch.bot.cli.main import main
-
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("LEADERWATCH_")}
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--db", str(target), "import", "--recordings", str(folder)])
-    finally:
-        os.environ.update(saved)
-    assert code == 0, err.getvalue()[-2000:]
-    return out.getvalue()
+    code, out, err = run_cli("--db", str(target), "import", "--recordings", str(folder), own_settings=True)
+    assert code == 0, err[-2000:]
+    return out
 
 
 @pytest.fixture(scope="session")

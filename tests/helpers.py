@@ -243,3 +243,23 @@ class Bucket:
             self.tokens -= 1
             return 0.0
         return (1 - self.tokens) / self.rate
+
+
+def run_cli(*argv: str, own_settings: bool = False) -> tuple[int, str, str]:
+    """`leaderwatch ARGV` in this process: (exit status, standard output, standard error). With
+    `own_settings`, the environment's LEADERWATCH_ settings are set aside for the call (the command sees
+    only what ARGV says)."""
+    import contextlib
+    import io
+    import os
+
+    from leaderwatch.bot.cli.main import main
+
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if own_settings and k.startswith("LEADERWATCH_")}
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(argv))
+    finally:
+        os.environ.update(saved)
+    return code, out.getvalue(), err.getvalue()

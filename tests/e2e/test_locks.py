@@ -30,7 +30,7 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from leaderwatch.bot.app import App, build_app, schedule
-from leaderwatch.bot.cli.main import build_parser, execute, main
+from leaderwatch.bot.cli.main import build_parser, execute
 from leaderwatch.bot.pipeline.poller import retry_delay
 from leaderwatch.bot.settings import Settings
 from leaderwatch.sources.base import Board, Snapshot, make_snapshot
@@ -40,7 +40,7 @@ from leaderwatch.sources.registry import source_names
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage import status
 from leaderwatch.storage.db import RunLock, lock_path, open_db
-from tests.helpers import Clock, no_sleep, wait_until
+from tests.helpers import Clock, no_sleep, run_cli, wait_until
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 BOARD = Board("fake/a", "Fake a", "score", url="https://fake.example/a")
@@ -91,13 +91,6 @@ def write_lock(path: Path) -> Iterator[WriteLock]:
         yield lock
     finally:
         lock.close()
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

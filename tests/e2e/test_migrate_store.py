@@ -6,9 +6,6 @@ target holds data, when a `leaderwatch run` holds the source, or when a row does
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -22,12 +19,12 @@ import pytest
 
 from leaderwatch.alerts.matching import Delivery, delivery_key
 from leaderwatch.alerts.stories import story_keys
-from leaderwatch.bot.cli.main import main
 from leaderwatch.storage import events as stored_events
 from leaderwatch.storage import outbox
 from leaderwatch.storage.db import Database, open_db, run_lock_holder
 from leaderwatch.storage.migrate import table_names, tables_with_rows
 from leaderwatch.storage.subscriptions import add_subscription, record_audit, set_channel_setting
+from tests import helpers
 from tests.conftest import new_postgres_schema
 
 NOW = datetime(2025, 12, 12, 9, 0, tzinfo=UTC)
@@ -36,14 +33,7 @@ CHANNELS = [("slack", "C0ALPHA"), ("slack", "C0BRAVO"), ("discord", "90000000000
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
     """`leaderwatch ARGV` in this process, without the environment's LEADERWATCH_ settings."""
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("LEADERWATCH_")}
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(argv))
-    finally:
-        os.environ.update(saved)
-    return code, out.getvalue(), err.getvalue()
+    return helpers.run_cli(*argv, own_settings=True)
 
 
 def fill(db: Database) -> None:

@@ -7,8 +7,6 @@ under CI=true (tests/conftest.py `postgres_unavailable`).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import re
 import sqlite3
@@ -19,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from leaderwatch.bot.cli.main import main
 from leaderwatch.storage.db import open_db
+from tests import helpers
 from tests.conftest import new_postgres_schema
 from tests.e2e.test_backfill_e2e import Mirror
 from tests.e2e.test_backfill_e2e import mirror as mirror  # noqa: F401 (the loopback mirror, a fixture)
@@ -28,14 +26,7 @@ from tests.e2e.test_backfill_e2e import mirror as mirror  # noqa: F401 (the loop
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
     """`leaderwatch ARGV` in this process, without the environment's LEADERWATCH_ settings."""
-    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("LEADERWATCH_")}
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(argv))
-    finally:
-        os.environ.update(saved)
-    return code, out.getvalue(), err.getvalue()
+    return helpers.run_cli(*argv, own_settings=True)
 
 
 def without_timing(output: str) -> str:

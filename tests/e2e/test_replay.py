@@ -4,8 +4,6 @@ On the recorded excerpts (tests/data/recordings), except the backtest of the who
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 from collections import defaultdict
@@ -17,10 +15,10 @@ import pytest
 from leaderwatch.alerts.models import CONFIDENCES, KINDS, Event
 from leaderwatch.alerts.ruleset import default_rules
 from leaderwatch.bot.cli.history import BoardReplay, backtest, replay
-from leaderwatch.bot.cli.main import main
 from leaderwatch.sources.base import Snapshot
 from leaderwatch.sources.identity import Identity, load_groups
 from leaderwatch.sources.registry import all_sources
+from tests.helpers import run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -31,13 +29,6 @@ def no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("LEADERWATCH_"):
             monkeypatch.delenv(key)
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def day(text: str) -> datetime:
