@@ -1030,15 +1030,25 @@ def remember_channels(workspaces: Workspaces) -> Callable[..., Awaitable[None]]:
     return remember
 
 
+LOOK_AGAIN_SECONDS = 600.0
+"""How long a channel no installed workspace had is given up before it is looked for again."""
+
+
 class WorkspaceClients:
     """The alert sender's Web API client for each channel: the client of its workspace's token (one per
-    token, reused). A channel of no installed workspace cannot be sent to: the channel is given up."""
+    token, reused). A channel whose workspace is not recorded (subscribed before the app went public, when
+    one token served one workspace) is looked for once in each installed workspace (`conversations.info`
+    with its token) and recorded where found; a channel no installed workspace has is given up."""
 
-    def __init__(self, workspaces: Workspaces, make: Callable[[str], AsyncWebClient]) -> None:
-        self.workspaces, self.make = workspaces, make
+    def __init__(self, workspaces: Workspaces, make: Callable[[str], AsyncWebClient],
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.workspaces, self.make, self.monotonic = workspaces, make, monotonic
         self.clients: dict[str, AsyncWebClient] = {}
+        self.not_found: dict[str, float] = {}
+        """Channels no installed workspace had, and when that was found (looked for again after
+        `LOOK_AGAIN_SECONDS`: a workspace may install meanwhile)."""
 
-    def __call__(self, channel_id: str) -> AsyncWebClient:
+    async def __call__(self, channel_id: str) -> AsyncWebClient:
         """The client for `channel_id`; DeliveryError when no token can reach it."""
         try:
             token = self.workspaces.channel_token(channel_id)
@@ -1047,12 +1057,41 @@ class WorkspaceClients:
             raise DeliveryError(f"channel {channel_id}: its workspace's token cannot be decrypted (see the "
                                 f"log)", retryable=True, retry_after=INSTALL_RETRY_SECONDS) from None
         if token is None:
+            token = await self._look_for(channel_id)
+        if token is None:
             raise DeliveryError(f"channel {channel_id}: its workspace has not installed the app (or removed "
                                 f"it)", retryable=False, channel_gone=True)
+        return self._client_of(token)
+
+    def _client_of(self, token: str) -> AsyncWebClient:
         client = self.clients.get(token)
         if client is None:
             client = self.clients[token] = self.make(token)
         return client
+
+    async def _look_for(self, channel_id: str) -> str | None:
+        """The token of the installed workspace that has `channel_id` (recorded for next time), or None."""
+        since = self.not_found.get(channel_id)
+        if since is not None and self.monotonic() - since < LOOK_AGAIN_SECONDS:
+            return None
+        for workspace in installations.installed_workspaces(self.workspaces.db, PLATFORM):
+            try:
+                install = self.workspaces.find(workspace)
+            except InstallationError as exc:
+                logger.error("Slack: workspace %s: %s", workspace, exc)
+                continue
+            if install is None:
+                continue
+            try:
+                await self._client_of(install.bot_token).conversations_info(channel=channel_id)
+            except SlackApiError:
+                continue  # channel_not_found: another workspace's channel (or none's)
+            self.workspaces.remember(channel_id, workspace)
+            logger.info("Slack: channel %s is in workspace %s (found by asking each installed workspace: "
+                        "it was subscribed before the app was installed there)", channel_id, workspace)
+            return install.bot_token
+        self.not_found[channel_id] = self.monotonic()
+        return None
 
 
 def web_client(settings: Settings, *, retry_rate_limits: bool, token: str | None = None) -> AsyncWebClient:
@@ -1190,7 +1229,7 @@ class SlackSender:
     def __init__(self, client: AsyncWebClient, *, min_interval: float = MIN_POST_INTERVAL_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 clients: Callable[[str], AsyncWebClient] | None = None) -> None:
+                 clients: Callable[[str], Awaitable[AsyncWebClient]] | None = None) -> None:
         self.client, self.min_interval, self.monotonic, self.sleep = client, min_interval, monotonic, sleep
         self.clients = clients
         """With many workspaces: the client of a channel's workspace (`WorkspaceClients`); else `client`."""
@@ -1206,13 +1245,13 @@ class SlackSender:
                 await self.sleep(wait)
         self.last_post[channel_id] = self.monotonic()
 
-    def _client(self, channel_id: str) -> AsyncWebClient:
+    async def _client(self, channel_id: str) -> AsyncWebClient:
         """The client that may post to the channel (its workspace's token); DeliveryError when none can."""
-        return self.clients(channel_id) if self.clients is not None else self.client
+        return await self.clients(channel_id) if self.clients is not None else self.client
 
     async def _post(self, channel_id: str, message: dict[str, Any], delivery_key: str,
                     thread: str | None) -> str:
-        response = await self._client(channel_id).chat_postMessage(
+        response = await (await self._client(channel_id)).chat_postMessage(
             channel=channel_id, unfurl_links=False, unfurl_media=False, thread_ts=thread or None,
             metadata={"event_type": ALERT_EVENT_TYPE, "event_payload": {"delivery_key": delivery_key}},
             **message)
@@ -1249,7 +1288,7 @@ class SlackSender:
         (a deleted parent with replies stays as a tombstone). When Slack will not show the bot threads,
         the reply goes out unchecked: better in a possibly orphaned thread than never."""
         try:
-            client = self._client(channel_id)
+            client = await self._client(channel_id)
             page = await client.conversations_replies(channel=channel_id, ts=thread, limit=1)
         except SlackApiError as exc:
             if _error_code(exc) not in THREAD_UNREADABLE_ERRORS:
@@ -1274,14 +1313,14 @@ class SlackSender:
         await self._pace(channel_id)
         try:
             try:
-                await self._client(channel_id).chat_update(channel=channel_id, ts=message_ref,
+                await (await self._client(channel_id)).chat_update(channel=channel_id, ts=message_ref,
                                                            **to_message(reply))
             except SlackApiError as exc:
                 if _error_code(exc) not in MESSAGE_ERRORS:
                     raise
                 logger.error("Slack refused the blocks of the edit of alert %s (%s); editing it as plain "
                              "text", delivery_key, _error_code(exc))
-                await self._client(channel_id).chat_update(channel=channel_id, ts=message_ref,
+                await (await self._client(channel_id)).chat_update(channel=channel_id, ts=message_ref,
                                                            text=fallback_text(reply), blocks=[])
         except SlackApiError as exc:
             raise to_delivery_error(exc, "chat.update", channel_id) from exc
@@ -1293,7 +1332,7 @@ class SlackSender:
         the chart (logged), it never sends the alert again."""
         await self._pace(channel_id)
         try:
-            await upload_image(self._client(channel_id), channel_id, reply)
+            await upload_image(await self._client(channel_id), channel_id, reply)
         except DeliveryError as exc:
             logger.warning("Slack: the chart of alert %s was not uploaded: %s", delivery_key, exc.reason)
         except SlackApiError as exc:
@@ -1311,7 +1350,7 @@ class SlackSender:
         cursor: str | None = None
         method = "conversations.replies" if thread else "conversations.history"
         try:
-            client = self._client(channel_id)
+            client = await self._client(channel_id)
             for _ in range(HISTORY_PAGES):
                 kwargs: dict[str, Any] = {"channel": channel_id, "oldest": oldest, "limit": 200,
                                           "include_all_metadata": True}

@@ -38,7 +38,12 @@ from leaderwatch.bot.settings import ConfigError, Settings, load_settings
 from leaderwatch.storage import installations, outbox
 from leaderwatch.storage.db import Database, open_db
 from leaderwatch.storage.events import save_events
-from leaderwatch.storage.subscriptions import active_subscriptions, channel_settings, set_channel_setting
+from leaderwatch.storage.subscriptions import (
+    active_subscriptions,
+    add_subscription,
+    channel_settings,
+    set_channel_setting,
+)
 from tests.bot.fake_slack import (
     APP_ID,
     CLIENT_ID,
@@ -522,3 +527,29 @@ async def test_install_command_and_revocation_on_postgresql(fake: FakeSlack, pg_
     finally:
         await runner.cleanup()
         await service.stop()
+
+
+async def test_a_channel_subscribed_before_the_app_went_public_is_found_in_its_workspace(
+        served: Served, fake: FakeSlack, ctx: CommandContext) -> None:
+    # Subscribed while one token served one workspace: no workspace recorded for these channels.
+    for channel in ("C1OLD", "C9NOWHERE"):
+        add_subscription(ctx.db, "slack", channel, "lmarena/*", "overtake", "U0OLD", NOW)
+    assert (await served.install(fake, "T1")).status_code == 200
+    assert (await served.install(fake, "T2")).status_code == 200
+    fake.channel_teams["C1OLD"] = "T2"
+    assert queue_overtake(ctx.db) == 2
+    dispatcher = Dispatcher(ctx.db, {"slack": served.service.sender}, ctx.clock)
+    assert await dispatcher.run_once() == 1
+    # Each installed workspace was asked about the old channel with its own token; T2 has it.
+    asked = [(c.params["channel"], c.token) for c in fake.called("conversations.info")]
+    assert ("C1OLD", fake.teams["T2"].token) in asked
+    [post] = fake.called("chat.postMessage")
+    assert (post.params["channel"], post.token) == ("C1OLD", fake.teams["T2"].token)
+    recorded = {(r["channel_id"], r["workspace"]) for r in rows(ctx.db, "channel_workspaces")}
+    assert recorded == {("C1OLD", "T2")}
+    # A channel no installed workspace has is given up as gone (and asked about once, not at every round).
+    status = {r["channel_id"]: r["status"] for r in rows(ctx.db, "outbox")}
+    assert status["C1OLD"] == "delivered" and status["C9NOWHERE"] != "delivered"
+    before = len(fake.called("conversations.info"))
+    await dispatcher.run_once()
+    assert len(fake.called("conversations.info")) == before
