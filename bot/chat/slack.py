@@ -1037,8 +1037,8 @@ LOOK_AGAIN_SECONDS = 600.0
 class WorkspaceClients:
     """The alert sender's Web API client for each channel: the client of its workspace's token (one per
     token, reused). A channel whose workspace is not recorded (subscribed before the app went public, when
-    one token served one workspace) is looked for once in each installed workspace (`conversations.info`
-    with its token) and recorded where found; a channel no installed workspace has is given up."""
+    one token served one workspace) is looked for once in each installed workspace (with its token) and
+    recorded where found; a channel no installed workspace has is given up."""
 
     def __init__(self, workspaces: Workspaces, make: Callable[[str], AsyncWebClient],
                  monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -1083,7 +1083,9 @@ class WorkspaceClients:
             if install is None:
                 continue
             try:
-                await self._client_of(install.bot_token).conversations_info(channel=channel_id)
+                # conversations.history: its scopes (channels:history...) are the app's already, for the
+                # checks after a crash; conversations.info would need channels:read besides.
+                await self._client_of(install.bot_token).conversations_history(channel=channel_id, limit=1)
             except SlackApiError:
                 continue  # channel_not_found: another workspace's channel (or none's)
             self.workspaces.remember(channel_id, workspace)

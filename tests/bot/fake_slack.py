@@ -445,8 +445,8 @@ class FakeSlack:
     codes: dict[str, str] = field(default_factory=dict)
     """OAuth code -> the team it installs, as Slack's authorize page hands one out (`grant`); used once."""
     channel_teams: dict[str, str] = field(default_factory=dict)
-    """channel id -> the team it is in: conversations.info with another team's token says
-    channel_not_found (with the single-workspace token every channel is found)."""
+    """channel id -> the team it is in: conversations.history with another team's token says
+    channel_not_found (a channel not listed here is in every team, as with the single-workspace token)."""
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -470,8 +470,7 @@ class FakeSlack:
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "apps.connections.open": self._connections_open}
-        self._by_token: dict[str, Callable[[dict[str, Any], str | None], web.Response]] = {
-            "conversations.info": self._conversations_info}
+
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -650,6 +649,9 @@ class FakeSlack:
         if method == "auth.test" and self.team_of(token) is not None:
             return self._team_auth_test(token)
         channel = str(params.get("channel") or params.get("channel_id") or "")
+        team = self.team_of(token)
+        if team is not None and self.channel_teams.get(channel, team.team_id) != team.team_id:
+            return self._error("channel_not_found")  # another workspace's channel
         error = self.errors.get((method, channel))
         if error:
             return self._error(error)
@@ -659,9 +661,6 @@ class FakeSlack:
                 await self._notify()
                 await self.post_gate.wait()
             return response
-        by_token = self._by_token.get(method)
-        if by_token is not None:
-            return by_token(params, token)
         handler = self._methods.get(method)
         if handler is None:
             return self._json({"ok": False, "error": "unknown_method"}, status=404)
@@ -689,14 +688,6 @@ class FakeSlack:
     def team_of(self, token: str | None) -> Team | None:
         """The installed workspace whose bot token this is, or None."""
         return next((t for t in self.teams.values() if token is not None and t.token == token), None)
-
-    def _conversations_info(self, params: dict[str, Any], token: str | None) -> web.Response:
-        """conversations.info: the channel, when it is in the token's workspace."""
-        channel = str(params.get("channel") or "")
-        team = self.team_of(token)
-        if team is not None and self.channel_teams.get(channel) != team.team_id:
-            return self._error("channel_not_found")
-        return self._json({"ok": True, "channel": {"id": channel, "is_member": True}})
 
     def tokens(self, method: str) -> list[str | None]:
         """The token each call of `method` came with, in order."""

@@ -305,6 +305,7 @@ async def test_a_workspace_that_never_installed_gets_the_reinstall_message(serve
 async def test_removing_the_app_forgets_the_workspace_and_keeps_the_audit(
         served: Served, fake: FakeSlack, ctx: CommandContext, event: dict[str, Any],
         caplog: pytest.LogCaptureFixture) -> None:
+    fake.channel_teams.update({"C1ALERTS": "T1", "C2ALERTS": "T2"})
     await served.install(fake, "T1")
     await served.install(fake, "T2")
     await served.command("T1", "subscribe lmarena/* overtake", "C1ALERTS", ADMIN_1, fake)
@@ -536,12 +537,12 @@ async def test_a_channel_subscribed_before_the_app_went_public_is_found_in_its_w
         add_subscription(ctx.db, "slack", channel, "lmarena/*", "overtake", "U0OLD", NOW)
     assert (await served.install(fake, "T1")).status_code == 200
     assert (await served.install(fake, "T2")).status_code == 200
-    fake.channel_teams["C1OLD"] = "T2"
+    fake.channel_teams.update({"C1OLD": "T2", "C9NOWHERE": "T3"})  # T3 never installed the app
     assert queue_overtake(ctx.db) == 2
     dispatcher = Dispatcher(ctx.db, {"slack": served.service.sender}, ctx.clock)
     assert await dispatcher.run_once() == 1
     # Each installed workspace was asked about the old channel with its own token; T2 has it.
-    asked = [(c.params["channel"], c.token) for c in fake.called("conversations.info")]
+    asked = [(c.params["channel"], c.token) for c in fake.called("conversations.history")]
     assert ("C1OLD", fake.teams["T2"].token) in asked
     [post] = fake.called("chat.postMessage")
     assert (post.params["channel"], post.token) == ("C1OLD", fake.teams["T2"].token)
@@ -550,6 +551,6 @@ async def test_a_channel_subscribed_before_the_app_went_public_is_found_in_its_w
     # A channel no installed workspace has is given up as gone (and asked about once, not at every round).
     status = {r["channel_id"]: r["status"] for r in rows(ctx.db, "outbox")}
     assert status["C1OLD"] == "delivered" and status["C9NOWHERE"] != "delivered"
-    before = len(fake.called("conversations.info"))
+    before = len(fake.called("conversations.history"))
     await dispatcher.run_once()
-    assert len(fake.called("conversations.info")) == before
+    assert len(fake.called("conversations.history")) == before
