@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import yarl
@@ -105,6 +105,8 @@ MAX_COMMAND_DESCRIPTION = 100
 MAX_SUBCOMMANDS = 25
 MAX_NONCE = 25
 MAX_THREAD_NAME = 100
+THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440
+"""A story's thread hides after a day without messages (Discord's default; a follow-up brings it back)."""
 # Ours, within those.
 FOOTER_ROOM = 1000
 """Footers are cut to this, so a full description, a title and the footer always fit one embed."""
@@ -120,6 +122,7 @@ THREAD_EXISTS = 160004
 UNKNOWN_INTERACTION = 10062
 MISSING_ACCESS = 50001
 MISSING_PERMISSIONS = 50013
+WRONG_CHANNEL_TYPE = 50024
 INVALID_FORM_BODY = 50035
 CHANNEL_GONE_CODES = {UNKNOWN_CHANNEL: "Unknown Channel", MISSING_ACCESS: "Missing Access",
                       MISSING_PERMISSIONS: "Missing Permissions"}
@@ -802,22 +805,22 @@ class DiscordSender:
     async def _open_thread(self, channel_id: int, message_id: int, reply: Reply) -> bool:
         """Start the thread on a story's first alert unless it has one; False when the bot cannot.
 
-        discord.py starts a thread only from a message whose guild it knows: the channel comes from the
-        client's cache (the guilds intent fills it). A deleted message raises Unknown Message, which is
-        `message_gone`.
+        Through the REST route itself (`POST /channels/{c}/messages/{m}/threads`), not discord.py's
+        `Message.create_thread`, which needs the channel in the gateway's cache: in http mode there is
+        none. A deleted message raises Unknown Message, which is `message_gone`.
         """
-        channel = self.client.get_channel(channel_id)
-        if not isinstance(channel, discord.TextChannel):
-            self._no_thread(channel_id, "not a text channel the bot knows")
-            return False
         try:
-            await channel.get_partial_message(message_id).create_thread(
-                name=clip(reply.title or "Follow-ups", MAX_THREAD_NAME))
+            await self.client.http.start_thread_with_message(
+                channel_id, message_id, name=clip(reply.title or "Follow-ups", MAX_THREAD_NAME),
+                auto_archive_duration=THREAD_ARCHIVE_MINUTES)
         except discord.HTTPException as exc:
             if exc.code == THREAD_EXISTS:
                 return True
             if isinstance(exc, discord.Forbidden) and exc.code == MISSING_PERMISSIONS:
                 self._no_thread(channel_id, exc.text)
+                return False
+            if exc.code == WRONG_CHANNEL_TYPE:
+                self._no_thread(channel_id, "not a channel threads can start in")
                 return False
             raise
         return True

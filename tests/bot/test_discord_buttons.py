@@ -346,14 +346,19 @@ async def test_a_click_under_a_follow_up_in_the_thread_acts_on_the_channel(
     assert channel_settings(ctx.db, "discord", first) == {}
 
 
-async def test_a_follow_up_in_a_channel_the_client_does_not_know_replies_to_the_alert(
+async def test_a_follow_up_in_a_channel_the_client_does_not_know_still_goes_in_a_thread(
         bot: DiscordService, fake: FakeDiscord) -> None:
+    # As in http mode (no gateway, no channel cache): the thread is started through the REST route.
     elsewhere = CHANNEL_ID + 1  # not among the channels the gateway told the client of
+    assert bot.client.get_channel(elsewhere) is None
     first = await bot.sender.send(str(elsewhere), alert_reply(), "key-first")
-    one = await bot.sender.send(str(elsewhere), Reply(text="reversed"), "key-one", thread=first)
-    assert [p["id"] for p in fake.posts(elsewhere)] == [first, one] and fake.threads == {}
-    [_, reply] = [r.body for r in fake.made("POST", f"channels/{elsewhere}/messages")]
-    assert reply["message_reference"]["message_id"] == int(first)
+    one = await bot.sender.send(str(elsewhere), Reply(text="reversed", title="Reversed"), "key-one",
+                                thread=first)
+    assert [p["id"] for p in fake.posts(elsewhere)] == [first]
+    assert [p["id"] for p in fake.thread_posts(int(first))] == [one]
+    assert fake.threads[int(first)]["name"] == "Reversed"
+    [started] = [r.body for r in fake.made("POST", f"channels/{elsewhere}/messages/{first}/threads")]
+    assert started["auto_archive_duration"] == 1440
 
 
 async def test_a_channel_refusing_the_reply_too_is_gone(bot: DiscordService, fake: FakeDiscord) -> None:
