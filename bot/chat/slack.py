@@ -1211,7 +1211,7 @@ def to_delivery_error(exc: SlackApiError, method: str, channel_id: str) -> Deliv
                              channel_gone=True)
     if code in INSTALL_ERRORS:
         hint = ("add the scope in slack/manifest.yml and reinstall the app" if code == "missing_scope"
-                else "check SLACK_BOT_TOKEN")
+                else "check SLACK_BOT_TOKEN; a public app: the workspace must install the app again")
         logger.error("Slack: %s failed with %s: %s", method, code, hint)
         return DeliveryError(f"{method}: {code} ({hint})", retryable=True, retry_after=INSTALL_RETRY_SECONDS)
     return DeliveryError(f"{method}: {code or f'HTTP {status}'}", retryable=False)
