@@ -21,8 +21,9 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -53,6 +54,9 @@ ALERT_CAP = 20
 BATCH = 2_000
 """Outbox rows written per transaction (a few milliseconds each: the event loop and other writers
 wait for one batch at most)."""
+WRITERS_FROM = 4
+"""Batches an event's fan-out needs for them to be written a few at once (`fanouts.writers`): below, the
+other connections (opened on first use) cost more than they save."""
 FAN_OUT_NICENESS = 10
 """How much lower than the event loop the fan-out thread runs (`nice` steps)."""
 CHECKPOINT_AFTER = 1_000
@@ -308,13 +312,9 @@ class Alerter:
             there = outbox.keys_of_events(db, [event.dedupe_key])
             if there:  # fanned out before a crash cut it short: those rows stay as they are
                 receivers = [r for r in receivers if delivery_key(event.dedupe_key, r[0], r[1]) not in there]
-            keys = story_keys(event)
             added = 0
-            for start in range(0, len(receivers), self.batch):
-                batch = receivers[start:start + self.batch]
-                with db.atomic():
-                    roots = self._roots(db, batch, keys, now)
-                    added += self._write(db, event, batch, keys, roots, hold if settings else None, now)
+            for n in self._batches(db, event, receivers, hold if settings else None, now):
+                added += n
                 yield
             if len(events) > 1:  # distinct channels over several events (one event: its receivers)
                 channels.update((p, c) for p, c, _ in receivers)
@@ -348,6 +348,37 @@ class Alerter:
                         done.seconds, f"; {done.folded} more folded into one message for each of "
                         f"{len(folded)} channel(s) over their cap of {self.alert_cap}" if folded else "")
 
+    def _batches(self, db: Database, event: Event, receivers: Sequence[Receiver], hold: Hold | None,
+                 now: datetime) -> Iterator[int]:
+        """Write an event's rows a batch per transaction (channels in order); each batch's rows added, as
+        they commit. Where the store lets them (`fanouts.writers`: PostgreSQL), batches are written a few
+        at once, each in a thread and a transaction of its own: the server's work per row (the indexes, the
+        check of the event's key) is most of a fan-out there, and one connection keeps one core busy.
+        Batches committed out of order change nothing: each stands alone, and the event stays listed until
+        they all have."""
+        keys = story_keys(event)
+        batches = [receivers[start:start + self.batch] for start in range(0, len(receivers), self.batch)]
+
+        def write(batch: Sequence[Receiver]) -> int:
+            with db.atomic():
+                return self._write(db, event, batch, keys, self._roots(db, batch, keys, now), hold, now)
+
+        writers = fanouts.writers(db) if len(batches) >= WRITERS_FROM else 1
+        if writers <= 1:
+            yield from map(write, batches)
+            return
+        pool = ThreadPoolExecutor(writers, thread_name_prefix="leaderwatch-fanout-batch")
+        running: deque[Future[int]] = deque()  # `writers` batches at most: a stop leaves no more begun
+        try:
+            for batch in batches:
+                if len(running) == writers:
+                    yield running.popleft().result()
+                running.append(pool.submit(write, batch))
+            while running:
+                yield running.popleft().result()
+        finally:  # done, or a batch failed, or the fan-out stopped: the batches under way end on their own
+            pool.shutdown(cancel_futures=True)
+
     def _roots(self, db: Database, batch: Sequence[Receiver], keys: Sequence[str], now: datetime
                ) -> dict[Channel, int]:
         """The open stories of the batch's channels (in channel order) under `keys`: their first alerts."""
@@ -372,14 +403,12 @@ class Alerter:
         rows: list[outbox.NewRow] = []
         edits: list[outbox.NewRow] = []
         replied: list[tuple[str, str, str, int, str]] = []
-        opened: list[int] = []
         ek, board, stamp, post = event.dedupe_key, event.board, to_text(now), outbox.POST
         if not roots and hold is None:  # the usual case: posts, nothing held; this runs per channel
             rows = [(f"{ek}/{platform}/{channel_id}", ek, platform, channel_id, subs, None, None, post, None,
                      stamp) for platform, channel_id, subs in receivers]
-            opened = list(range(len(rows))) if keys else []
             receivers = ()
-        for i, (platform, channel_id, subs) in enumerate(receivers):
+        for platform, channel_id, subs in receivers:
             until, digest = hold((platform, channel_id), board) if hold is not None else (None, None)
             key = f"{ek}/{platform}/{channel_id}"  # delivery_key, inlined: this loop runs per channel
             root = roots.get((platform, channel_id)) if roots and digest is None else None
@@ -389,20 +418,10 @@ class Alerter:
                               root, stamp))
                 replied += [(platform, channel_id, story, root, stamp) for story in keys]
             else:
-                if keys and digest is None:
-                    opened.append(i)
                 rows.append((key, ek, platform, channel_id, subs, until, digest, post, None, stamp))
-        first = outbox.add_batch(db, rows)
+        outbox.add_batch(db, rows, keys)  # its posts without a digest open the stories `keys`
         if edits:
             outbox.add_batch(db, sorted(edits))
-        if opened:
-            if first is not None:
-                ids = [first + i for i in opened]
-            else:  # a row was there already (another process fanned out too): ask for the ids
-                found = outbox.ids_of(db, [rows[i][0] for i in opened])
-                ids = [found.get(rows[i][0], 0) for i in opened]
-            replied += [(rows[i][2], rows[i][3], story, row, stamp)
-                        for i, row in zip(opened, ids, strict=True) if row for story in keys]
         if replied:
             outbox.touch_stories_batch(db, sorted(replied))
         return len(rows)
