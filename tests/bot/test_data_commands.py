@@ -34,11 +34,27 @@ def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_database(excerpts, tmp_path_factory.mktemp("data-commands"))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> str:
+    """The template on each store in turn, as `--db` names it: a copy of the file (tmp_path/lw.db), or its
+    rows copied into this test process's PostgreSQL schema (emptied), by its URL."""
+    if request.param == "sqlite":
+        path = tmp_path / "lw.db"
+        shutil.copy(template, path)
+        return str(path)
+    from leaderwatch.storage.export import copy_database
+    from tests.conftest import empty_postgres
+
+    database = request.getfixturevalue("postgres_session_db")
+    empty_postgres(database)
+    with contextlib.closing(open_db(template)) as source:
+        copy_database(source, database)
+    return str(request.getfixturevalue("postgres_schema"))
+
+
 @pytest.fixture
-def app(template: Path, tmp_path: Path) -> Iterator[App]:
-    path = tmp_path / "lw.db"
-    shutil.copy(template, path)
-    application = build_app(Settings(db_path=str(path)), clock=lambda: datetime(2025, 2, 1, tzinfo=UTC))
+def app(target: str) -> Iterator[App]:
+    application = build_app(Settings(db_path=target), clock=lambda: datetime(2025, 2, 1, tzinfo=UTC))
     yield application
     asyncio.run(application.aclose())
 
@@ -162,9 +178,8 @@ def test_export_shows_progress_on_a_terminal(app: App, monkeypatch: pytest.Monke
     assert terminal.getvalue().startswith("\rlmarena/text: 6/6 snapshots\nlmarena/text: 240 row(s)")
 
 
-def test_export_piped_into_head_stops_quietly(template: Path, tmp_path: Path) -> None:
-    path = tmp_path / "lw.db"
-    shutil.copy(template, path)
+def test_export_piped_into_head_stops_quietly(target: str) -> None:
+    path = target
     with contextlib.closing(open_db(path)) as db:
         repeat_tables(db, "lmarena/text", 5)  # more than a pipe holds (64 KiB): the write must hit its end
     script = ("import argparse, asyncio, sys\n"
@@ -214,25 +229,27 @@ def test_backup_refuses_an_existing_file_unless_forced(app: App, tmp_path: Path)
 
 
 def test_backup_onto_the_live_database_is_refused(app: App) -> None:
+    # SQLite only by nature: the live database is a file the backup could overwrite.
+    if app.db.backend != "sqlite":
+        pytest.skip("a PostgreSQL database is no file a backup could overwrite")
     code, _, err = run(app, "backup", app.settings.db_path, "--force")
     assert code == 2
     assert err == f"leaderwatch: {app.settings.db_path} is the live database itself; choose another path\n"
 
 
-def test_through_the_cli_once_registered(template: Path, tmp_path: Path,
+def test_through_the_cli_once_registered(target: str, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """`leaderwatch --db DB export ...` and `backup` through the real CLI."""
 
     for name in [k for k in os.environ if k.startswith("LEADERWATCH_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    path = tmp_path / "lw.db"
-    shutil.copy(template, path)
+    path = target
 
     def cli(*argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = leaderwatch.bot.cli.main.main(["--db", str(path), *argv])
+            code = leaderwatch.bot.cli.main.main(["--db", path, *argv])
         return code, out.getvalue(), err.getvalue()
 
     code, out, _ = cli("export", "lmarena/text", "--from", "2025-01-24", "--to", "2025-01-24")

@@ -113,16 +113,15 @@ class Site:
         return httpx.Response(200, content=body, headers={"ETag": etag} if self.etags else {})
 
 
-def count(db: Database, table: str, where: str = "1", params: Sequence[Any] = ()) -> int:
+def count(db: Database, table: str, where: str = "TRUE", params: Sequence[Any] = ()) -> int:
     """Rows in a table."""
     return int(db.execute(f"SELECT count(*) FROM {table} WHERE {where}", list(params)).fetchone()[0])
 
 
 @pytest.fixture
-def db():
-    database = open_db(":memory:")
-    yield database
-    database.close()
+def db(any_db: Database) -> Database:
+    """A new, empty database on each store (SQLite, PostgreSQL)."""
+    return any_db
 
 
 @dataclass
@@ -434,13 +433,27 @@ def test_retry_delay_grows_and_is_capped_at_the_interval():
 # --- build_app / schedule / run -------------------------------------------------------------------------
 
 
-def make_app(tmp_path: Path, identity: Identity, handler: Callable[[httpx.Request], httpx.Response],
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the app keeps its data, on each store in turn: the file tmp_path/lw.db, or this test
+    process's PostgreSQL schema (emptied) by its URL, as `LEADERWATCH_DB` would name them."""
+    if request.param == "sqlite":
+        return str(tmp_path / "lw.db")
+    from tests.conftest import empty_postgres
+
+    empty_postgres(request.getfixturevalue("postgres_session_db"))
+    return str(request.getfixturevalue("postgres_schema"))
+
+
+def make_app(target: str | Path, identity: Identity, handler: Callable[[httpx.Request], httpx.Response],
              sources_settings: dict[str, SourceSettings] | None = None,
              names: Sequence[str] = ("fake",), intervals: Sequence[int] = (3600,)
              ) -> tuple[App, list[Stored]]:
-    """An App over tmp_path/lw.db, a mock transport and fake sources."""
+    """An App over `target` (a SQLite file or a PostgreSQL URL; a folder: its lw.db), a mock transport and
+    fake sources."""
     changes: list[Stored] = []
-    settings = Settings(db_path=str(tmp_path / "lw.db"), sources=sources_settings or {})
+    db_path = str(target / "lw.db") if isinstance(target, Path) else target
+    settings = Settings(db_path=db_path, sources=sources_settings or {})
     clock = ticking_clock()
     srcs = [FakeSource(identity, clock, ("a",), name=n, interval_seconds=i)
             for n, i in zip(names, intervals, strict=True)]
@@ -450,11 +463,13 @@ def make_app(tmp_path: Path, identity: Identity, handler: Callable[[httpx.Reques
     return app, changes
 
 
-async def test_build_app_wires_the_parts_and_persists_validators(tmp_path, identity):
+async def test_build_app_wires_the_parts_and_persists_validators(target, identity):
     site = Site(content={"/a.json": rows(3)})
-    app, changes = make_app(tmp_path, identity, site)
+    app, changes = make_app(target, identity, site)
     try:
-        assert (tmp_path / "lw.db").is_file()
+        assert app.db.backend == ("postgres" if target.startswith("postgresql:") else "sqlite")
+        if app.db.backend == "sqlite":
+            assert Path(target).is_file()
         assert app.fetcher.client is app.client
         assert app.poller.fetcher is app.fetcher and app.poller.db is app.db
         assert [s.name for s in app.sources] == ["fake"]
@@ -465,11 +480,15 @@ async def test_build_app_wires_the_parts_and_persists_validators(tmp_path, ident
     finally:
         await app.aclose()
     assert app.client.is_closed
-    assert status.load_validators(open_db(tmp_path / "lw.db")) == {
-        f"{SITE}/a.json": (app.fetcher.validators[f"{SITE}/a.json"].etag, None)}
+    reopened = open_db(target)
+    try:
+        assert status.load_validators(reopened) == {
+            f"{SITE}/a.json": (app.fetcher.validators[f"{SITE}/a.json"].etag, None)}
+    finally:
+        reopened.close()
 
     # A restart loads the stored validators: the first request is conditional and gets a 304.
-    again, changes = make_app(tmp_path, identity, site)
+    again, changes = make_app(target, identity, site)
     try:
         assert set(again.fetcher.validators) == {f"{SITE}/a.json"}
         result = await again.poller.poll(again.sources[0])
@@ -479,8 +498,8 @@ async def test_build_app_wires_the_parts_and_persists_validators(tmp_path, ident
         await again.aclose()
 
 
-async def test_enabled_sources_and_intervals_follow_the_config(tmp_path, identity):
-    app, _ = make_app(tmp_path, identity, Site(), names=("one", "two", "three"), intervals=(3600, 7200, 900),
+async def test_enabled_sources_and_intervals_follow_the_config(target, identity):
+    app, _ = make_app(target, identity, Site(), names=("one", "two", "three"), intervals=(3600, 7200, 900),
                       sources_settings={"two": SourceSettings(enabled=False),
                                         "three": SourceSettings(interval_seconds=600)})
     try:
@@ -490,8 +509,8 @@ async def test_enabled_sources_and_intervals_follow_the_config(tmp_path, identit
         await app.aclose()
 
 
-async def test_schedule_adds_one_polite_job_per_enabled_source(tmp_path, identity):
-    app, _ = make_app(tmp_path, identity, Site(), names=("one", "two", "three"), intervals=(3600, 7200, 900),
+async def test_schedule_adds_one_polite_job_per_enabled_source(target, identity):
+    app, _ = make_app(target, identity, Site(), names=("one", "two", "three"), intervals=(3600, 7200, 900),
                       sources_settings={"two": SourceSettings(enabled=False),
                                         "three": SourceSettings(interval_seconds=600)})
     scheduler = AsyncIOScheduler(timezone=UTC)
@@ -518,7 +537,7 @@ async def test_schedule_adds_one_polite_job_per_enabled_source(tmp_path, identit
         await app.aclose()
 
 
-async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, identity, caplog, monkeypatch):
+async def test_run_logs_records_and_reschedules_a_failing_source(target, identity, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     attempts: list[httpx.Request] = []
     refused_at: list[datetime] = []
@@ -542,7 +561,7 @@ async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, ident
         refused_at.append(datetime.now(UTC))
         raise httpx.ConnectError("connection refused", request=request)
 
-    app, changes = make_app(tmp_path, identity, refuse)
+    app, changes = make_app(target, identity, refuse)
     app.fetcher.attempts = 2
     stop = asyncio.Event()
     task = asyncio.create_task(run(app, stop))
@@ -568,7 +587,7 @@ async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, ident
     assert set(moved) == {"next_run_time"} and job.next_run_time == moved["next_run_time"]
     assert refused_at[-1] + delay <= job.next_run_time <= moved_at + delay
     assert job.trigger.interval == timedelta(seconds=3600)
-    db = open_db(tmp_path / "lw.db")
+    db = open_db(target)
     st = status.status_of(db, "fake")
     db.close()
     assert st is not None
@@ -584,8 +603,8 @@ async def test_run_logs_records_and_reschedules_a_failing_source(tmp_path, ident
     assert changes == []
 
 
-async def test_retention_runs_daily_when_set_and_thins_old_history(tmp_path, identity, caplog):
-    app, _ = make_app(tmp_path, identity, Site())
+async def test_retention_runs_daily_when_set_and_thins_old_history(target, identity, caplog):
+    app, _ = make_app(target, identity, Site())
     when = [datetime(2024, 1, 1, h, tzinfo=UTC) for h in (1, 2, 3, 4, 5)] + [datetime(2024, 6, 1, tzinfo=UTC)]
     for i, at in enumerate(when):  # five different tables on one old day, then a later one
         store_all(app.db, [replace(snap(identity, "a", 3, at), content_hash=f"h{i}")], "test")

@@ -33,6 +33,12 @@ def template(excerpts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def db(any_template_db: Database) -> Database:
+    """The template on each store (SQLite, PostgreSQL)."""
+    return any_template_db
+
+
+@pytest.fixture
 def clock() -> Clock:
     return Clock(MONDAY - timedelta(hours=2))
 

@@ -4,9 +4,9 @@ the Alerter and its database (as polls run it), through `why`, and from chat (na
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from leaderwatch.alerts.models import Event, RuleError
 from leaderwatch.alerts.ruleset import parse_rule
@@ -15,7 +15,6 @@ from leaderwatch.bot.pipeline.alerter import Alerter
 from leaderwatch.bot.pipeline.store import store_all
 from leaderwatch.sources.base import Board, Entry, make_snapshot
 from leaderwatch.sources.identity import default_groups
-from leaderwatch.storage.db import open_db
 from leaderwatch.storage.rule_states import SPANNING, load_rule_states
 from leaderwatch.storage.subscriptions import add_subscription
 from tests.helpers import build_context
@@ -38,8 +37,8 @@ def table(board: Board, day: int, scores: dict[str, float]) -> list:
 class Pipeline:
     """Tables stored as polls store them, the Alerter running the subscribed rival rule on each change."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.db = open_db(tmp_path / "lw.db")
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.groups = default_groups()
         self.events: list[Event] = []
         add_subscription(self.db, "slack", "C1", "bench/*", RULE, "U1", T0)
@@ -54,8 +53,8 @@ class Pipeline:
         return self.events[before:]
 
 
-def test_fires_once_for_the_span_when_the_model_comes_to_lead_on_enough_boards(tmp_path: Path) -> None:
-    p = Pipeline(tmp_path)
+def test_fires_once_for_the_span_when_the_model_comes_to_lead_on_enough_boards(any_db: Database) -> None:
+    p = Pipeline(any_db)
     a, b, c = BOARDS
     for board in BOARDS:  # every board's first table: baselines
         assert p.store(board, 0, gpt_v=90, qwen_vl=80, o_v=70) == []
@@ -73,8 +72,8 @@ def test_fires_once_for_the_span_when_the_model_comes_to_lead_on_enough_boards(t
                             "both: 1 of 3")
 
 
-def test_a_group_rival_is_its_best_model_other_than_the_model(tmp_path: Path) -> None:
-    p = Pipeline(tmp_path)
+def test_a_group_rival_is_its_best_model_other_than_the_model(any_db: Database) -> None:
+    p = Pipeline(any_db)
     rule = "rival model=qwen-vl rival=west boards=bench/a at_least=1"
     add_subscription(p.db, "slack", "C1", "bench/a", rule, "U1", T0)
     a = BOARDS[0]
@@ -85,8 +84,8 @@ def test_a_group_rival_is_its_best_model_other_than_the_model(tmp_path: Path) ->
         "(bench/a #1 vs #2)"]
 
 
-async def test_why_explains_the_rule_with_the_span_in_view(tmp_path: Path) -> None:
-    p = Pipeline(tmp_path)
+async def test_why_explains_the_rule_with_the_span_in_view(any_db: Database) -> None:
+    p = Pipeline(any_db)
     a, b, _ = BOARDS
     for board in BOARDS:
         p.store(board, 0, gpt_v=90, qwen_vl=80, o_v=70)
@@ -103,8 +102,8 @@ async def test_why_explains_the_rule_with_the_span_in_view(tmp_path: Path) -> No
 
 
 async def test_subscribing_in_chat_resolves_the_names_and_takes_the_pattern_as_the_span(
-        tmp_path: Path) -> None:
-    p = Pipeline(tmp_path)
+        any_db: Database) -> None:
+    p = Pipeline(any_db)
     for board in BOARDS:
         p.store(board, 0, gpt_v=90, qwen_vl=80, o_v=70)
     ctx = build_context(p.db, lambda: T0 + timedelta(days=1))

@@ -4,6 +4,7 @@ they compare."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,22 +20,36 @@ from leaderwatch.sources.identity import Identity, default_groups
 from leaderwatch.sources.registry import all_boards, all_sources
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.db import Database, open_db
+from leaderwatch.storage.export import copy_database
+from tests.conftest import new_postgres_schema
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def race_db(request: pytest.FixtureRequest, imported_excerpts: tuple[Path, str],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """The imported excerpts on each store in turn: a copy of the file, or their rows copied into a
+    PostgreSQL schema of this module's own (kept for the module, dropped after)."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("race-db") / "lw.db"
+        shutil.copy(imported_excerpts[0], path)
+        with contextlib.closing(open_db(path)) as db:
+            yield db
+        return
+    with new_postgres_schema("race") as url, contextlib.closing(open_db(url)) as db:
+        with contextlib.closing(open_db(imported_excerpts[0])) as source:
+            copy_database(source, db)
+        yield db
+
+
 @pytest.fixture(scope="module")
-def ctx(imported_excerpts: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
-        ) -> Iterator[CommandContext]:
+def ctx(race_db: Database) -> CommandContext:
     """A read-only context over the imported excerpts (the questions here change nothing)."""
-    path = tmp_path_factory.mktemp("race-db") / "lw.db"
-    shutil.copy(imported_excerpts[0], path)
-    db = open_db(path)
     identity = Identity.load()
     groups = default_groups()
-    yield CommandContext(db, identity, groups, default_rules(list(groups)), all_boards(all_sources(identity)),
-                         lambda: NOW)
-    db.close()
+    return CommandContext(race_db, identity, groups, default_rules(list(groups)),
+                          all_boards(all_sources(identity)), lambda: NOW)
 
 
 async def ask(ctx: CommandContext, text: str) -> Reply:

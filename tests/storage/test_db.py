@@ -52,6 +52,7 @@ def locked(path: Path) -> Iterator[sqlite3.Connection]:
 
 def test_an_up_to_date_database_opens_while_another_program_holds_the_write_lock(
         path: Path, locked: sqlite3.Connection) -> None:
+    # SQLite only by nature: a second sqlite3 connection holding the file's write lock (WAL readers).
     db = open_db(path, busy_timeout=0.1)
     try:
         assert db.execute("SELECT count(*) FROM boards").fetchone()[0] == 0
@@ -62,6 +63,7 @@ def test_an_up_to_date_database_opens_while_another_program_holds_the_write_lock
 
 def test_a_transaction_that_reads_then_writes_waits_for_the_lock(path: Path, locked: sqlite3.Connection
                                                                   ) -> None:
+    # SQLite only by nature: the busy timeout of a connection that meets another one's write lock.
     db = open_db(path, busy_timeout=0.4)
     started = time.perf_counter()
     with pytest.raises(sqlite3.OperationalError) as failed, db.atomic():
@@ -75,6 +77,7 @@ def test_a_transaction_that_reads_then_writes_waits_for_the_lock(path: Path, loc
 
 
 def test_the_lock_message_names_the_run_holding_the_database(path: Path) -> None:
+    # SQLite only by nature: the flock run lock beside a database file.
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, datetime\n"
         "from leaderwatch.storage.db import RunLock\n"
@@ -98,6 +101,7 @@ def test_the_lock_message_names_the_run_holding_the_database(path: Path) -> None
 
 
 def test_a_full_disk_is_named() -> None:
+    # SQLite only by nature: sqlite3's and the OS's disk-full errors (no database is opened).
     known = storage_error(sqlite3.OperationalError("database or disk is full"), "/data/lw.db")
     assert isinstance(known, DiskFullError)
     assert str(known).startswith("the disk holding /data/lw.db is full: database or disk is full.")
@@ -105,14 +109,15 @@ def test_a_full_disk_is_named() -> None:
     assert storage_error(sqlite3.OperationalError("no such table: x"), "/data/lw.db") is None
 
 
-def test_identity_tables_are_written_only_when_they_changed(path: Path) -> None:
-    db = open_db(path)
+def test_identity_tables_are_written_only_when_they_changed(any_db: Database) -> None:
+    db = any_db
     identity = Identity.load()
     assert sync_identity(db, identity) is True
-    changes = db.conn.total_changes
+    sqlite = db.backend == "sqlite"
+    changes = db.conn.total_changes if sqlite else None  # a count of rows written: SQLite's only
     assert sync_identity(db, identity) is False
-    assert db.conn.total_changes == changes
-    db.close()
+    if sqlite:
+        assert db.conn.total_changes == changes
 
 
 # --- reads that stay flat -----------------------------------------------------------------------------
@@ -157,12 +162,24 @@ def test_best_entries_reads_each_snapshot_for_one_model(any_db: Database) -> Non
     assert best_entries(any_db, Identity().key("a"), ids).keys() == {ids[0]}
 
 
-def test_a_score_stored_as_null_before_scores_were_checked_is_dropped_on_upgrade(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database to open and reopen, on each store in turn: a new SQLite file, or this test process's
+    PostgreSQL schema (emptied) by its URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "old.db")
+    from tests.conftest import empty_postgres
+
+    empty_postgres(request.getfixturevalue("postgres_session_db"))
+    return str(request.getfixturevalue("postgres_schema"))
+
+
+def test_a_score_stored_as_null_before_scores_were_checked_is_dropped_on_upgrade(target: str) -> None:
+    path = target
     db = open_db(path)
     save(db, 0, ["a", "b", "c"])
     # As a database written before issue 14 held it: LMArena's NaN rating stored as NULL, m011 not run.
-    with db.conn:
+    with db.atomic():
         db.execute("UPDATE entries SET score = NULL WHERE name = 'b'")
         db.execute("DELETE FROM leaderwatch_migrations WHERE name = 'm011_drop_scoreless_entries'")
     db.close()

@@ -339,13 +339,13 @@ def test_a_young_history_is_left_alone(db: Database) -> None:
 
 
 def test_daily_thinning_of_several_polls_a_day(scrape: list[tuple[Recording, Source]],
-                                               tmp_path: Path) -> None:
+                                               any_db: Database) -> None:
     """The scrape's real tables, four polls a day (days 1-4 at 00, 06, 12 and 18 h on 2026-03-01, ...):
     after thinning, `top --at DAY` (the end of the day) answers with the same table for every day."""
     days = sorted({r.as_of for r, _ in scrape})
     base = datetime(2026, 3, 1, tzinfo=UTC)
     restamp = {d: base + timedelta(days=k // 4, hours=6 * (k % 4)) for k, d in enumerate(days)}
-    db = open_db(tmp_path / "dense.db")
+    db = any_db
     poll(db, scrape, restamp)
     ends = [base + timedelta(days=k + 1, seconds=-1) for k in range(len(days) // 4 + 1)]
     asked = {b: answers(db, b, ends) for b in BOARDS}
@@ -354,7 +354,6 @@ def test_daily_thinning_of_several_polls_a_day(scrape: list[tuple[Recording, Sou
     assert (before, report.snapshots_removed) == (45, 11)
     for board in BOARDS:
         assert answers(db, board, ends) == asked[board], board
-    db.close()
 
 
 def test_vacuum_gives_the_space_back(db: Database, template: Path, tmp_path: Path) -> None:

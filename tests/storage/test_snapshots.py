@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from leaderwatch.sources.base import Board, Entry, make_snapshot
 from leaderwatch.sources.identity import Identity
 from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.db import open_db
+from tests.conftest import new_postgres_schema
 
 BOARD = Board("test/text", "Test board", "score", True, True, "https://example.org/board")
 T0 = datetime(2025, 1, 24, tzinfo=UTC)
@@ -119,6 +121,7 @@ def test_failed_transaction_stores_nothing(db: Database) -> None:
 
 
 def test_database_is_wal_and_readable_by_sqlite_utils_cli(tmp_path: Path) -> None:
+    # SQLite only by nature: the file's journal mode and the sqlite-utils command line reading it.
     path = tmp_path / "history.db"
     db = open_db(path)
     store.save_snapshot(db, make_snapshot(BOARD, T0, T0, entries({"DeepSeek-R1": 1357})))
@@ -130,11 +133,23 @@ def test_database_is_wal_and_readable_by_sqlite_utils_cli(tmp_path: Path) -> Non
     assert '"name": "DeepSeek-R1"' in out and '"score": 1357' in out
 
 
-def test_migrations_are_applied_once(tmp_path: Path) -> None:
-    path = tmp_path / "history.db"
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a new database is made, on each store in turn: a SQLite file, or a new, empty PostgreSQL
+    schema (its URL; dropped after)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "history.db")
+        return
+    with new_postgres_schema("migrate") as url:
+        yield url
+
+
+def test_migrations_are_applied_once(new_target: str) -> None:
+    path = new_target
     open_db(path).close()
     db = open_db(path)
     names = [r["name"] for r in db.table("leaderwatch_migrations").rows_where(order_by="name")]
     assert names[:6] == ["m001_initial", "m002_rule_states", "m003_chat", "m004_rule_states_before",
                          "m005_stories", "m006_source_drift"]
+    db.close()
     assert "m007_snapshot_returns" in names and len(names) == len(set(names))
