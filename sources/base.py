@@ -11,7 +11,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -167,8 +167,8 @@ def score_problem(board: Board, score: object) -> str | None:
 
 
 def usable_entries(board: Board, as_of: datetime, entries: Sequence[Entry]) -> list[Entry]:
-    """The entries whose score can be stored and whose name names a model; the others are counted in
-    one log line. A name with no letter or digit (`***`, only control characters) has an empty model
+    """The entries whose score can be stored and whose name names a model, without NUL characters
+    (`without_nul`); the others are counted in one log line. A name with no letter or digit (`***`, only control characters) has an empty model
     key: it would be one model with every other such name, and shows as nothing.
 
     Raises ShapeError when rows were given but none is usable (a column that changed meaning is
@@ -177,9 +177,10 @@ def usable_entries(board: Board, as_of: datetime, entries: Sequence[Entry]) -> l
     kept: list[Entry] = []
     dropped: dict[str, list[str]] = {}
     for entry in entries:
-        problem = "unnamed" if not entry.model_key.strip() else score_problem(board, entry.score)
+        cleaned = without_nul(entry)
+        problem = "unnamed" if not cleaned.model_key.strip() else score_problem(board, cleaned.score)
         if problem is None:
-            kept.append(entry)
+            kept.append(cleaned)
         else:
             dropped.setdefault(problem, []).append(entry.name)
     if not dropped:
@@ -194,6 +195,19 @@ def usable_entries(board: Board, as_of: datetime, entries: Sequence[Entry]) -> l
         raise ShapeError(board.source, board.url or board.id,
                          f"{board.id}: no usable row (a name and a score that can be stored): {reasons}")
     return kept
+
+
+def without_nul(entry: Entry) -> Entry:
+    """The entry with no NUL character in its text: PostgreSQL's text cannot hold one, and a row must be
+    judged by the rules as it is stored (on SQLite too), or its model would look new at every poll."""
+    texts = (entry.name, entry.model_key, entry.organization or "", *entry.components)
+    if not any("\x00" in text for text in texts):
+        return entry
+    def clean(text: str) -> str:
+        return text.replace("\x00", "")
+    return replace(entry, name=clean(entry.name), model_key=clean(entry.model_key),
+                   organization=clean(entry.organization) if entry.organization is not None else None,
+                   components=tuple(clean(c) for c in entry.components))
 
 
 def competition_ranks(scores: Sequence[float], higher_is_better: bool = True) -> list[int]:

@@ -99,8 +99,8 @@ def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
 
 def _value(v: Any) -> Any:
     """A parameter as SQLite would store it: a bool as 0/1 (the schema has no booleans); text without NUL
-    characters, which PostgreSQL's text cannot hold (a leaderboard's name with one would otherwise fail
-    every poll of its source: the character is dropped, as the chat adapters drop it when they show it)."""
+    characters, which PostgreSQL's text cannot hold (a leaderboard's rows are cleaned before the rules see
+    them, `sources.base.without_nul`; this keeps any other text, a chat user's name say, from failing)."""
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, str) and "\x00" in v:
