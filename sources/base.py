@@ -168,8 +168,9 @@ def score_problem(board: Board, score: object) -> str | None:
 
 def usable_entries(board: Board, as_of: datetime, entries: Sequence[Entry]) -> list[Entry]:
     """The entries whose score can be stored and whose name names a model, without NUL characters
-    (`without_nul`); the others are counted in one log line. A name with no letter or digit (`***`, only control characters) has an empty model
-    key: it would be one model with every other such name, and shows as nothing.
+    (`without_nul`); the others are counted in one log line. A name with no letter or digit (`***`, only
+    control characters) has an empty model key: it would be one model with every other such name, and
+    shows as nothing.
 
     Raises ShapeError when rows were given but none is usable (a column that changed meaning is
     drift, not an empty table).
