@@ -23,9 +23,16 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from sqlite_utils import Database as SqliteDatabase
 
-from leaderwatch.storage.engine import POSTGRES, SQLITE, Backend, Cursor, backend_of, is_postgres_url
+from leaderwatch.storage.engine import (
+    POSTGRES,
+    SQLITE,
+    Backend,
+    Cursor,
+    backend_of,
+    is_postgres_url,
+    redact,
+)
 from leaderwatch.storage.engine import Database as Database  # the handle the other packages type against
-from leaderwatch.storage.postgres import PostgresDatabase, redact
 
 logger = logging.getLogger(__name__)
 
@@ -414,6 +421,8 @@ class _WritingDatabase(SqliteDatabase):
 
 
 if TYPE_CHECKING:  # both stores offer what the rest of the code types against
+    from leaderwatch.storage.postgres import PostgresDatabase
+
     _SQLITE_IS_A_DATABASE: type[Database] = _WritingDatabase
     _POSTGRES_IS_A_DATABASE: type[Database] = PostgresDatabase
 
@@ -452,7 +461,10 @@ def open_db(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Dat
 
 
 def _open_postgres(url: str, busy_timeout: float) -> Database:
-    """The PostgreSQL database at `url`, its schema brought up to date (errors come out as StorageError)."""
+    """The PostgreSQL database at `url`, its schema brought up to date (errors come out as StorageError).
+    psycopg is imported here, on first use: a SQLite install never loads it."""
+    from leaderwatch.storage.postgres import PostgresDatabase
+
     db = PostgresDatabase(url, busy_timeout)
     try:
         if migrations.pending(db):
@@ -466,8 +478,8 @@ def _open_postgres(url: str, busy_timeout: float) -> Database:
 def db_file(db: Database) -> str:
     """The file of the database behind `db` (`:memory:` for an in-memory one); for PostgreSQL its URL
     without the password."""
-    if isinstance(db, PostgresDatabase):
-        return redact(db.url)
+    if backend_of(db) == POSTGRES:
+        return redact(str(getattr(db, "url", "postgresql://")))
     for _, name, file in db.execute("PRAGMA database_list").fetchall():
         if name == "main":
             return str(file) or ":memory:"

@@ -9,14 +9,38 @@ small surface named here and nothing else is used outside storage: SQL with `?` 
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 Backend = Literal["sqlite", "postgres"]
 
 SQLITE: Backend = "sqlite"
 POSTGRES: Backend = "postgres"
+
+
+def redact(url: str) -> str:
+    """The URL without its password (for messages, `db_file` and logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgresql://(an unreadable URL)"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def replica_id() -> str:
+    """This process as `<host>:<pid>`: how the replicas sharing a database name themselves (the outbox's
+    claims, the leadership, `/healthz`)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def is_postgres_url(location: str | object) -> bool:

@@ -20,9 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import re
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from leaderwatch.storage.engine import is_postgres_url
+from leaderwatch.storage.engine import is_postgres_url, replica_id
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +90,6 @@ def application_name(url: str) -> str:
     install in a schema of its own (at most 63 characters, PostgreSQL's limit)."""
     schema = schema_of(url)
     return (APPLICATION_NAME if schema == "public" else f"{APPLICATION_NAME}:{schema}")[:63]
-
-
-def replica_id() -> str:
-    """This process as `<host>:<pid>`: what `/healthz` and the logs call a replica."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def describe_url(url: str) -> str:

@@ -37,7 +37,6 @@ from leaderwatch.alerts.stories import STORY_WINDOW
 from leaderwatch.storage.db import from_text, to_text
 from leaderwatch.storage.engine import POSTGRES, SQLITE, Database, backend_of, indexed_by
 from leaderwatch.storage.events import NOT_A_MESSAGE, to_event
-from leaderwatch.storage.leadership import APPLICATION_NAME_SQL
 
 POST, REPLY, EDIT = "post", "reply", "edit"
 
@@ -70,6 +69,8 @@ def dispatchers(db: Database) -> int:
     from sessions in this schema, an install of its own; on SQLite, one."""
     if not shared(db):
         return 1
+    from leaderwatch.storage.leadership import APPLICATION_NAME_SQL  # psycopg: PostgreSQL only
+
     row = db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                      f"AND application_name = {APPLICATION_NAME_SQL}").fetchone()
     return max(1, int(row[0]))

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
@@ -32,28 +31,13 @@ from psycopg.adapt import Loader
 from psycopg.types.array import ListBinaryDumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from leaderwatch.storage.engine import POSTGRES, Backend
+from leaderwatch.storage.engine import POSTGRES, Backend, redact
 
 POOL_MAX = 8
 """Connections at most in the pool: the event loop, the fan-out's thread and its batch writers
 (`fanouts.WRITERS`), the web server's probes."""
 
 CONNECT_TIMEOUT_SECONDS = 10
-
-
-def redact(url: str) -> str:
-    """The URL without its password (for messages, `db_file` and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://(an unreadable URL)"
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 # --- SQL: `?` placeholders to psycopg's -----------------------------------------------------------------

@@ -29,7 +29,6 @@ from leaderwatch.sources.registry import all_sources, is_enabled_by_default, sou
 from leaderwatch.storage.db import Database, StorageError, db_file, open_db, schema_state
 from leaderwatch.storage.db import is_writable as database_writable
 from leaderwatch.storage.engine import is_postgres_url
-from leaderwatch.storage.installations import InstallationError, TokenCipher
 
 OK, FAIL, SKIP = "ok", "FAIL", "skip"
 SLACK_API = "https://slack.com/api/"
@@ -226,6 +225,8 @@ def check_slack_oauth(settings: Settings) -> Check:
                      f"SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set (a public app) but {names} "
                      f"{'is' if one else 'are'} not: set {'it' if one else 'them'} (README \"A public app "
                      "for many workspaces\")")
+    from leaderwatch.storage.installations import InstallationError, TokenCipher  # cryptography: OAuth only
+
     try:
         TokenCipher(str(settings.secret_key))
     except InstallationError as exc:

@@ -25,7 +25,7 @@ from leaderwatch.storage.db import (
     run_lock_holder,
     schema_state,
 )
-from leaderwatch.storage.engine import is_postgres_url
+from leaderwatch.storage.engine import is_postgres_url, redact
 from leaderwatch.storage.migrate import (
     BATCH_ROWS,
     MigrateError,
@@ -34,7 +34,6 @@ from leaderwatch.storage.migrate import (
     copy_store,
     skipped_note,
 )
-from leaderwatch.storage.postgres import redact
 
 logger = logging.getLogger(__name__)
 

@@ -60,8 +60,8 @@ from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.http import backoff
 from leaderwatch.storage import outbox
 from leaderwatch.storage.db import DATABASE_ERRORS, Database
+from leaderwatch.storage.engine import replica_id
 from leaderwatch.storage.events import event_by_key
-from leaderwatch.storage.leadership import replica_id
 from leaderwatch.storage.outbox import Lease, OutboxItem
 from leaderwatch.storage.subscriptions import disable_channel, record_audit
 

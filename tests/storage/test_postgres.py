@@ -33,8 +33,9 @@ from leaderwatch.storage.db import (
     schema_state,
     storage_error,
 )
+from leaderwatch.storage.engine import redact
 from leaderwatch.storage.export import backup_database, copy_database
-from leaderwatch.storage.postgres import redact, translate
+from leaderwatch.storage.postgres import translate
 from leaderwatch.storage.subscriptions import add_subscription, channel_subscriptions
 from tests.conftest import new_postgres_schema
 
