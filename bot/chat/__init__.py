@@ -3,6 +3,6 @@
 
 An adapter turns a platform payload into an `Invocation`, awaits `dispatch`, and renders the `Reply`;
 it also sends alerts for the pipeline's dispatcher. slack_bolt/slack_sdk are imported only by `slack`,
-discord.py only by `discord_bot`, cryptography (signatures) only by `discord_http`. May import the command layer, the pipeline, settings and runtime;
-never `cli` or `app`.
+discord.py only by `discord_bot`, cryptography (signatures) only by `discord_http`. May import the command
+layer, the pipeline, settings and runtime; never `cli` or `app`.
 """
