@@ -318,6 +318,11 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
     slack_mode = str(setting("LEADERWATCH_SLACK_MODE", "slack_mode") or default_mode).lower()
     if slack_mode not in ("socket", "http"):
         raise ConfigError(f"LEADERWATCH_SLACK_MODE: expected `socket` or `http`, got {slack_mode!r}")
+    if slack_mode == "socket" and default_mode == "http":
+        raise ConfigError("LEADERWATCH_SLACK_MODE=socket with SLACK_CLIENT_ID / SLACK_CLIENT_SECRET: a "
+                          "public app takes Slack's requests over HTTP (its installs come back to "
+                          "/slack/oauth_redirect, and any replica can answer); set "
+                          "LEADERWATCH_SLACK_MODE=http, or unset it")
 
     discord_mode = _discord_mode(env, setting, http_port)
 

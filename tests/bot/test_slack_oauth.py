@@ -365,6 +365,7 @@ def test_oauth_settings_load(tmp_path: Path) -> None:
     ("SLACK_SIGNING_SECRET", {}, "SLACK_SIGNING_SECRET: required for OAuth installs"),
     ("LEADERWATCH_HTTP_PORT", {}, "LEADERWATCH_HTTP_PORT: required for OAuth installs"),
     (None, {"SLACK_BOT_TOKEN": "xoxb-1"}, "choose one"),
+    (None, {"LEADERWATCH_SLACK_MODE": "socket"}, "set LEADERWATCH_SLACK_MODE=http, or unset it"),
 ])
 def test_incomplete_oauth_settings_refuse_to_start(tmp_path: Path, drop: str | None, add: dict[str, str],
                                                    says: str) -> None:
