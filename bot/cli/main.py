@@ -36,6 +36,7 @@ from leaderwatch.storage.db import (
     StorageError,
     storage_error,
 )
+from leaderwatch.storage.engine import is_postgres_url
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +275,7 @@ def execute(app: App, args: argparse.Namespace) -> int:
     except (DatabaseLockedError, DiskFullError, AlreadyRunningError) as exc:
         return fail(f"{exc}.", 1)
     except StorageError as exc:
-        return fail(f"{exc}. Set LEADERWATCH_DB to a writable path.")
+        return fail(unusable(exc, app.settings.db_path))
     except DATABASE_ERRORS as exc:  # a write met a lock held too long, or a full disk: said plainly
         known = storage_error(exc, app.settings.db_path)
         if known is None:
@@ -296,6 +297,14 @@ def start(settings: Settings, run_lock: RunLock | None) -> App:
     except BaseException:
         run_lock.release()
         raise
+
+
+def unusable(exc: StorageError, db_path: str) -> str:
+    """A database that cannot be used, and what to do: a file wants a writable path; a PostgreSQL error
+    says already which server it could not use and what to check."""
+    if is_postgres_url(db_path):
+        return f"{exc}."
+    return f"{exc}. Set LEADERWATCH_DB to a writable path."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DatabaseLockedError, DiskFullError, AlreadyRunningError) as exc:
         return fail(f"{exc}.", 1)
     except StorageError as exc:
-        return fail(f"{exc}. Set LEADERWATCH_DB to a writable path.")
+        return fail(unusable(exc, settings.db_path))
     except OSError as exc:  # the run lock's file cannot be made beside the database
         return fail(f"cannot take the run lock {exc.filename}: {exc.strerror}. Set LEADERWATCH_DB to a "
                     "writable path.")

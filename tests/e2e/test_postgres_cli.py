@@ -158,3 +158,11 @@ def test_backfill_on_postgres_stores_what_it_stores_on_sqlite(tmp_path: Path, mi
             == without_timing(on_sqlite.stdout)
         for command in (["top", "lmarena/vision", "--at", "2024-12-01", "-n", "3"], ["boards"]):
             assert run_cli("--db", url, *command)[:2] == run_cli("--db", lite, *command)[:2]
+
+
+def test_a_command_on_an_unreachable_server_says_what_to_check_and_no_password(refused_port: int) -> None:
+    code, out, err = run_cli("--db", f"postgresql://lw:s3cret-pw@127.0.0.1:{refused_port}/lw", "boards")
+    assert code != 0 and out == ""
+    assert f"cannot reach PostgreSQL at postgresql://lw:***@127.0.0.1:{refused_port}/lw" in err
+    assert "Check that the server runs and LEADERWATCH_DB names it" in err
+    assert "writable path" not in err and "s3cret-pw" not in err  # a file's advice is not a server's
