@@ -135,8 +135,12 @@ class JsonFormatter(logging.Formatter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler.executors.default", "apscheduler.scheduler")
-"""Loggers held at WARNING: one line per HTTP request or scheduler tick drowns the useful lines."""
+QUIET_LOGGERS = {"httpx": logging.WARNING, "httpcore": logging.WARNING,
+                 "apscheduler.executors.default": logging.WARNING, "apscheduler.scheduler": logging.WARNING,
+                 "psycopg.pool": logging.ERROR}
+"""Libraries' loggers held at a level: one line per HTTP request or scheduler tick drowns the useful lines,
+and psycopg's pool warns (in three lines) at each failed reconnection while PostgreSQL is down, which the
+leader loop, the failed writes and /healthz already say once."""
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -168,6 +172,6 @@ def configure_logging(settings: Settings, verbose: bool, stream: IO[str] | None 
     handler = build_handler(settings, stream)
     root.handlers.insert(0, handler)  # first, so the records later handlers see are already redacted
     root.setLevel(logging.DEBUG if verbose else getattr(logging, settings.log_level))
-    for noisy in QUIET_LOGGERS:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy, level in QUIET_LOGGERS.items():
+        logging.getLogger(noisy).setLevel(level)
     return handler
