@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +58,7 @@ from leaderwatch.storage import snapshots as store
 from leaderwatch.storage.db import open_db
 from tests.bot.fake_discord import CHANNEL_ID, FakeDiscord, embed_problems, keep_endpoints, settings_for
 from tests.bot.fake_slack import BOT_TOKEN, FakeSlack
+from tests.bot.test_slack import texts
 from tests.helpers import build_context
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -348,16 +349,6 @@ async def discord(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]
     await fake.stop()
 
 
-def slack_texts(blocks: Sequence[dict[str, Any]]) -> str:
-    out: list[str] = []
-    for block in blocks:
-        if "text" in block:
-            out.append(block["text"]["text"])
-        out += [f["text"] for f in block.get("fields", [])]
-        out += [e["text"] for e in block.get("elements", []) if "text" in e]
-    return "\n".join(out)
-
-
 def discord_texts(message: dict[str, Any]) -> str:
     out: list[str] = [message.get("content") or ""]
     for e in message.get("embeds") or []:
@@ -376,11 +367,11 @@ async def test_slack_gets_hostile_names_cleaned_and_inert(slack: FakeSlack) -> N
     calls = slack.called("chat.postMessage")
     assert len(calls) == len(events)  # one message each
     for call in calls:
-        shown = slack_texts(call.params["blocks"]) + call.params["text"]
+        shown = texts(call.params["blocks"]) + call.params["text"]
         assert not any(c in shown for c in UNSHOWABLE)
         assert "<!channel>" not in shown and "<@&123>" not in shown  # escaped: &lt;!channel&gt;
         assert len(shown) < 3 * (NAME_LIMIT + 400)
-    hostile = slack_texts(calls[0].params["blocks"])
+    hostile = texts(calls[0].params["blocks"])
     assert "&lt;!channel&gt; &lt;@&amp;123&gt; ||sp|| `t` _it_ ~~x~~ gnp.exe i" in hostile
 
 
@@ -417,7 +408,7 @@ def test_the_plain_fallback_and_tables_are_cleaned_too() -> None:
             assert not any(c in body for c in UNSHOWABLE)
     blocks = to_blocks(reply)
     assert not any(c in json.dumps(blocks, ensure_ascii=False) for c in UNSHOWABLE)
-    assert "<!channel>" not in slack_texts(blocks[1:])  # mrkdwn; the header is plain_text, never parsed
+    assert "<!channel>" not in texts(blocks[1:])  # mrkdwn; the header is plain_text, never parsed
 
 
 async def test_questions_and_charts_answer_about_hostile_names(caplog: pytest.LogCaptureFixture,
