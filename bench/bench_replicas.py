@@ -10,8 +10,8 @@ commit until the last row is confirmed `delivered`.
 Limits: the fakes enforce none here, and the replicas' `[delivery]` rates are raised far above the
 platforms' (see tests/e2e/test_replicas.py `write_config`), so this measures what the replicas themselves
 manage: claims, rendering, the senders, PostgreSQL. With the shipped rates (Discord 50 requests a second,
-Slack 300 messages a minute, per replica) the platforms' pace would be the bound, and N replicas would
-together go N times faster than one bot token allows (the `[delivery]` pacing is per process).
+Slack 300 messages a minute) the platforms' pace would be the bound: the replicas share it, each keeping to
+1/N of the `[delivery]` rates.
 
 Printed per run: wall time, rows/s, rows confirmed by each replica (from `claimed_by`), requests the
 fakes received beyond one per row (duplicates: must be 0) and rows not delivered.
@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
+from leaderwatch.storage import outbox  # noqa: E402
 from leaderwatch.storage.db import Database, open_db  # noqa: E402
 from tests.conftest import new_postgres_schema, postgres_test_url  # noqa: E402
 from tests.e2e.test_replicas import (  # noqa: E402
     Platforms,
     Replica,
-    depth,
     discord_channels,
     discord_nonces,
     queue,
@@ -74,9 +74,9 @@ def deliver(replicas: int, rows: int, folder: Path, slots: int, url: str, platfo
         keys = queue(db, "bench", events, channels, datetime.now(UTC))
         start = time.perf_counter()
         deadline = start + 30 * 60
-        while depth(db).get("delivered", 0) < len(keys):
+        while outbox.depth(db).get("delivered", 0) < len(keys):
             if time.perf_counter() > deadline:
-                raise SystemExit(f"{replicas} replica(s): {depth(db)} after 30 min")
+                raise SystemExit(f"{replicas} replica(s): {outbox.depth(db)} after 30 min")
             time.sleep(0.2)
         seconds = time.perf_counter() - start
         nonces = discord_nonces(keys)

@@ -302,10 +302,6 @@ def queue(db: Database, batch: str, events: int, channels: dict[str, list[str]],
     return [r[0] for r in rows]
 
 
-def depth(db: Database) -> dict[str, int]:
-    return outbox.depth(db)
-
-
 # --- fixtures --------------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -355,7 +351,7 @@ def check_exactly_once(db: Database, platforms: Platforms) -> int:
     assert set(got) <= set(want), f"alerts in channels nothing was queued for: {sorted(set(got) - set(want))}"
     for channel, keys in want.items():
         assert got.get(channel) == keys, f"{channel}: alerts out of order"
-    assert depth(db) == {"delivered": rows}, depth(db)
+    assert outbox.depth(db) == {"delivered": rows}, outbox.depth(db)
     return rows
 
 
@@ -393,8 +389,8 @@ def test_two_replicas_deliver_every_row_once_across_a_kill_and_a_rolling_restart
         assert takeover < TAKEOVER_LIMIT
         leader.start().wait_healthy()  # as its supervisor would: it delivers again, and does not lead
         assert not leader.leads()
-        wait_for(lambda: depth(db) == {"delivered": len(first)}, 240, "the 10,000 rows delivered", replicas,
-                 every=0.5)
+        wait_for(lambda: outbox.depth(db) == {"delivered": len(first)}, 240, "the 10,000 rows delivered",
+                 replicas, every=0.5)
         print(f"10,000 rows delivered in {time.monotonic() - delivering:.1f} s "
               f"({time.monotonic() - killed:.1f} s after the kill)")
         check_exactly_once(db, platforms)
@@ -411,8 +407,8 @@ def test_two_replicas_deliver_every_row_once_across_a_kill_and_a_rolling_restart
             replica.terminate()
             replica.start().wait_healthy()
         left = len(first) + len(second) - platforms.count()
-        wait_for(lambda: depth(db) == {"delivered": len(first) + len(second)}, 120, "the rows delivered",
-                 replicas, every=0.5)
+        wait_for(lambda: outbox.depth(db) == {"delivered": len(first) + len(second)}, 120,
+                 "the rows delivered", replicas, every=0.5)
         rows = check_exactly_once(db, platforms)
         wait_for(lambda: len(leaders(replicas)) == 1, TAKEOVER_LIMIT, "one leader after the restarts",
                  replicas)
