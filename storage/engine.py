@@ -117,9 +117,16 @@ class Database(Protocol):
 
     def table(self, table_name: str, **kwargs: Any) -> Table: ...
 
+    def table_names(self) -> list[str]: ...
+
     def atomic(self) -> AbstractContextManager[Any]: ...
 
     def close(self) -> None: ...
+
+
+def quote_name(name: str) -> str:
+    """A table or column name as an SQL identifier (double quotes, doubled inside), on both stores."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def backend_of(db: Database) -> Backend:

@@ -19,7 +19,7 @@ from itertools import islice
 from typing import Any
 
 from leaderwatch.storage.db import MIGRATIONS_TABLE, OLD_MIGRATIONS_TABLE, StorageError
-from leaderwatch.storage.engine import POSTGRES, SQLITE, Database, backend_of
+from leaderwatch.storage.engine import POSTGRES, SQLITE, Database, backend_of, quote_name
 
 logger = logging.getLogger(__name__)
 
@@ -60,18 +60,16 @@ class MigrateResult:
 
 def table_names(db: Database) -> list[str]:
     """The tables of a database (the current schema on PostgreSQL), by name, without SQLite's own."""
-    if backend_of(db) == SQLITE:
-        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-    else:
-        sql = ("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-               "AND table_type = 'BASE TABLE' ORDER BY table_name")
+    if backend_of(db) != SQLITE:
+        return db.table_names()  # PostgresDatabase: the current schema's tables, by name
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
     return [str(r[0]) for r in db.execute(sql).fetchall()]
 
 
 def column_names(db: Database, table: str) -> list[str]:
     """A table's columns, in their order."""
     if backend_of(db) == SQLITE:
-        return [str(r[1]) for r in db.execute(f"PRAGMA table_info({_quote(table)})").fetchall()]
+        return [str(r[1]) for r in db.execute(f"PRAGMA table_info({quote_name(table)})").fetchall()]
     return [str(r[0]) for r in db.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
         "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
@@ -81,7 +79,7 @@ def foreign_keys(db: Database) -> set[tuple[str, str]]:
     """(table, the table it refers to) for every foreign key of the database."""
     if backend_of(db) == SQLITE:
         return {(name, str(fk[2])) for name in table_names(db)
-                for fk in db.execute(f"PRAGMA foreign_key_list({_quote(name)})").fetchall()}
+                for fk in db.execute(f"PRAGMA foreign_key_list({quote_name(name)})").fetchall()}
     return {(str(r[0]), str(r[1])) for r in db.execute(
         "SELECT c.relname, p.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
         "JOIN pg_class p ON p.oid = k.confrelid "
@@ -105,12 +103,8 @@ def tables_with_rows(db: Database) -> dict[str, int]:
     return {name: n for name, n in counts.items() if n}
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _count(db: Database, table: str) -> int:
-    return int(db.execute(f"SELECT count(*) FROM {_quote(table)}").fetchone()[0])
+    return int(db.execute(f"SELECT count(*) FROM {quote_name(table)}").fetchone()[0])
 
 
 # --- the copy ----------------------------------------------------------------------------------------------
@@ -175,9 +169,9 @@ def copy_store(source: Database, target: Database, *, batch: int = BATCH_ROWS,
 def _copy_table(source: Database, target: Database, name: str, batch: int,
                 progress: Progress | None) -> TableCopy:
     total = _count(source, name)
-    cursor = source.execute(f"SELECT * FROM {_quote(name)}")
+    cursor = source.execute(f"SELECT * FROM {quote_name(name)}")
     columns = [str(d[0]) for d in cursor.description]
-    sql = (f"INSERT INTO {_quote(name)} ({', '.join(_quote(c) for c in columns)}) "
+    sql = (f"INSERT INTO {quote_name(name)} ({', '.join(quote_name(c) for c in columns)}) "
            f"VALUES ({', '.join('?' * len(columns))})")
     rows = iter(cursor)
     done = 0
@@ -198,10 +192,11 @@ def continue_numbering(db: Database, table: str) -> None:
             "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
             "AND table_name = ? AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')",
             [table]).fetchall():
-        sequence = db.execute("SELECT pg_get_serial_sequence(?, ?)", [_quote(table), column]).fetchone()[0]
+        sequence = db.execute("SELECT pg_get_serial_sequence(?, ?)",
+                              [quote_name(table), column]).fetchone()[0]
         if sequence is not None:
-            db.execute(f"SELECT setval(?, coalesce(max({_quote(column)}), 0) + 1, false) "
-                       f"FROM {_quote(table)}", [sequence])
+            db.execute(f"SELECT setval(?, coalesce(max({quote_name(column)}), 0) + 1, false) "
+                       f"FROM {quote_name(table)}", [sequence])
 
 
 @contextlib.contextmanager

@@ -237,9 +237,7 @@ def postgres_session_db(postgres_schema: str) -> Iterator[Database]:
 
 def empty_postgres(database: Database) -> None:
     """Every table emptied and its numbering restarted (migrations kept): a fresh database, fast."""
-    tables = [str(r[0]) for r in database.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-        "AND table_type = 'BASE TABLE' AND table_name != 'leaderwatch_migrations'").fetchall()]
+    tables = [t for t in database.table_names() if t != "leaderwatch_migrations"]
     database.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
