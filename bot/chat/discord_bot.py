@@ -55,6 +55,14 @@ from leaderwatch.bot.chat.common import (
     split_text,
     table_lines,
 )
+from leaderwatch.bot.chat.discord_api import (
+    ACK_BUDGET_SECONDS,
+    ADMIN_GROUP,
+    CHART_FILE,
+    EPHEMERAL_FLAG,
+    GROUP,
+    PLATFORM,
+)
 from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
 from leaderwatch.bot.commands.actions import PREFIX, Press, action_id, configures, press, question
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR
@@ -72,12 +80,6 @@ with warnings.catch_warnings():
 
 logger = logging.getLogger(__name__)
 
-PLATFORM = "discord"
-GROUP = "leaderwatch"
-ADMIN_GROUP = "leaderwatch-admin"
-
-ACK_BUDGET_SECONDS = 2.0
-"""How long a command may take before we defer (Discord allows 3 s, network included)."""
 READY_TIMEOUT_SECONDS = 30.0
 """How long `start()` waits for the gateway's READY before going on (the client keeps trying)."""
 MAX_RATELIMIT_WAIT_SECONDS = 60.0
@@ -134,8 +136,6 @@ GROUP_COLOURS = {"china": 0xDE2910, "us": 0x3C3B6E, "europe": 0x003399, "west": 
 PALETTE = (0xF0883E, 0x1ABC9C, 0xE91E63, 0xF1C40F, 0x9B59B6, 0x11806A, 0xA84300, 0x607D8B)
 """Colours of configured groups without their own, chosen by a stable hash of the name."""
 BLANK = "\u200b"
-CHART_FILE = "chart.png"
-"""The file name of a reply's chart, attached to its first message and shown as its first embed's image."""
 """Discord refuses empty field names and values; a zero-width space stands in."""
 
 # User-facing texts of this adapter.
@@ -402,10 +402,6 @@ def plain_content(reply: Reply, ref: str | None = None) -> str:
     suffix = f"\nref {ref}" if ref else ""
     plain = to_discord_reply(reply, table_in_code=False).plain()
     return clip(to_discord_words(plain), MAX_CONTENT - len(suffix)) + suffix
-
-
-EPHEMERAL_FLAG = 64
-"""Message flag: only the person who asked sees the answer."""
 
 
 def to_payloads(reply: Reply) -> list[dict[str, Any]]:

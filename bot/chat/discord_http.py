@@ -32,19 +32,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from leaderwatch.alerts.formatting import Reply, clean_text
 from leaderwatch.bot.chat.common import Names, Option, command_line, options_of
+from leaderwatch.bot.chat.discord_api import (
+    ACK_BUDGET_SECONDS,
+    ADMIN_GROUP,
+    CHART_FILE,
+    EPHEMERAL_FLAG,
+    GROUP,
+    PLATFORM,
+)
 from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, dispatch
 from leaderwatch.bot.commands.actions import Press, configures, press, question
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 
 logger = logging.getLogger(__name__)
 
-PLATFORM = "discord"
-GROUP = "leaderwatch"
-ADMIN_GROUP = "leaderwatch-admin"
 PATH = "/discord/interactions"
 API_URL = "https://discord.com/api/v10"
-ACK_BUDGET_SECONDS = 2.0
-"""How long a command may take before we defer (Discord allows 3 s, network included)."""
 MAX_AGE_SECONDS = 300
 """A signed request older (or newer) than this is refused: a replayed capture."""
 MAX_CHOICES = 25
@@ -53,11 +56,9 @@ MAX_CHOICE = 100
 # Interaction types in, callback types out (https://discord.com/developers/docs/interactions/receiving-and-responding).
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE = 1, 2, 3, 4
 PONG, CHANNEL_MESSAGE, DEFERRED_MESSAGE, AUTOCOMPLETE_RESULT = 1, 4, 5, 8
-EPHEMERAL_FLAG = 64
 ADMINISTRATOR = 1 << 3
 MANAGE_CHANNELS = 1 << 4
 THREAD_TYPES = frozenset({10, 11, 12})
-CHART_FILE = "chart.png"
 
 Render = Callable[[Reply], list[dict[str, Any]]]
 """A Reply as the JSON bodies of its messages (`discord_bot.to_payloads`)."""
