@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from leaderwatch.storage.db import Database, from_text, to_text
+from leaderwatch.storage.subscriptions import record_audit
 
 logger = logging.getLogger(__name__)
 
@@ -239,28 +240,20 @@ def remove_workspace(db: Database, platform: str, workspace: str, reason: str, n
         subscriptions = settings = pending = 0
         if channels:
             where, params = f"platform = ? AND channel_id IN ({_in(channels)})", [platform, *channels]
-            subscriptions = _count(db, "subscriptions", where, params)
-            settings = _count(db, "channel_settings", where, params)
-            db.execute(f"DELETE FROM subscriptions WHERE {where}", params)
-            db.execute(f"DELETE FROM channel_settings WHERE {where}", params)
+            subscriptions = int(db.execute(f"DELETE FROM subscriptions WHERE {where}", params).rowcount)
+            settings = int(db.execute(f"DELETE FROM channel_settings WHERE {where}", params).rowcount)
             pending = int(db.execute(f"UPDATE outbox SET status = 'skipped', last_error = ? WHERE {where} "
                                      f"AND status = 'pending'", [f"workspace {workspace}: {reason}", *params]
                                      ).rowcount)
             for channel_id in channels:
-                db.execute("INSERT INTO audit (at, platform, channel_id, user_id, user_name, action, detail, "
-                           "workspace) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           [to_text(now), platform, channel_id, SYSTEM_USER, SYSTEM_USER, UNINSTALLED,
-                            f"workspace {workspace}: {reason}", workspace])
-                stamp_audit(db, platform, channel_id, workspace)
+                record_audit(db, now, platform, channel_id, SYSTEM_USER, SYSTEM_USER, UNINSTALLED,
+                             f"workspace {workspace}: {reason}")
+                stamp_audit(db, platform, channel_id, workspace)  # the new row too
             db.execute("DELETE FROM channel_workspaces WHERE platform = ? AND workspace = ?",
                        [platform, workspace])
         installed = int(db.execute("DELETE FROM installations WHERE platform = ? AND workspace = ?",
                                    [platform, workspace]).rowcount)
     return Removed(workspace, installed > 0, len(channels), subscriptions, settings, max(pending, 0))
-
-
-def _count(db: Database, table: str, where: str, params: Sequence[str]) -> int:
-    return int(db.execute(f"SELECT count(*) FROM {table} WHERE {where}", list(params)).fetchone()[0])
 
 
 def issue_state(db: Database, now: datetime, seconds: int = STATE_SECONDS) -> str:
