@@ -161,8 +161,12 @@ def copy_store(source: Database, target: Database, *, batch: int = BATCH_ROWS,
             for name in order:
                 continue_numbering(target, name)
             # The planner's statistics now, not when autovacuum comes by: without them the first polls
-            # read whole tables where an index seek would do (committed with the rows).
-            target.execute("ANALYZE")
+            # read whole tables where an index seek would do (committed with the rows). Only the tables
+            # copied: a bare ANALYZE takes every table of the database, other installs' schemas too, and
+            # inside this transaction it would hold their locks until the commit (it deadlocked with a
+            # TRUNCATE in another schema).
+            if order:
+                target.execute(f"ANALYZE {', '.join(quote_name(name) for name in order)}")
     return MigrateResult(tuple(copies), tuple(skipped))
 
 
