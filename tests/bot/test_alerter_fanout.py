@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -218,11 +219,20 @@ def test_a_real_sigkill_midway_loses_nothing_and_doubles_nothing(target: str) ->
         subscribe(db, f"C{n}")
     stage(db, [lead("china", T0)])
     db.close()
+    name = f"lw-fanout-child-{os.getpid()}"
     child = subprocess.run([sys.executable, "-c", CHILD, str(path), T0.isoformat()], cwd=REPO,
-                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, timeout=60,
-                           check=False)
+                           env={**os.environ, "PYTHONPATH": str(REPO), "PGAPPNAME": name},
+                           capture_output=True, timeout=60, check=False)
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()
     db = open_db(path)
+    if db.backend == "postgres":
+        # The server may still be running what the dead child had sent (the other writer's COMMIT): read
+        # only once its sessions are gone, or a batch can commit between this count and the resumption.
+        until = time.monotonic() + 15
+        while db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = ?",
+                         [name]).fetchone()[0]:
+            assert time.monotonic() < until, "the killed child's sessions never ended"
+            time.sleep(0.05)
     # Killed once 6 rows were in: on SQLite two batches, the third not begun; on PostgreSQL two batches are
     # written at once (fanouts.writers), so the third may have committed too; the fourth never began.
     committed = outbox.depth(db).get("pending", 0)
