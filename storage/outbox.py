@@ -48,6 +48,8 @@ LEASE_MARGIN = timedelta(seconds=10)
 the platform's answer, and replicas' clocks a few seconds apart. Past it, the claim has lapsed: its
 replica died or hung mid-send, and another takes the row over (checking the channel first)."""
 
+TAKEOVER_LOCK = 0x6C77_7461_6B65  # "lwtake": replicas take lapsed claims over one at a time
+
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -230,9 +232,9 @@ def lapsed(db: Database, now: datetime, lease: Lease, platform: str | None = Non
     """The rows in flight that no live sender holds, taken over under `lease` to be checked, oldest first.
 
     On PostgreSQL the `sending` rows whose lease has passed (or that were claimed before leases): their
-    replica died or hung mid-send. A live replica's rows are left alone, and rows another replica is taking
-    over at this moment are skipped (SKIP LOCKED). On SQLite, where one `run` uses the file, every
-    `sending` row (at start they are a crash's).
+    replica died or hung mid-send. A live replica's rows are left alone, and a takeover under way elsewhere
+    is waited for (it is short), so the rows of one message are never split between two replicas. On
+    SQLite, where one `run` uses the file, every `sending` row (at start they are a crash's).
     """
     if not shared(db):
         return in_flight(db, platform)
@@ -240,11 +242,16 @@ def lapsed(db: Database, now: datetime, lease: Lease, platform: str | None = Non
     if platform is not None:
         where += " AND platform = ?"
         params.append(platform)
-    rows = db.query(
-        f"WITH gone AS (SELECT id FROM outbox WHERE {where} ORDER BY id FOR UPDATE SKIP LOCKED) "
-        "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT id FROM gone) RETURNING *",
-        [*params, lease.replica, to_text(lease.until)])
-    return sorted((_item(r) for r in rows), key=lambda row: row.id)
+    with db.atomic():
+        # One takeover at a time: SKIP LOCKED alone would let two replicas sweeping at the same instant
+        # split one message's rows (a digest) between them, and each would send its part.
+        db.execute("SELECT pg_advisory_xact_lock(?)", [TAKEOVER_LOCK])
+        rows = db.query(
+            f"WITH gone AS (SELECT id FROM outbox WHERE {where} ORDER BY id FOR UPDATE SKIP LOCKED) "
+            "UPDATE outbox SET claimed_by = ?, claimed_until = ? "
+            "WHERE id IN (SELECT id FROM gone) RETURNING *",
+            [*params, lease.replica, to_text(lease.until)])
+        return sorted((_item(r) for r in rows), key=lambda row: row.id)
 
 
 _CLAIMED = "status = 'sending', attempts = attempts + 1, sent_at = ?, claimed_by = ?, claimed_until = ?"

@@ -475,6 +475,33 @@ def test_a_live_claim_is_left_alone_and_a_lapsed_one_is_taken_over_once(pg_db) -
     assert pg_db.execute("SELECT claimed_by FROM outbox WHERE id = ?", [c1]).fetchone() == ("host-c:3",)
 
 
+def test_two_replicas_taking_over_at_once_never_split_one_message(pg_db) -> None:
+    """Three rows of one channel in flight as one message (a digest), its replica dead: while replica c is
+    part-way through taking them over (the middle row locked), replica b waits instead of taking the
+    other two, and then finds them all c's."""
+    import psycopg
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    queue(pg_db, "digest", 3, {"slack": ["C1"]}, now)
+    pg_db.execute("UPDATE outbox SET status = 'sending', claimed_by = 'host-a:1', claimed_until = ?",
+                  [to_text(now - timedelta(seconds=1))])
+    ids = [int(r[0]) for r in pg_db.execute("SELECT id FROM outbox ORDER BY id").fetchall()]
+    b = outbox.Lease("host-b:2", now + timedelta(seconds=40))
+    found: list[list[outbox.OutboxItem]] = []
+    with psycopg.connect(pg_db.url) as c:
+        c.execute("SELECT pg_advisory_xact_lock(%s)", (outbox.TAKEOVER_LOCK,))
+        c.execute("SELECT id FROM outbox WHERE id = %s FOR UPDATE", (ids[1],))
+        sweep = threading.Thread(target=lambda: found.append(outbox.lapsed(pg_db, now, b)))
+        sweep.start()
+        sweep.join(0.5)
+        assert sweep.is_alive() and found == []  # waiting for c's takeover, not taking rows 1 and 3
+        c.execute("UPDATE outbox SET claimed_by = 'host-c:3', claimed_until = %s", (to_text(b.until),))
+        c.commit()
+    sweep.join(10)
+    assert found == [[]]
+    assert {r[0] for r in pg_db.execute("SELECT claimed_by FROM outbox").fetchall()} == {"host-c:3"}
+
+
 def test_on_sqlite_every_row_in_flight_is_a_crash_left_over(tmp_path: Path) -> None:
     db = open_db(tmp_path / "lw.db")
     now = datetime.now(UTC).replace(microsecond=0)
