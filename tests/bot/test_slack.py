@@ -179,13 +179,13 @@ async def test_unknown_board_gets_an_ephemeral_did_you_mean(http: HttpSlack) -> 
 
 async def test_slow_answer_acks_at_once_and_arrives_through_response_url(fake: FakeSlack,
                                                                        ctx: CommandContext) -> None:
-    fake.delays["users.info"] = 0.5  # Slack is slow to say whether the user is an admin
+    fake.delays["users.info"] = 2.0  # Slack is slow to say whether the user is an admin
     served = await serve(fake, ctx, budget=0.1)
     try:
         started = time.perf_counter()
         resp = await served.command("subscribe lmarena/* overtake", user_id=ADMIN,
                                     response_url=fake.response_url("slow"))
-        assert time.perf_counter() - started < 0.5
+        assert time.perf_counter() - started < 1.5  # the ack did not wait for the 2 s answer
         assert resp.json() == {"text": WORKING, "response_type": "ephemeral"}
         await fake.wait_for(lambda: fake.responses)
         [(hook, message)] = fake.responses

@@ -192,10 +192,10 @@ async def test_why_by_anyone_is_answered_privately_and_leaves_the_alert(ctx: Com
 async def test_the_ack_does_not_wait_for_the_work(ctx: CommandContext, fake: FakeSlack,
                                                   http: HttpSlack) -> None:
     ts = await alerted(ctx, fake, http)
-    fake.delays["users.info"] = 1.0  # Slack is slow to say whether the clicker is an admin
+    fake.delays["users.info"] = 2.0  # Slack is slow to say whether the clicker is an admin
     started = time.perf_counter()
     response = await click(http, fake, ts, ids("mute", choice="7d"), user=ADMIN)
-    assert response.status_code == 200 and time.perf_counter() - started < 0.5
+    assert response.status_code == 200 and time.perf_counter() - started < 1.5
     assert not fake.responses
     assert (await answer(fake))["blocks"][0]["text"]["text"] == "Board muted"
 
