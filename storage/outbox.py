@@ -375,10 +375,15 @@ class _Taken(Exception):
     """Internal: one row of a batch was no longer pending."""
 
 
-def claim_all(db: Database, item_ids: Iterable[int], now: datetime, lease: Lease | None = None) -> bool:
+def claim_all(db: Database, item_ids: Iterable[int], now: datetime, lease: Lease | None = None,
+              spacing: timedelta | None = None) -> bool:
     """Claim the rows of one message (a digest) together under `lease`: all of them, or none (False) if
     one was taken. On PostgreSQL in one statement, whose `FOR UPDATE SKIP LOCKED` never waits for a row
-    another replica is claiming (that row counts as taken)."""
+    another replica is claiming (that row counts as taken).
+
+    With `spacing`, on a database replicas share, the channel's next row is not due before `now` +
+    `spacing`: the least interval between two messages to one channel then holds whichever replica sends
+    the next (each dispatcher also keeps it for itself, which is all one `run` on SQLite needs)."""
     ids = list(item_ids)
     if not ids:
         return True
@@ -388,7 +393,15 @@ def claim_all(db: Database, item_ids: Iterable[int], now: datetime, lease: Lease
             f"WITH free AS (SELECT id FROM outbox WHERE id IN ({marks}) AND status = 'pending' "
             f"FOR UPDATE SKIP LOCKED) UPDATE outbox SET {_CLAIMED} WHERE id IN (SELECT id FROM free) "
             "AND (SELECT count(*) FROM free) = ? RETURNING id", [*ids, *_stamp(now, lease), len(ids)])
-        return len(taken.fetchall()) == len(ids)
+        if len(taken.fetchall()) != len(ids):
+            return False
+        if spacing:
+            turn = to_text(now + spacing)
+            db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = (SELECT min(n.id) FROM outbox n "
+                       "JOIN outbox c ON c.id = ? AND n.platform = c.platform "
+                       "AND n.channel_id = c.channel_id WHERE n.status = 'pending') AND next_attempt_at < ?",
+                       [turn, ids[0], turn])
+        return True
     try:
         with db.atomic():
             for item_id in ids:

@@ -28,7 +28,8 @@ Pace (`Pacing`, one per platform, from the settings): a token bucket per API met
 requests a second per bot, Slack's method tiers) and a least interval between two messages to one
 channel. With replicas (PostgreSQL) each keeps to 1/N of the rates, N the replicas delivering now
 (counted every `LAPSED_EVERY` seconds): the platforms count per bot token. The interval between two
-messages to one channel stays each replica's own (a channel's messages seldom alternate replicas).
+messages to one channel is kept in the outbox itself (a claim makes the channel's next row due one
+interval later), so it holds when a channel's messages alternate replicas.
 Nothing sleeps on them while holding a delivery slot: a channel that must wait its turn is
 set aside and the slot goes to the next channel; a platform whose bucket is empty is skipped until it
 refills; a chart whose upload budget is spent is left off its alert. A channel has one message in
@@ -795,7 +796,8 @@ class Dispatcher:
             if wait > 0:
                 raise _Later(wait)
         now = self.clock()
-        if not await self._committed(outbox.claim_all, self.db, batch.ids, now, self.lease(now)):
+        spacing = timedelta(seconds=self.pacer.pacing.get(batch.platform, Pacing()).channel_interval)
+        if not await self._committed(outbox.claim_all, self.db, batch.ids, now, self.lease(now), spacing):
             return 0, False  # taken meanwhile (by another replica, on a shared database)
         calls = Counter(self._calls(batch.platform, batch.action)) - Counter(reserved)
         self.pacer.take(batch.platform, list(calls.elements()), batch.channel_id)

@@ -546,6 +546,32 @@ async def test_a_replica_waits_out_the_claim_of_one_that_died_mid_send_then_chec
     assert {str(r[0]) for r in pg_db.execute("SELECT claimed_by FROM outbox").fetchall()} == {"host-b:2"}
 
 
+async def test_the_interval_between_two_messages_to_a_channel_holds_across_replicas(pg_db) -> None:
+    from leaderwatch.bot.pipeline.delivery import Dispatcher, Pacing
+    from tests.bot.test_delivery import T0, URLS, FakeSender, Platform, overtake, subscribe
+    from tests.bot.test_delivery import queue as queue_events
+    from tests.helpers import Clock
+
+    subscribe(pg_db, "C1")
+    queue_events(pg_db, [overtake(0), overtake(1, minutes=1)], T0)
+    platform, clock = Platform(), Clock(T0)
+    sender = FakeSender(platform, clock)
+
+    def replica(name: str) -> Dispatcher:
+        return Dispatcher(pg_db, {"slack": sender}, clock, clock.sleep, URLS, jitter=lambda: 0.0,
+                          pacing={"slack": Pacing(channel_interval=5.0)}, replica=name,
+                          monotonic=lambda: clock.now.timestamp())
+
+    # An interval longer than a round waits for (ROUND_WAIT): a sends the first alert, and its round ends.
+    assert await replica("host-a:1").run_once() == 1
+    clock.advance(2)
+    assert await replica("host-b:2").run_once() == 0  # b leaves the channel alone until its turn
+    clock.advance(3)
+    assert await replica("host-b:2").run_once() == 1
+    assert [when for when, _, _ in sender.attempts] == [T0, T0 + timedelta(seconds=5)]
+    assert outbox.depth(pg_db) == {"delivered": 2}
+
+
 async def test_replicas_share_the_platforms_rates(pg_db, tmp_path: Path) -> None:
     from leaderwatch.bot.pipeline.delivery import Pacer, Pacing, Rate
     from leaderwatch.storage.leadership import Leadership, advisory_key
