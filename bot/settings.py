@@ -13,6 +13,7 @@ from typing import Any
 
 from leaderwatch.alerts.durations import GRAMMAR, DurationError, parse_duration
 from leaderwatch.alerts.suites import BUILT_IN, SuiteError, make_suites
+from leaderwatch.storage.engine import NOT_A_URL, is_postgres_conninfo
 
 DEFAULT_DB = "leaderwatch.db"
 DEFAULT_CONFIG = "leaderwatch.toml"
@@ -479,8 +480,12 @@ def load_settings(environ: Mapping[str, str], known_sources: frozenset[str] | No
         raise ConfigError(f"SLACK_BOT_TOKEN: expected a bot token starting with xoxb- "
                           f"({HOW_TO_GET['SLACK_BOT_TOKEN']})")
 
+    db_path = str(setting("LEADERWATCH_DB", "db") or DEFAULT_DB)
+    if is_postgres_conninfo(db_path):
+        raise ConfigError(f"LEADERWATCH_DB (or --db, or `db` in the file) {NOT_A_URL}")
+
     return Settings(
-        db_path=str(setting("LEADERWATCH_DB", "db") or DEFAULT_DB),
+        db_path=db_path,
         db_timeout=db_timeout,
         max_subscriptions=max_subscriptions,
         alerts_per_poll=alerts_per_poll,

@@ -24,11 +24,13 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from sqlite_utils import Database as SqliteDatabase
 
 from leaderwatch.storage.engine import (
+    NOT_A_URL,
     POSTGRES,
     SQLITE,
     Backend,
     Cursor,
     backend_of,
+    is_postgres_conninfo,
     is_postgres_url,
     redact,
 )
@@ -437,6 +439,8 @@ def open_db(path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Dat
     """
     if is_postgres_url(path):
         return _open_postgres(str(path), busy_timeout)
+    if is_postgres_conninfo(path):
+        raise StorageError(f"cannot open the database: the setting {NOT_A_URL}")
     try:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ small surface named here and nothing else is used outside storage: SQL with `?` 
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -46,6 +47,20 @@ def replica_id() -> str:
 def is_postgres_url(location: str | object) -> bool:
     """Whether a database setting names a PostgreSQL server (else it is a SQLite path or `:memory:`)."""
     return str(location).startswith(("postgresql://", "postgres://"))
+
+
+_CONNINFO = re.compile(r"^\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options)\s*=",
+                       re.IGNORECASE)
+
+NOT_A_URL = ("is a PostgreSQL key=value connection string; leaderwatch takes a URL: "
+             "postgresql://USER:PASSWORD@HOST:PORT/DBNAME (a path is a SQLite file)")
+"""What to say of a setting `is_postgres_conninfo` catches (after the setting's name)."""
+
+
+def is_postgres_conninfo(location: str | object) -> bool:
+    """Whether a database setting is a libpq `key=value` string (`host=db dbname=lw`): not the URL
+    leaderwatch takes for PostgreSQL, and not a file path either (it would make a SQLite file so named)."""
+    return bool(_CONNINFO.match(str(location)))
 
 
 class Cursor(Protocol):

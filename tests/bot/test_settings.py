@@ -42,6 +42,17 @@ def test_blank_environment_values_count_as_unset(tmp_path):
     assert s == Settings()
 
 
+@pytest.mark.parametrize("value", ["host=db.example dbname=lw user=lw password=s3cret", " dbname=lw"])
+def test_a_key_value_postgres_string_is_refused_with_the_url_form(tmp_path, value: str):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"LEADERWATCH_DB": value}, KNOWN, cwd=tmp_path)
+    message = str(caught.value)
+    assert message.startswith("LEADERWATCH_DB") and "postgresql://USER:PASSWORD@HOST:PORT/DBNAME" in message
+    assert "s3cret" not in message and list(tmp_path.iterdir()) == []  # no SQLite file of that name
+    for path in ("lw.db", "data/lw=2.db", "postgresql://lw@db.example/lw"):  # paths and URLs are taken
+        assert load_settings({"LEADERWATCH_DB": path}, KNOWN, cwd=tmp_path).db_path == path
+
+
 def test_environment_values(tmp_path):
     s = load_settings({
         "LEADERWATCH_DB": str(tmp_path / "h.db"), "LEADERWATCH_HTTP_PORT": "8080",

@@ -141,6 +141,15 @@ def test_a_write_that_waits_too_long_for_a_lock_is_said_plainly(pg: Database) ->
     assert "is locked" in str(exc) and "\n" not in str(exc)
 
 
+def test_a_key_value_string_is_refused_not_made_a_sqlite_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StorageError) as caught:
+        open_db("host=127.0.0.1 dbname=test user=postgres password=s3cret")
+    message = str(caught.value)
+    assert "postgresql://USER:PASSWORD@HOST:PORT/DBNAME" in message and "s3cret" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unreachable_server_is_named_without_its_password(refused_port: int) -> None:
     url = f"postgresql://leader:s3cret@127.0.0.1:{refused_port}/lw"
     with pytest.raises(StorageError) as caught:
