@@ -146,7 +146,8 @@ class Result:
 # --- errors ----------------------------------------------------------------------------------------------
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """The error on one line, without a closing full stop (the sentence it goes into has its own)."""
+    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
 
 
 def storage_error(exc: BaseException, url: str) -> Exception:

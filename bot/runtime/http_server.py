@@ -79,14 +79,15 @@ def health(db: Database, now: datetime, freshness: Freshness | None = None) -> t
     `problems` says which, in words.
     """
     problems: list[str] = []
-    writable = database_writable(db)
-    if not writable:
-        problems.append("the database does not take writes (disk full, read-only, or locked)")
     try:
         statuses = all_statuses(db)
-    except DATABASE_ERRORS as exc:
-        statuses = {}
-        problems.append(f"the source status cannot be read: {exc}")
+    except DATABASE_ERRORS as exc:  # unreachable or unreadable: that says it all, and no write is tried
+        statuses, writable = {}, False
+        problems.append(f"the database cannot be read: {exc}")
+    else:
+        writable = database_writable(db)
+        if not writable:
+            problems.append("the database does not take writes (disk full, read-only, or locked)")
     limits = freshness.limits if freshness is not None else {}
     sources: dict[str, dict[str, object]] = {}
     for name in sorted(set(statuses) | set(limits)):

@@ -197,6 +197,32 @@ class Relay:
             writer.close()
 
 
+async def test_healthz_on_a_lost_server_names_it_in_one_problem(pg_url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from leaderwatch.bot.runtime.http_server import health
+    from tests.conftest import new_postgres_schema
+
+    with new_postgres_schema("health") as url:
+        relay = Relay(url)
+        await relay.start()
+        assert relay.server is not None
+        parts, port = urlsplit(url), relay.server.sockets[0].getsockname()[1]
+        through = parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}").geturl()
+        db = await asyncio.to_thread(open_db, through, 1.0)
+        try:
+            assert (await asyncio.to_thread(health, db, T0))[1]["problems"] == []
+            await relay.close()  # the server is gone for this replica
+            await asyncio.sleep(0.2)
+            ok, body = await asyncio.to_thread(health, db, T0)
+            assert not ok and body["database_writable"] is False
+            [problem] = body["problems"]  # the server named once, not also "does not take writes"
+            assert problem.startswith("the database cannot be read: cannot reach PostgreSQL at ")
+            assert ".." not in problem
+        finally:
+            db.close()
+
+
 async def test_a_leader_cut_off_by_the_network_stops_leading_within_its_timeout(pg_url: str, key: int
                                                                                 ) -> None:
     relay = Relay(pg_url)
