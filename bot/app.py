@@ -222,6 +222,10 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+FIRST_POLLS_APART = timedelta(seconds=2)
+"""Between two sources' first polls, at start-up and when a replica takes the leadership over."""
+
+
 def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], None] | None = None) -> None:
     """One job per enabled source at its interval, with jitter, one instance, coalesced misfires; an hourly
     check for the weekly race reports; the daily retention when set.
@@ -295,7 +299,7 @@ def schedule(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], N
             id=source.name, name=f"poll {source.name}", max_instances=1, coalesce=True,
             misfire_grace_time=interval,
             # Stagger the first polls so start-up does not hit every site in the same second.
-            next_run_time=now + timedelta(seconds=2 * i),
+            next_run_time=now + i * FIRST_POLLS_APART,
         )
 
 
@@ -309,8 +313,23 @@ def stop_polls(app: App, scheduler: AsyncIOScheduler) -> None:
 
 def start_polls(app: App, scheduler: AsyncIOScheduler, after_change: Callable[[], None] | None = None
                 ) -> None:
-    """Resume the scheduler (a poll that fell due meanwhile runs now, once), and fan out the events a
-    former leader listed but did not finish."""
+    """Resume the scheduler, and fan out the events a former leader listed but did not finish.
+
+    The polls that fell due while this replica stood by run once each, staggered like the first polls
+    at start-up (`FIRST_POLLS_APART`) rather than all in the same second. The clock jobs (race reports,
+    retention) whose time passed meanwhile wait for their next time (the reports check is hourly and
+    catches up), rather than being logged as missed."""
+    now = datetime.now(UTC)
+    sources = {source.name for source in app.enabled_sources()}
+    jobs = [job for job in scheduler.get_jobs() if job.next_run_time is not None]
+    due = sorted((job for job in jobs if job.id in sources and job.next_run_time <= now),
+                 key=lambda job: job.next_run_time)
+    if due and due[0].next_run_time < now - FIRST_POLLS_APART:  # they fell due while standing by
+        for i, job in enumerate(due):
+            job.modify(next_run_time=now + i * FIRST_POLLS_APART)
+    for job in jobs:
+        if job.id not in sources and job.next_run_time < now:
+            job.modify(next_run_time=job.trigger.get_next_fire_time(None, now))
     scheduler.resume()
     if app.alerter is not None and fanouts.waiting(app.db):
         task = asyncio.create_task(finish_fan_outs(app.alerter, after_change))

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -384,6 +384,28 @@ async def test_polls_run_only_while_this_replica_leads(tmp_path: Path, identity,
         await other.release()
         await app.aclose()
     assert sample(app.metrics, "leaderwatch_leader") == 0
+
+
+async def test_a_new_leader_staggers_the_polls_it_missed_and_waits_for_the_next_report_check(
+        tmp_path: Path, identity) -> None:
+    app, _ = make_app(tmp_path, identity, Site(), names=("a", "b", "c"), intervals=(3600, 3600, 3600))
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    schedule(app, scheduler)
+    scheduler.start(paused=True)
+    try:
+        for job in scheduler.get_jobs():  # this replica stood by for hours: every job's time has passed
+            job.modify(next_run_time=datetime.now(UTC) - timedelta(hours=5))
+        now = datetime.now(UTC)
+        start_polls(app, scheduler)  # (nothing runs before this test awaits)
+        runs = {job.id: job.next_run_time for job in scheduler.get_jobs()}
+        polls = sorted(runs[name] for name in "abc")
+        assert timedelta(0) <= polls[0] - now < timedelta(seconds=1)  # the first at once
+        assert [b - a for a, b in zip(polls, polls[1:], strict=False)] == [timedelta(seconds=2)] * 2
+        assert now < runs["reports"] <= now + timedelta(hours=1)  # its next hourly check, not "missed"
+        assert runs["reports"].minute == 3
+    finally:
+        scheduler.shutdown(wait=False)
+        await app.aclose()
 
 
 async def test_a_new_leader_finishes_the_fan_out_its_predecessor_left(tmp_path: Path, identity, pg_url: str,
