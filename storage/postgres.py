@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 from psycopg.adapt import Loader
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.array import ListBinaryDumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -38,6 +39,15 @@ POOL_MAX = 8
 (`fanouts.WRITERS`), the web server's probes."""
 
 CONNECT_TIMEOUT_SECONDS = 10
+
+NETWORK_LIMITS: dict[str, int] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                                  "keepalives_count": 3, "tcp_user_timeout": 15_000}
+"""libpq's TCP limits on the pool's connections. Every database call of a replica runs on its event loop,
+so a server that vanished from the network (no reset, a partition) would hold the replica still for as long
+as the kernel retransmits, about 15 minutes: a query the server does not acknowledge fails after 15 s
+(`tcp_user_timeout`), and a silent server is given up after 10 + 3 x 5 = 25 s (keepalives, which also
+cover a query acknowledged but never answered). A slow query is not cut: the server's kernel still
+acknowledges."""
 
 
 # --- SQL: `?` placeholders to psycopg's -----------------------------------------------------------------
@@ -192,8 +202,10 @@ class PostgresDatabase:
             # One connection first: its error (a wrong password, no such database) is the one to show,
             # not the pool's "could not connect in time".
             psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
+            given = conninfo_to_dict(url)  # the URL's own settings win
+            limits = {key: value for key, value in NETWORK_LIMITS.items() if key not in given}
             self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
-                url, min_size=1, max_size=max_size, kwargs={"autocommit": True},
+                url, min_size=1, max_size=max_size, kwargs={"autocommit": True, **limits},
                 configure=self._configure, open=False, name="leaderwatch", timeout=busy_timeout + 5)
             self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
 

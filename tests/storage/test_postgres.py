@@ -141,6 +141,22 @@ def test_a_write_that_waits_too_long_for_a_lock_is_said_plainly(pg: Database) ->
     assert "is locked" in str(exc) and "\n" not in str(exc)
 
 
+def test_the_pools_connections_give_a_vanished_server_up_in_seconds_not_minutes(pg) -> None:
+    from leaderwatch.storage.postgres import PostgresDatabase
+
+    def parameters(db: PostgresDatabase) -> dict[str, str]:
+        with db._connection() as conn:
+            return conn.info.get_parameters()
+
+    assert {k: parameters(pg)[k] for k in ("keepalives", "keepalives_idle", "tcp_user_timeout")} == \
+        {"keepalives": "1", "keepalives_idle": "10", "tcp_user_timeout": "15000"}
+    own = PostgresDatabase(pg.url + ("&" if "?" in pg.url else "?") + "keepalives_idle=30", max_size=1)
+    try:
+        assert parameters(own)["keepalives_idle"] == "30"  # the URL's own setting wins
+    finally:
+        own.close()
+
+
 def test_a_key_value_string_is_refused_not_made_a_sqlite_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(StorageError) as caught:
