@@ -192,7 +192,10 @@ def test_export_piped_into_head_stops_quietly(target: str) -> None:
     with subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.readline().decode().rstrip("\n") == HEADER
+        first = proc.stdout.readline().decode().rstrip("\n")
+        if first != HEADER:
+            proc.stdout.close()
+            pytest.fail(f"the export's first line was {first!r}; its stderr: {proc.stderr.read().decode()}")
         proc.stdout.close()  # the reader goes away after one line, as `head -1` does
         err = proc.stderr.read().decode()
         assert proc.wait(30) == 0
