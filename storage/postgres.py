@@ -39,6 +39,14 @@ POOL_MAX = 8
 (`fanouts.WRITERS`), the web server's probes."""
 
 CONNECT_TIMEOUT_SECONDS = 10
+RECONNECT_SECONDS = 10.0
+"""How long the pool retries a lost connection in the background (backing off: 1, 2, 4 s...) before it
+gives that attempt up; the next call that finds no connection starts a new one, trying at once. psycopg's
+default, 5 minutes, let the back-off grow to 2 minutes: after an outage of 2 minutes every call still
+failed for minutes with the server back."""
+
+DOWN_WAIT_SECONDS = 1.0
+"""How long a call waits for a connection while the server is known to be unreachable (`_getconn`)."""
 
 NETWORK_LIMITS: dict[str, int] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
                                   "keepalives_count": 3, "tcp_user_timeout": 15_000}
@@ -156,8 +164,8 @@ class Result:
 # --- errors ----------------------------------------------------------------------------------------------
 
 def _one_line(exc: BaseException) -> str:
-    """The error on one line, without a closing full stop (the sentence it goes into has its own)."""
-    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    """The error on one line, without its closing punctuation (the sentence it goes into has its own)."""
+    return " ".join(str(exc).split()).rstrip(".?!") or type(exc).__name__
 
 
 def storage_error(exc: BaseException, url: str) -> Exception:
@@ -198,15 +206,19 @@ class PostgresDatabase:
         self._pks: dict[str, list[str]] = {}
         self._tracer: Callable[[str, Any], None] | None = None
         """Called with each statement and its parameters (sqlite-utils' `tracer`, for tests)."""
+        self._down = False
+        """Whether the last wait for a connection found none at all (the server cannot be reached)."""
         with self._errors():
             # One connection first: its error (a wrong password, no such database) is the one to show,
             # not the pool's "could not connect in time".
             psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
             given = conninfo_to_dict(url)  # the URL's own settings win
-            limits = {key: value for key, value in NETWORK_LIMITS.items() if key not in given}
+            limits: dict[str, Any] = {key: value for key, value in NETWORK_LIMITS.items() if key not in given}
+            self._limits = limits
             self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
                 url, min_size=1, max_size=max_size, kwargs={"autocommit": True, **limits},
-                configure=self._configure, open=False, name="leaderwatch", timeout=busy_timeout + 5)
+                configure=self._configure, open=False, name="leaderwatch", timeout=busy_timeout + 5,
+                reconnect_timeout=RECONNECT_SECONDS)
             self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
 
     def _configure(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
@@ -236,8 +248,29 @@ class PostgresDatabase:
         if pinned is not None:
             yield pinned
             return
-        with self._pool.connection() as conn:
+        conn = self._getconn()
+        try:
             yield conn
+        finally:
+            self._pool.putconn(conn)
+
+    def _getconn(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """A connection from the pool. A wait that ends without one asks the server directly: when it
+        cannot be reached, its own error is raised (not the pool's "couldn't get a connection"), and
+        until a connection is had again each call waits `DOWN_WAIT_SECONDS`, not the pool's whole
+        timeout: every call runs on a replica's event loop, which chat needs answered meanwhile."""
+        try:
+            conn = self._pool.getconn(timeout=DOWN_WAIT_SECONDS if self._down else None)
+        except PoolTimeout:
+            try:
+                psycopg.connect(self.url, connect_timeout=2, **self._limits).close()
+            except psycopg.OperationalError as exc:
+                self._down = True
+                raise exc from None
+            self._down = False  # it answers: the pool was busy, or is reconnecting
+            raise
+        self._down = False
+        return conn
 
     def _count(self, sql: str, rowcount: int) -> None:
         if rowcount > 0 and sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
@@ -287,7 +320,7 @@ class PostgresDatabase:
                 yield self
             return
         with self._errors():
-            conn = self._pool.getconn()
+            conn = self._getconn()
         self._local.conn = conn
         try:
             with self._errors(), conn.transaction():

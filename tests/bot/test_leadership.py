@@ -8,6 +8,7 @@ Without a PostgreSQL server these tests are skipped (they fail under CI=true).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -175,6 +176,14 @@ class Relay:
         port = self.server.sockets[0].getsockname()[1]
         return psycopg.conninfo.make_conninfo(self.url, host="127.0.0.1", port=port)
 
+    def relayed_url(self) -> str:
+        """The URL (`postgresql://`, as LEADERWATCH_DB takes it) through the started relay."""
+        from urllib.parse import urlsplit
+
+        assert self.server is not None
+        parts, port = urlsplit(self.url), self.server.sockets[0].getsockname()[1]
+        return parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}").geturl()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
         self.writers += [writer, up_writer]
@@ -198,18 +207,13 @@ class Relay:
 
 
 async def test_healthz_on_a_lost_server_names_it_in_one_problem(pg_url: str) -> None:
-    from urllib.parse import urlsplit
-
     from leaderwatch.bot.runtime.http_server import health
     from tests.conftest import new_postgres_schema
 
     with new_postgres_schema("health") as url:
         relay = Relay(url)
         await relay.start()
-        assert relay.server is not None
-        parts, port = urlsplit(url), relay.server.sockets[0].getsockname()[1]
-        through = parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}").geturl()
-        db = await asyncio.to_thread(open_db, through, 1.0)
+        db = await asyncio.to_thread(open_db, relay.relayed_url(), 1.0)
         try:
             assert (await asyncio.to_thread(health, db, T0))[1]["problems"] == []
             await relay.close()  # the server is gone for this replica
@@ -219,6 +223,55 @@ async def test_healthz_on_a_lost_server_names_it_in_one_problem(pg_url: str) -> 
             [problem] = body["problems"]  # the server named once, not also "does not take writes"
             assert problem.startswith("the database cannot be read: cannot reach PostgreSQL at ")
             assert ".." not in problem
+        finally:
+            db.close()
+
+
+async def test_calls_on_a_lost_server_stop_waiting_the_pools_timeout_and_recover_when_it_is_back(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leaderwatch.storage.db import StorageError
+    from leaderwatch.storage.postgres import DOWN_WAIT_SECONDS, PostgresDatabase
+    from tests.conftest import new_postgres_schema
+
+    # The pool gives a reconnection up after 2 s here (10 s in use): past that, the next call tries at once
+    # instead of after a back-off grown with the outage.
+    monkeypatch.setattr("leaderwatch.storage.postgres.RECONNECT_SECONDS", 2.0)
+    with new_postgres_schema("down") as url:
+        relay = Relay(url)
+        await relay.start()
+        assert relay.server is not None
+        port = relay.server.sockets[0].getsockname()[1]
+        db = await asyncio.to_thread(PostgresDatabase, relay.relayed_url(), 0.0)  # the pool waits 5 s
+        try:
+            await relay.close()  # the server is gone: connections refused
+            gone = time.monotonic()
+            await asyncio.sleep(0.2)
+            took, said = [], []
+            for _ in range(4):
+                started = time.monotonic()
+                with pytest.raises(StorageError) as caught:
+                    await asyncio.to_thread(lambda: db.execute("SELECT 1"))
+                took.append(time.monotonic() - started)
+                said.append(str(caught.value))
+            # The dropped connection fails at once, one call waits the pool out, then each call its second.
+            assert took[0] < 1 and 4.5 < took[1] < 8 and all(t < DOWN_WAIT_SECONDS + 1 for t in took[2:])
+            assert all("Connection refused" in m and "couldn't get a connection" not in m for m in said[1:])
+            await asyncio.sleep(gone + 10 - time.monotonic())  # gone 10 s: psycopg's back-off has reached 8 s
+            back = Relay(url)
+            back.server = await asyncio.start_server(back._serve, "127.0.0.1", port)
+            answered: list[object] = []
+
+            async def answers() -> bool:
+                with contextlib.suppress(StorageError):
+                    answered.append(await asyncio.to_thread(lambda: db.execute("SELECT 1").fetchone()))
+                return bool(answered)
+
+            back_at = time.monotonic()
+            while not await answers():
+                assert time.monotonic() < back_at + 30, "no answer 30 s after the server came back"
+                await asyncio.sleep(0.2)
+            assert time.monotonic() - back_at < 3  # psycopg's own back-off: 4 s and more
+            await back.close()
         finally:
             db.close()
 
