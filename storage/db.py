@@ -151,6 +151,10 @@ class DiskFullError(StorageError):
     """The disk (or the quota) holding the database has no room for a write."""
 
 
+class UnreachableError(StorageError):
+    """The database server cannot be reached (PostgreSQL: refused, timed out, gone mid-query)."""
+
+
 class AlreadyRunningError(StorageError):
     """Another `leaderwatch run` holds the database's run lock."""
 
@@ -503,6 +507,11 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         "database is locked" in str(exc) or "database is busy" in str(exc)
         or getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """True when the database server cannot be reached (`UnreachableError`; a SQLite file never is)."""
+    return isinstance(exc, UnreachableError)
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -170,7 +170,7 @@ def _one_line(exc: BaseException) -> str:
 
 def storage_error(exc: BaseException, url: str) -> Exception:
     """A psycopg error as the storage error it is (imported late: storage.db imports this module)."""
-    from leaderwatch.storage.db import DatabaseLockedError, DiskFullError, StorageError
+    from leaderwatch.storage.db import DatabaseLockedError, DiskFullError, StorageError, UnreachableError
 
     where = redact(url)
     if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.DeadlockDetected
@@ -180,8 +180,11 @@ def storage_error(exc: BaseException, url: str) -> Exception:
     if isinstance(exc, psycopg.errors.DiskFull):
         return _pg(DiskFullError, f"the disk of the PostgreSQL server {where} is full: {_one_line(exc)}. "
                    "Free some space there; nothing queued is lost")
-    if isinstance(exc, psycopg.OperationalError | PoolTimeout):
-        return _pg(StorageError, f"cannot reach PostgreSQL at {where}: {_one_line(exc)}. Check that the "
+    if isinstance(exc, PoolTimeout):  # the server answers (`_getconn` asked it): every connection is busy
+        return _pg(DatabaseLockedError, f"the database {where} is busy: {_one_line(exc)}, every connection "
+                   f"of the pool ({POOL_MAX} at most) being in use. Try again in a moment")
+    if isinstance(exc, psycopg.OperationalError):
+        return _pg(UnreachableError, f"cannot reach PostgreSQL at {where}: {_one_line(exc)}. Check that the "
                    "server runs and LEADERWATCH_DB names it (host, port, database, user)")
     return _pg(StorageError, f"PostgreSQL ({where}): {_one_line(exc)}")
 

@@ -53,7 +53,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from leaderwatch.alerts.durations import DurationError, parse_duration
 from leaderwatch.alerts.formatting import Action, Reply, clean_text, clip, day, moment, plural
 from leaderwatch.bot.chat.common import image_filename, split_text, table_lines
-from leaderwatch.bot.commands import COMMANDS, CommandContext, Invocation, dispatch, parse_line
+from leaderwatch.bot.commands import (
+    COMMANDS,
+    CommandContext,
+    Invocation,
+    database_trouble,
+    dispatch,
+    parse_line,
+)
 from leaderwatch.bot.commands.actions import PREFIX, Press, action_id, configures, press
 from leaderwatch.bot.commands.home import NO_ALERTS, NO_CHANNELS, ChannelSummary, Home, SentAlert, build_home
 from leaderwatch.bot.commands.messages import INTERNAL_ERROR
@@ -418,7 +425,11 @@ async def answered(admins: AdminCheck, user_id: str, needs_admin: bool,
             if error is not None:
                 return Reply(text=ADMIN_CHECK_FAILED.format(error=error), ephemeral=True, error=True)
         return await run(can_configure)
-    except Exception:
+    except Exception as exc:
+        plainly = database_trouble(exc)
+        if plainly is not None:
+            logger.warning("Slack %s failed: %s", what, exc)
+            return plainly
         error_id = secrets.token_hex(4)
         logger.exception("Slack %s failed [error id %s]", what, error_id)
         return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)

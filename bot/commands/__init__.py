@@ -20,10 +20,11 @@ from leaderwatch.bot.commands.registry import (
     Invocation,
     UserError,
     command,
+    database_trouble,
     dispatch,
     parse_line,
     usage_error,
 )
 
-__all__ = ["COMMANDS", "Command", "CommandContext", "Invocation", "UserError", "command", "dispatch",
-           "parse_line", "usage_error"]
+__all__ = ["COMMANDS", "Command", "CommandContext", "Invocation", "UserError", "command", "database_trouble",
+           "dispatch", "parse_line", "usage_error"]

@@ -62,6 +62,8 @@ DATABASE_BUSY = ("leaderwatch's database is busy right now (another program is w
                  "changed. Try again in a minute.")
 DISK_FULL = ("leaderwatch cannot save anything right now: the disk of its server is full, so nothing was "
              "changed. Please tell whoever runs leaderwatch.")
+DATABASE_DOWN = ("leaderwatch cannot reach its database right now, so nothing was read or changed. Try again "
+                 "in a few minutes; if it lasts, please tell whoever runs leaderwatch.")
 INTERNAL_ERROR = ("Sorry, something went wrong on our side. The operator can find it in the log under "
                   "error id `{error_id}`.")
 WHO_MANAGES = {

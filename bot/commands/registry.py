@@ -23,6 +23,7 @@ from leaderwatch.alerts.models import Rule
 from leaderwatch.alerts.suites import BUILT_IN, Suites
 from leaderwatch.bot.commands.messages import (
     DATABASE_BUSY,
+    DATABASE_DOWN,
     DISK_FULL,
     INTERNAL_ERROR,
     WHO_MANAGES,
@@ -31,7 +32,7 @@ from leaderwatch.bot.commands.messages import (
 from leaderwatch.bot.runtime.metrics import UNKNOWN_COMMAND, Metrics
 from leaderwatch.sources.base import Board
 from leaderwatch.sources.identity import Group, Identity
-from leaderwatch.storage.db import Database, is_disk_full, is_locked
+from leaderwatch.storage.db import Database, is_disk_full, is_locked, is_unreachable
 from leaderwatch.storage.snapshots import SnapshotCache
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,18 @@ def parse_line(text: str) -> tuple[str, list[str]]:
     return (words[0].lower(), words[1:]) if words else ("help", [])
 
 
+def database_trouble(exc: BaseException) -> Reply | None:
+    """The private answer to a database the operator must see to (locked, disk full, server unreachable),
+    which the user is told plainly (no error id: there is no bug to find); None for anything else."""
+    if is_unreachable(exc):
+        return Reply(text=DATABASE_DOWN, ephemeral=True, error=True)
+    if is_locked(exc):
+        return Reply(text=DATABASE_BUSY, ephemeral=True, error=True)
+    if is_disk_full(exc):
+        return Reply(text=DISK_FULL, ephemeral=True, error=True)
+    return None
+
+
 async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
     """Run one command line; never raises, whatever the text."""
     if inv.is_bot:
@@ -172,11 +185,12 @@ async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
         outcome = "user_error"
         return Reply(text=str(exc), ephemeral=True, error=True)
     except Exception as exc:
-        if is_locked(exc) or is_disk_full(exc):  # the operator's problem, said plainly to the user
+        plainly = database_trouble(exc)
+        if plainly is not None:  # the operator's problem, said plainly to the user
             outcome = "busy"
-            logger.warning("command %s on %s:%s could not write: %s", label, inv.platform, inv.channel_id,
-                           exc)
-            return Reply(text=DATABASE_BUSY if is_locked(exc) else DISK_FULL, ephemeral=True, error=True)
+            logger.warning("command %s on %s:%s could not %s: %s", label, inv.platform, inv.channel_id,
+                           "reach the database" if is_unreachable(exc) else "write", exc)
+            return plainly
         outcome = "error"
         error_id = secrets.token_hex(4)
         logger.exception("command failed [error id %s]: platform=%s channel=%s text=%r", error_id,

@@ -276,6 +276,30 @@ async def test_calls_on_a_lost_server_stop_waiting_the_pools_timeout_and_recover
             db.close()
 
 
+async def test_a_chat_command_on_a_lost_server_says_so_plainly(pg_url: str, caplog) -> None:
+    from leaderwatch.bot.commands import Invocation, dispatch
+    from leaderwatch.bot.commands.messages import DATABASE_DOWN
+    from tests.conftest import new_postgres_schema
+    from tests.helpers import build_context
+
+    with new_postgres_schema("chat_down") as url:
+        relay = Relay(url)
+        await relay.start()
+        db = await asyncio.to_thread(open_db, relay.relayed_url(), 0.0)
+        ctx = build_context(db, Clock(T0))
+        try:
+            await relay.close()
+            await asyncio.sleep(0.2)
+            for text in ("top lmarena/text", "subscribe lmarena/text"):  # a question, then a change
+                asked = Invocation("slack", "C1", "U1", "alice", text, can_configure=True)
+                reply = await dispatch(ctx, asked)
+                assert (reply.text, reply.error, reply.ephemeral) == (DATABASE_DOWN, True, True)
+            assert "could not reach the database: cannot reach PostgreSQL at" in caplog.text
+            assert not any(r.exc_info for r in caplog.records)  # the operator's problem, not a bug
+        finally:
+            db.close()
+
+
 async def test_a_leader_cut_off_by_the_network_stops_leading_within_its_timeout(pg_url: str, key: int
                                                                                 ) -> None:
     relay = Relay(pg_url)

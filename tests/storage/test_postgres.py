@@ -157,6 +157,34 @@ def test_the_pools_connections_give_a_vanished_server_up_in_seconds_not_minutes(
         own.close()
 
 
+def test_a_pool_with_every_connection_in_use_is_busy_not_unreachable(pg) -> None:
+    import threading
+
+    from leaderwatch.storage.db import DatabaseLockedError, is_locked, is_unreachable
+    from leaderwatch.storage.postgres import PostgresDatabase
+
+    one = PostgresDatabase(pg.url, busy_timeout=0.0, max_size=1)  # waits 5 s for a connection
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with one.atomic():
+            held.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        held.wait(10)
+        with pytest.raises(DatabaseLockedError) as caught:
+            one.execute("SELECT 1")
+        assert is_locked(caught.value) and not is_unreachable(caught.value)
+        assert "is busy" in str(caught.value) and "cannot reach" not in str(caught.value)
+    finally:
+        done.set()
+        holder.join()
+        one.close()
+
+
 def test_a_key_value_string_is_refused_not_made_a_sqlite_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(StorageError) as caught:
