@@ -406,6 +406,10 @@ class _WritingDatabase(SqliteDatabase):
         """Run one statement for each row of parameters (`cursor.rowcount`: the rows written in all)."""
         return self.conn.executemany(sql, rows)
 
+    def stream(self, sql: str, parameters: Any = None) -> Iterator[Any]:
+        """A read's rows as they are consumed: SQLite's cursor steps through them."""
+        return iter(self.execute(sql, parameters if parameters is not None else []))
+
     @contextlib.contextmanager
     def atomic(self) -> Iterator[_WritingDatabase]:
         """A transaction (a savepoint when one is open already) that holds the write lock from its start."""

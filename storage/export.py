@@ -63,11 +63,11 @@ def history_rows(db: Database, board_id: str, start: datetime | None = None,
                  end: datetime | None = None) -> Iterator[HistoryRow]:
     """Every entry of every snapshot of a board with `start <= as_of <= end`, in time then table order.
 
-    Rows stream from one query (the cursor is read as the caller consumes them), so exporting years
-    of history holds one row in memory at a time.
+    Rows stream from one query (the cursor is read as the caller consumes them; on PostgreSQL a
+    server-side cursor, a batch at a time), so exporting years of history holds little in memory.
     """
     where, params = in_range(board_id, start, end, table="s.")
-    cursor = db.execute(
+    cursor = db.stream(
         "SELECT s.as_of, s.origin, s.method, s.truncated, e.name, e.model_key, e.organization, "
         "e.countries, e.mixed, e.open_weights, e.score, e.rank, e.ci_lower, e.ci_upper, e.votes, "
         f"e.components FROM snapshots s JOIN entries e ON e.snapshot_id = s.id WHERE {where} "

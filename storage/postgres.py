@@ -18,6 +18,7 @@ back to the pool. psycopg errors come out as storage errors (`StorageError`; a l
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,6 +40,11 @@ POOL_MAX = 8
 (`fanouts.WRITERS`), the web server's probes."""
 
 CONNECT_TIMEOUT_SECONDS = 10
+STREAM_BATCH = 500
+"""Rows `stream` fetches at a time: little memory, few round trips."""
+_STREAMS = itertools.count(1)
+"""Numbers the server-side cursors (two streams read at once on one pinned connection need two names)."""
+
 RECONNECT_SECONDS = 10.0
 """How long the pool retries a lost connection in the background (backing off: 1, 2, 4 s...) before it
 gives that attempt up; the next call that finds no connection starts a new one, trying at once. psycopg's
@@ -304,6 +310,19 @@ class PostgresDatabase:
             rowcount = cursor.rowcount
         self._count(sql, rowcount)
         return Result([], [], rowcount)
+
+    def stream(self, sql: str, parameters: Any = None) -> Iterator[Any]:
+        """A read's rows, fetched `STREAM_BATCH` at a time from a server-side cursor as they are consumed,
+        on one connection held (in a read transaction) until the last row or until the caller stops."""
+        text, order = translate(sql)
+        params = _params(parameters, order)
+        if self._tracer is not None:
+            self._tracer(sql, parameters)
+        with self._errors(), self._connection() as conn, conn.transaction(), \
+                conn.cursor(name=f"leaderwatch_stream_{next(_STREAMS)}") as cursor:
+            cursor.itersize = STREAM_BATCH
+            cursor.execute(text, params)
+            yield from cursor
 
     def query(self, sql: str, params: Any = None) -> Iterator[dict[str, Any]]:
         """Rows as dicts by column name."""
