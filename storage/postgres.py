@@ -216,7 +216,7 @@ class PostgresDatabase:
         self._tracer: Callable[[str, Any], None] | None = None
         """Called with each statement and its parameters (sqlite-utils' `tracer`, for tests)."""
         self._down = False
-        """Whether the last wait for a connection found none at all (the server cannot be reached)."""
+        """Whether the server could not be reached when a wait for a connection last ran out (`_getconn`)."""
         with self._errors():
             # One connection first: its error (a wrong password, no such database) is the one to show,
             # not the pool's "could not connect in time".

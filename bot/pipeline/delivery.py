@@ -60,7 +60,7 @@ from leaderwatch.bot.pipeline import alerter, drift, reports
 from leaderwatch.bot.runtime.metrics import Metrics
 from leaderwatch.sources.http import backoff
 from leaderwatch.storage import outbox
-from leaderwatch.storage.db import DATABASE_ERRORS, Database
+from leaderwatch.storage.db import DATABASE_ERRORS, Database, is_unreachable
 from leaderwatch.storage.engine import replica_id
 from leaderwatch.storage.events import event_by_key
 from leaderwatch.storage.outbox import Lease, OutboxItem
@@ -440,13 +440,23 @@ class Dispatcher:
         """Deliver due rows every `interval` seconds (or when woken, or when the pace lets the next
         message go) until `stop` is set."""
         self._stop = stop
+        unreachable = False  # said once per outage of the database server, not every round
         try:
             while not stop.is_set():
                 try:
                     await self.run_once()
-                except Exception:  # noqa: BLE001 - a database hiccup must not end delivery for good
-                    logger.exception("delivery round failed; trying again in %.0f s", interval)
+                except Exception as exc:  # noqa: BLE001 - a database hiccup must not end delivery for good
+                    if not is_unreachable(exc):
+                        logger.exception("delivery round failed; trying again in %.0f s", interval)
+                    elif not unreachable:
+                        logger.warning("delivery paused: %s; trying again every %.0f s, nothing is lost",
+                                       exc, interval)
+                    unreachable = unreachable or is_unreachable(exc)
                     self.next_try = None
+                else:
+                    if unreachable:
+                        logger.info("delivery resumed: the database answers again")
+                    unreachable = False
                 await self._pause(stop, interval if self.next_try is None else min(interval, self.next_try))
         finally:
             self._stop = None

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -297,6 +298,47 @@ async def test_a_chat_command_on_a_lost_server_says_so_plainly(pg_url: str, capl
             assert "could not reach the database: cannot reach PostgreSQL at" in caplog.text
             assert not any(r.exc_info for r in caplog.records)  # the operator's problem, not a bug
         finally:
+            db.close()
+
+
+async def test_delivery_on_a_lost_server_says_so_once_and_again_when_it_is_back(pg_url: str, caplog) -> None:
+    from leaderwatch.bot.pipeline.delivery import Dispatcher
+    from tests.conftest import new_postgres_schema
+
+    caplog.set_level(logging.INFO, logger="leaderwatch.bot.pipeline.delivery")
+    with new_postgres_schema("deliver_down") as url:
+        relay = Relay(url)
+        await relay.start()
+        assert relay.server is not None
+        port = relay.server.sockets[0].getsockname()[1]
+        db = await asyncio.to_thread(open_db, relay.relayed_url(), 0.0)
+        done = threading.Event()
+
+        async def deliver() -> None:  # on a loop of its own: its database calls block it, not the relay
+            stop = asyncio.Event()
+            dispatching = asyncio.create_task(Dispatcher(db, {}, Clock(T0)).run(stop, interval=0.2))
+            await asyncio.to_thread(done.wait)
+            stop.set()
+            await dispatching
+
+        worker = threading.Thread(target=asyncio.run, args=(deliver(),))
+        worker.start()
+        try:
+            await asyncio.sleep(0.5)
+            await relay.close()
+            await wait_until(lambda: "delivery paused: cannot reach PostgreSQL at" in caplog.text, timeout=15,
+                             message="delivery to say the database is gone")
+            await asyncio.sleep(2.5)  # a dozen rounds fail meanwhile
+            back = Relay(url)
+            back.server = await asyncio.start_server(back._serve, "127.0.0.1", port)
+            await wait_until(lambda: "delivery resumed" in caplog.text, timeout=15,
+                             message="delivery to resume")
+            assert caplog.text.count("delivery paused") == 1
+            assert not any(r.exc_info for r in caplog.records)  # no traceback every round
+            await back.close()
+        finally:
+            done.set()
+            await asyncio.to_thread(worker.join, 10)
             db.close()
 
 
