@@ -287,7 +287,7 @@ async def test_a_chat_command_on_a_lost_server_says_so_plainly(pg_url: str, capl
         relay = Relay(url)
         await relay.start()
         db = await asyncio.to_thread(open_db, relay.relayed_url(), 0.0)
-        ctx = build_context(db, Clock(T0))
+        ctx = await asyncio.to_thread(build_context, db, Clock(T0))  # (the relay needs this loop)
         try:
             await relay.close()
             await asyncio.sleep(0.2)
