@@ -204,6 +204,13 @@ def channel_workspace(db: Database, platform: str, channel_id: str) -> str | Non
     return str(row[0]) if row else None
 
 
+def all_channel_workspaces(db: Database, platform: str) -> dict[str, str]:
+    """Every channel whose workspace was seen, with that workspace (the delivery pace's scopes)."""
+    rows = db.execute("SELECT channel_id, workspace FROM channel_workspaces WHERE platform = ?",
+                      [platform]).fetchall()
+    return {str(channel): str(workspace) for channel, workspace in rows}
+
+
 def workspace_channels(db: Database, platform: str, workspace: str) -> list[str]:
     """The channels seen in a workspace, sorted."""
     rows = db.execute("SELECT channel_id FROM channel_workspaces WHERE platform = ? AND workspace = ? "

@@ -1055,6 +1055,8 @@ class WorkspaceClients:
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.workspaces, self.make, self.monotonic = workspaces, make, monotonic
         self.clients: dict[str, AsyncWebClient] = {}
+        self.scopes: dict[str, str] | None = None
+        """Channel -> workspace as recorded, read whole at the first `workspace_of` ("" when unrecorded)."""
         self.not_found: dict[str, float] = {}
         """Channels no installed workspace had, and when that was found (looked for again after
         `LOOK_AGAIN_SECONDS`: a workspace may install meanwhile)."""
@@ -1073,6 +1075,21 @@ class WorkspaceClients:
             raise DeliveryError(f"channel {channel_id}: its workspace has not installed the app (or removed "
                                 f"it)", retryable=False, channel_gone=True)
         return self._client_of(token)
+
+    def workspace_of(self, channel_id: str) -> str:
+        """The workspace a channel is in, as recorded ("" when it is not): Slack counts its rate limits per
+        workspace, so the dispatcher paces each workspace on its own (`Dispatcher._scope`). Every recorded
+        channel is read in one query at the first call; one the process has not seen is asked for once."""
+        known = self.workspaces.known.get(channel_id)  # remembered by this process (a request, a look-up)
+        if known:
+            return known
+        if self.scopes is None:
+            self.scopes = installations.all_channel_workspaces(self.workspaces.db, PLATFORM)
+        scope = self.scopes.get(channel_id)
+        if scope is None:
+            scope = self.scopes[channel_id] = installations.channel_workspace(
+                self.workspaces.db, PLATFORM, channel_id) or ""
+        return scope
 
     def _client_of(self, token: str) -> AsyncWebClient:
         client = self.clients.get(token)
@@ -1257,6 +1274,12 @@ class SlackSender:
             if wait > 0:
                 await self.sleep(wait)
         self.last_post[channel_id] = self.monotonic()
+
+    def pace_scope(self, channel_id: str) -> str:
+        """Whose rate limits the channel's calls count against: its workspace's, for a public app installed
+        by many (Slack's limits are per workspace); "" with one token (one workspace)."""
+        workspace_of = getattr(self.clients, "workspace_of", None)
+        return str(workspace_of(channel_id)) if workspace_of is not None else ""
 
     async def _client(self, channel_id: str) -> AsyncWebClient:
         """The client that may post to the channel (its workspace's token); DeliveryError when none can."""

@@ -172,14 +172,16 @@ class Pacer:
         self.pacing, self.monotonic = pacing, monotonic
         self.replicas = 1
         """How many replicas share the platforms' rates (`share`)."""
-        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._buckets: dict[tuple[str, str, str], Bucket] = {}
+        """(platform, scope, call) -> bucket: a scope is what the platform counts a rate over apart (a
+        Slack workspace: its limits are per workspace); "" for the whole platform (one bot, one token)."""
         self._turns: dict[tuple[str, str], float] = {}
 
     def share(self, replicas: int) -> None:
         """Keep to 1/`replicas` of each rate (bursts too, at least one call): the platforms count per bot
         token, and every replica delivering from one database sends with the same tokens."""
         self.replicas = max(1, replicas)
-        for (platform, call), bucket in self._buckets.items():
+        for (platform, _scope, call), bucket in self._buckets.items():
             rate = self._rate(platform, call)
             if rate is not None:
                 bucket.rate = rate
@@ -192,32 +194,35 @@ class Pacer:
             return rate
         return Rate(rate.per_second / self.replicas, max(1.0, rate.burst / self.replicas))
 
-    def _bucket(self, platform: str, call: str, now: float) -> Bucket | None:
-        bucket = self._buckets.get((platform, call))
+    def _bucket(self, platform: str, scope: str, call: str, now: float) -> Bucket | None:
+        bucket = self._buckets.get((platform, scope, call))
         if bucket is None:
             rate = self._rate(platform, call)
             if rate is None:
                 return None
-            bucket = self._buckets[(platform, call)] = Bucket(rate, now)
+            bucket = self._buckets[(platform, scope, call)] = Bucket(rate, now)
         return bucket
 
-    def wait(self, platform: str, calls: Sequence[str], channel_id: str | None = None) -> float:
-        """Seconds before `calls` may be made (and, with `channel_id`, before that channel's turn)."""
+    def wait(self, platform: str, calls: Sequence[str], channel_id: str | None = None,
+             scope: str = "") -> float:
+        """Seconds before `calls` may be made in `scope` (and, with `channel_id`, before that channel's
+        turn)."""
         now = self.monotonic()
         waits = [0.0]
         for call, count in Counter(calls).items():
-            bucket = self._bucket(platform, call, now)
+            bucket = self._bucket(platform, scope, call, now)
             if bucket is not None:
                 waits.append(bucket.wait(now, count))
         if channel_id is not None:
             waits.append(self._turns.get((platform, channel_id), 0.0) - now)
         return max(waits)
 
-    def take(self, platform: str, calls: Sequence[str], channel_id: str | None = None) -> None:
-        """Charge `calls` (and, with `channel_id`, start that channel's interval)."""
+    def take(self, platform: str, calls: Sequence[str], channel_id: str | None = None,
+             scope: str = "") -> None:
+        """Charge `calls` in `scope` (and, with `channel_id`, start that channel's interval)."""
         now = self.monotonic()
         for call in calls:
-            bucket = self._bucket(platform, call, now)
+            bucket = self._bucket(platform, scope, call, now)
             if bucket is not None:
                 bucket.take(now)
         interval = self.pacing.get(platform, Pacing()).channel_interval
@@ -244,7 +249,9 @@ class Sender(Protocol):
     """What a chat adapter provides for delivery (Slack, Discord).
 
     A sender may also have `calls`: for each step (`post`, `reply`, `edit`, `image`, `check`) the
-    names of the API calls it makes, which `Pacing.rates` limits; without it nothing is paced.
+    names of the API calls it makes, which `Pacing.rates` limits; without it nothing is paced. And
+    `pace_scope(channel_id)`: what the platform counts a channel's calls against apart (Slack: its
+    workspace), each scope with rates of its own; without it the platform is one scope.
     """
 
     platform: str
@@ -422,7 +429,8 @@ class Dispatcher:
         self._stop: asyncio.Event | None = None
         # The channels ready to send, per platform, oldest head row first; those waiting their turn
         # (by when); and every channel in one of these or in flight (never twice).
-        self._ready: dict[str, list[tuple[int, str]]] = {}
+        self._ready: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        """(platform, scope) -> its channels ready to send, oldest head first (`Pacer` on scopes)."""
         self._waiting: list[tuple[float, int, str, str]] = []
         self._queued: set[tuple[str, str]] = set()
         self._read_at: float | None = None
@@ -530,7 +538,7 @@ class Dispatcher:
             for head, channel_id in outbox.ready_channels(self.db, now, platform, READ_LIMIT):
                 if (platform, channel_id) not in self._queued:
                     self._queued.add((platform, channel_id))
-                    heapq.heappush(self._ready.setdefault(platform, []), (head, channel_id))
+                    self._make_ready(platform, head, channel_id)
         self._read_cost = self.monotonic() - start  # a large queue is read less often
 
     def _mark_slow(self, running: dict[asyncio.Task[int], float], slow: set[asyncio.Task[int]]) -> None:
@@ -540,23 +548,36 @@ class Dispatcher:
             if task not in slow and now - start >= self.slow_after and len(slow) < SLOW_PER_SLOT * self.slots:
                 slow.add(task)
 
+    def _scope(self, platform: str, channel_id: str) -> str:
+        """What the platform counts a channel's calls against: its sender's `pace_scope` (a Slack
+        workspace, whose limits are its own), else "" (the whole platform)."""
+        scope_of = getattr(self.senders.get(platform), "pace_scope", None)
+        return str(scope_of(channel_id)) if scope_of is not None else ""
+
+    def _make_ready(self, platform: str, head: int, channel_id: str) -> None:
+        lane = (platform, self._scope(platform, channel_id))
+        heapq.heappush(self._ready.setdefault(lane, []), (head, channel_id))
+
     def _start(self, running: dict[asyncio.Task[int], float], slow: set[asyncio.Task[int]]) -> float | None:
-        """Start a channel's delivery in each free slot, platforms in turn, oldest head first, as the
-        pace allows; the seconds until the pace lets the next one go (None: nothing is waiting)."""
+        """Start a channel's delivery in each free slot, platforms (and, within one, its scopes: Slack's
+        workspaces) in turn, oldest head first, as the pace allows; the seconds until the pace lets the
+        next one go (None: nothing is waiting). A scope whose budget is spent waits without holding up
+        the others."""
         now = self.monotonic()
         while self._waiting and self._waiting[0][0] <= now:
             _, head, platform, channel_id = heapq.heappop(self._waiting)
-            heapq.heappush(self._ready.setdefault(platform, []), (head, channel_id))
+            self._make_ready(platform, head, channel_id)
         waits: list[float] = [self._waiting[0][0] - now] if self._waiting else []
-        blocked: set[str] = set()
+        blocked: set[tuple[str, str]] = set()
         while len(running) - len(slow) < self.slots:
             started = False
-            for platform, heap in self._ready.items():
-                if platform in blocked or not heap or len(running) - len(slow) >= self.slots:
+            for lane, heap in self._ready.items():
+                if lane in blocked or not heap or len(running) - len(slow) >= self.slots:
                     continue
-                wait = self.pacer.wait(platform, self._calls(platform, outbox.POST))
+                platform, scope = lane
+                wait = self.pacer.wait(platform, self._calls(platform, outbox.POST), scope=scope)
                 if wait > 0:
-                    blocked.add(platform)
+                    blocked.add(lane)
                     waits.append(wait)
                     continue
                 head, channel_id = heapq.heappop(heap)
@@ -567,11 +588,11 @@ class Dispatcher:
                     continue
                 # Its first message's calls are taken now, so the next admissions see them gone.
                 reserved = self._calls(platform, outbox.POST)
-                self.pacer.take(platform, reserved)
+                self.pacer.take(platform, reserved, scope=scope)
                 task = asyncio.ensure_future(self._deliver_channel(platform, channel_id, reserved, now))
                 running[task] = self.monotonic()
                 started = True
-            if not started and all(p in blocked or not h for p, h in self._ready.items()):
+            if not started and all(lane in blocked or not h for lane, h in self._ready.items()):
                 break
         return min(waits) if waits else None
 
@@ -647,7 +668,8 @@ class Dispatcher:
                 outbox.mark_retry_all(self.db, batch.ids, self.clock(), "interrupted; editing again")
                 continue
             try:
-                self.pacer.take(batch.platform, self._calls(batch.platform, "check"))
+                self.pacer.take(batch.platform, self._calls(batch.platform, "check"),
+                                scope=self._scope(batch.platform, batch.channel_id))
                 there = await self._find(sender, batch, self._thread_of(batch))
             except Exception as exc:  # noqa: BLE001 - keep the rows in flight and ask again next round
                 logger.warning("cannot check %s after a restart (%s); will ask again", batch.describe(),
@@ -707,7 +729,8 @@ class Dispatcher:
             now = self.clock()
             for batch in batches(outbox.channel_rows(self.db, platform, channel_id, now), now):
                 needed = Counter(self._calls(platform, batch.action)) - Counter(reserved)
-                turn = self.pacer.wait(platform, list(needed.elements()), channel_id)
+                turn = self.pacer.wait(platform, list(needed.elements()), channel_id,
+                                       self._scope(platform, channel_id))
                 if turn > 0:
                     later = (self.monotonic() + turn, batch.rows[0].id)
                     break
@@ -802,7 +825,8 @@ class Dispatcher:
         if reserved and self.monotonic() - reserved_at > STALE_RESERVATION:
             # Taken long ago: messages that were slow to prepare must not all go out in one burst.
             reserved = ()
-            wait = self.pacer.wait(batch.platform, self._calls(batch.platform, batch.action))
+            wait = self.pacer.wait(batch.platform, self._calls(batch.platform, batch.action),
+                                   scope=self._scope(batch.platform, batch.channel_id))
             if wait > 0:
                 raise _Later(wait)
         now = self.clock()
@@ -810,7 +834,8 @@ class Dispatcher:
         if not await self._committed(outbox.claim_all, self.db, batch.ids, now, self.lease(now), spacing):
             return 0, False  # taken meanwhile (by another replica, on a shared database)
         calls = Counter(self._calls(batch.platform, batch.action)) - Counter(reserved)
-        self.pacer.take(batch.platform, list(calls.elements()), batch.channel_id)
+        self.pacer.take(batch.platform, list(calls.elements()), batch.channel_id,
+                        self._scope(batch.platform, batch.channel_id))
         try:
             ref = await self._timed(self._send(sender, batch, reply, thread, attempts), batch)
         except DeliveryError as exc:
@@ -875,7 +900,8 @@ class Dispatcher:
             await sender.edit(batch.channel_id, thread, reply, batch.key)
             return None
         if attempts and batch.key not in self._refused:
-            self.pacer.take(batch.platform, self._calls(batch.platform, "check"))
+            self.pacer.take(batch.platform, self._calls(batch.platform, "check"),
+                            scope=self._scope(batch.platform, batch.channel_id))
             there = await self._find(sender, batch, thread)
             if there is not None:
                 logger.info("%s was already there after an uncertain attempt; not resending",
@@ -895,15 +921,15 @@ class Dispatcher:
             logger.exception("decorating %s failed; sending it plain", batch.describe())
         if decorated.image is None:
             return decorated
-        uploads = self._calls(batch.platform, "image")
-        if self.pacer.wait(batch.platform, uploads) > 0:
+        uploads, scope = self._calls(batch.platform, "image"), self._scope(batch.platform, batch.channel_id)
+        if self.pacer.wait(batch.platform, uploads, scope=scope) > 0:
             # The upload budget is spent (Slack's files methods are slower than its messages): the alert
             # goes now without its chart rather than wait for it.
             logger.debug("%s goes without its chart: the upload rate is used up", batch.describe())
             if self.metrics is not None:
                 self.metrics.chart_skipped(batch.platform)
             return replace(decorated, image=None)
-        self.pacer.take(batch.platform, uploads)  # taken now, just before the upload: others see it spent
+        self.pacer.take(batch.platform, uploads, scope=scope)  # taken now, just before the upload
         return decorated
 
     def _count(self, batch: Batch, failure: str | None) -> None:

@@ -614,7 +614,7 @@ class FakeSlack:
                 return self._oauth_access(params, auth)
             finally:
                 await self._notify()
-        wait = self._limited(method, params)
+        wait = self._limited(method, params, token)
         if wait > 0:
             self.rate_limited.append(self.calls[-1])
             await self._notify()
@@ -627,13 +627,16 @@ class FakeSlack:
         finally:
             await self._notify()
 
-    def _limited(self, method: str, params: dict[str, Any]) -> float:
-        """0.0 when the rate limits let this call through, else the seconds until they would."""
+    def _limited(self, method: str, params: dict[str, Any], token: str | None = None) -> float:
+        """0.0 when the rate limits let this call through, else the seconds until they would. Slack counts
+        a method's limit per workspace: each installed team (by its token) has its own."""
         waits = [0.0]
         per_minute = self.method_limits.get(method)
         if per_minute:
             rate = per_minute / 60
-            bucket = self._buckets.setdefault((method, ""), Bucket(rate, max(1.0, rate)))
+            team = self.team_of(token)
+            bucket = self._buckets.setdefault((method, f"team:{team.team_id}" if team else ""),
+                                              Bucket(rate, max(1.0, rate)))
             waits.append(bucket.take())
         if method == "chat.postMessage" and self.channel_rate and waits[-1] == 0:
             channel = str(params.get("channel") or "")

@@ -132,6 +132,28 @@ async def test_a_platform_bucket_paces_its_sends(db) -> None:
     assert [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)] == [0.5] * 5
 
 
+async def test_each_slack_workspace_is_paced_on_its_own(db) -> None:
+    """Slack counts its rate limits per workspace: two workspaces of a public app send side by side, each
+    at the whole rate, and one whose budget is spent holds up only its own channels."""
+    channels = many_channels(db, 6)
+    queue(db, [overtake(0)], T0)
+    platform, clock, mono = Platform(), Clock(T0), Monotonic()
+    workspace = {c: ("T1" if i % 3 else "T2") for i, c in enumerate(channels)}  # T1: 4 channels, T2: 2
+
+    class Workspaces(PacedSender):
+        def pace_scope(self, channel_id: str) -> str:
+            return workspace[channel_id]
+
+    sender = Workspaces(platform, clock, mono)
+    d = Dispatcher(db, {"slack": sender}, clock, mono.sleep, URLS, jitter=lambda: 0.0, monotonic=mono,
+                   pacing={"slack": Pacing({"chat.postMessage": Rate(2.0, 1.0)})})
+    assert await d.run_once() == 6
+    start = sender.sent_at[0][0]
+    by_workspace = {w: [round(t - start, 3) for t, c in sender.sent_at if workspace[c] == w]
+                    for w in ("T1", "T2")}
+    assert by_workspace == {"T1": [0.0, 0.5, 1.0, 1.5], "T2": [0.0, 0.5]}  # one rate would take 2.5 s
+
+
 async def test_messages_slow_to_prepare_do_not_go_out_in_one_burst(db) -> None:
     """Four channels admitted 50 ms apart whose alerts take 0.7 s to prepare (the first chart drawn):
     the calls taken at admission are stale by then, so each send takes the budget afresh, or waits."""

@@ -263,6 +263,36 @@ async def test_each_workspace_runs_with_its_own_token(served: Served, fake: Fake
     posts = fake.called("chat.postMessage")
     assert sorted((c.params["channel"], c.token) for c in posts) == [("C1ALERTS", t1), ("C2ALERTS", t2)]
     assert {r["status"] for r in rows(ctx.db, "outbox")} == {"delivered"}
+    # Each channel is paced with its own workspace (Slack's limits are per workspace), read from the store.
+    sender = served.service.sender
+    served.service.workspaces.known.clear()
+    assert [sender.pace_scope(c) for c in ("C1ALERTS", "C2ALERTS", "C9UNKNOWN")] == ["T1", "T2", ""]
+
+
+async def test_two_workspaces_each_send_at_their_own_rate(served: Served, fake: FakeSlack,
+                                                          ctx: CommandContext) -> None:
+    from leaderwatch.bot.pipeline.delivery import Pacing, Rate
+
+    assert (await served.install(fake, "T1")).status_code == 200
+    assert (await served.install(fake, "T2")).status_code == 200
+    channels = {f"C{team}X{i}": team for team in ("T1", "T2") for i in range(4)}
+    for channel, team in channels.items():
+        add_subscription(ctx.db, "slack", channel, "lmarena/*", "overtake", "U0ADMIN", NOW)
+        installations.record_channel(ctx.db, "slack", channel, team, NOW)
+    fake.channel_teams.update(channels)
+    fake.method_limits["chat.postMessage"] = 60  # Slack's limit, per workspace: one a second each
+    assert queue_overtake(ctx.db) == 8
+    dispatcher = Dispatcher(ctx.db, {"slack": served.service.sender}, ctx.clock,
+                            pacing={"slack": Pacing({"chat.postMessage": Rate(1.0, 1.0)})})
+    started = time.monotonic()
+    delivered = await dispatcher.run_once()
+    while delivered < 8 and time.monotonic() - started < 20:
+        delivered += await dispatcher.run_once()
+    took = time.monotonic() - started
+    assert delivered == 8 and fake.rate_limited == []  # the fake's limits per workspace were kept
+    assert took < 5.5, took  # side by side: about 3 s; one rate for both would take 7 s
+    posts = [(c.params["channel"], c.token) for c in fake.called("chat.postMessage")]
+    assert sorted(posts) == sorted((c, fake.teams[t].token) for c, t in channels.items())
 
 
 async def test_an_admin_of_one_workspace_is_asked_again_in_another(served: Served, fake: FakeSlack,
