@@ -26,10 +26,12 @@ asking the platform before resending them. On SQLite one dispatcher uses the fil
 
 Pace (`Pacing`, one per platform, from the settings): a token bucket per API method (Discord's 50
 requests a second per bot, Slack's method tiers) and a least interval between two messages to one
-channel. With replicas (PostgreSQL) each keeps to 1/N of the rates, N the replicas delivering now
-(counted every `LAPSED_EVERY` seconds): the platforms count per bot token. The interval between two
-messages to one channel is kept in the outbox itself (a claim makes the channel's next row due one
-interval later), so it holds when a channel's messages alternate replicas.
+channel. A platform that counts its limits apart per scope has buckets per scope (a public Slack app:
+per workspace, `pace_scope`), and a scope whose budget is spent holds up only its own channels. With
+replicas (PostgreSQL) each keeps to 1/N of the rates, N the replicas delivering now (counted every
+`LAPSED_EVERY` seconds): the platforms count per bot token. The interval between two messages to one
+channel is kept in the outbox itself (a claim makes the channel's next row due one interval later), so
+it holds when a channel's messages alternate replicas.
 Nothing sleeps on them while holding a delivery slot: a channel that must wait its turn is
 set aside and the slot goes to the next channel; a platform whose bucket is empty is skipped until it
 refills; a chart whose upload budget is spent is left off its alert. A channel has one message in
@@ -427,7 +429,7 @@ class Dispatcher:
         self._no_sender: set[str] = set()
         self._wake = asyncio.Event()
         self._stop: asyncio.Event | None = None
-        # The channels ready to send, per platform, oldest head row first; those waiting their turn
+        # The channels ready to send, per platform and scope, oldest head row first; those waiting their turn
         # (by when); and every channel in one of these or in flight (never twice).
         self._ready: dict[tuple[str, str], list[tuple[int, str]]] = {}
         """(platform, scope) -> its channels ready to send, oldest head first (`Pacer` on scopes)."""
