@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -34,9 +35,11 @@ from typing import Any
 from leaderwatch.alerts.matching import Delivery
 from leaderwatch.alerts.models import Event
 from leaderwatch.alerts.stories import STORY_WINDOW
-from leaderwatch.storage.db import from_text, to_text
+from leaderwatch.storage.db import StorageError, from_text, to_text
 from leaderwatch.storage.engine import POSTGRES, SQLITE, Database, backend_of, indexed_by
 from leaderwatch.storage.events import NOT_A_MESSAGE, to_event
+
+logger = logging.getLogger(__name__)
 
 POST, REPLY, EDIT = "post", "reply", "edit"
 
@@ -397,10 +400,13 @@ def claim_all(db: Database, item_ids: Iterable[int], now: datetime, lease: Lease
             return False
         if spacing:
             turn = to_text(now + spacing)
-            db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = (SELECT min(n.id) FROM outbox n "
-                       "JOIN outbox c ON c.id = ? AND n.platform = c.platform "
-                       "AND n.channel_id = c.channel_id WHERE n.status = 'pending') AND next_attempt_at < ?",
-                       [turn, ids[0], turn])
+            try:
+                db.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = (SELECT min(n.id) FROM outbox n "
+                           "JOIN outbox c ON c.id = ? AND n.platform = c.platform AND n.channel_id = "
+                           "c.channel_id WHERE n.status = 'pending') AND next_attempt_at < ?",
+                           [turn, ids[0], turn])
+            except StorageError as exc:  # the claim stands (committed): only the next message's wait is lost
+                logger.warning("could not make the channel's next alert wait its turn: %s", exc)
         return True
     try:
         with db.atomic():

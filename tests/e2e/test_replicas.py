@@ -572,6 +572,27 @@ async def test_the_interval_between_two_messages_to_a_channel_holds_across_repli
     assert outbox.depth(pg_db) == {"delivered": 2}
 
 
+def test_a_claim_stands_when_the_channels_next_row_cannot_be_made_to_wait(pg_db, caplog) -> None:
+    import psycopg
+
+    from leaderwatch.storage.postgres import PostgresDatabase
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    queue(pg_db, "turn", 2, {"slack": ["C1"]}, now)
+    first, second = [int(r[0]) for r in pg_db.execute("SELECT id FROM outbox ORDER BY id").fetchall()]
+    quick = PostgresDatabase(pg_db.url, busy_timeout=0.3, max_size=1)  # gives up a lock wait in 0.3 s
+    try:
+        with psycopg.connect(pg_db.url) as other:  # something holds the channel's next row
+            other.execute("SELECT id FROM outbox WHERE id = %s FOR UPDATE", (second,))
+            lease = outbox.Lease("host-a:1", now + timedelta(seconds=40))
+            assert outbox.claim_all(quick, [first], now, lease, timedelta(seconds=5)) is True
+        assert outbox.item(pg_db, first).status == "sending"  # type: ignore[union-attr]
+        assert outbox.item(pg_db, second).next_attempt_at == now  # type: ignore[union-attr]
+        assert "could not make the channel's next alert wait its turn" in caplog.text
+    finally:
+        quick.close()
+
+
 async def test_replicas_share_the_platforms_rates(pg_db, tmp_path: Path) -> None:
     from leaderwatch.bot.pipeline.delivery import Pacer, Pacing, Rate
     from leaderwatch.storage.leadership import Leadership, advisory_key
