@@ -16,6 +16,7 @@ import os
 import socket
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -409,6 +410,10 @@ class _WritingDatabase(SqliteDatabase):
     def stream(self, sql: str, parameters: Any = None) -> Iterator[Any]:
         """A read's rows as they are consumed: SQLite's cursor steps through them."""
         return iter(self.execute(sql, parameters if parameters is not None else []))
+
+    def waiting_at_most(self, seconds: float) -> AbstractContextManager[Any]:
+        """No connection to wait for: the file is opened already (its locks have `busy_timeout`)."""
+        return contextlib.nullcontext()
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[_WritingDatabase]:

@@ -140,6 +140,11 @@ class Database(Protocol):
 
     def atomic(self) -> AbstractContextManager[Any]: ...
 
+    def waiting_at_most(self, seconds: float) -> AbstractContextManager[Any]:
+        """A block whose calls (on this thread) wait at most `seconds` for a connection: a probe such as
+        `/healthz` answers in time while the server is away. A SQLite file has no connection to wait for."""
+        ...
+
     def close(self) -> None: ...
 
 

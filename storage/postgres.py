@@ -268,8 +268,9 @@ class PostgresDatabase:
         cannot be reached, its own error is raised (not the pool's "couldn't get a connection"), and
         until a connection is had again each call waits `DOWN_WAIT_SECONDS`, not the pool's whole
         timeout: every call runs on a replica's event loop, which chat needs answered meanwhile."""
+        wait = DOWN_WAIT_SECONDS if self._down else getattr(self._local, "wait", None)
         try:
-            conn = self._pool.getconn(timeout=DOWN_WAIT_SECONDS if self._down else None)
+            conn = self._pool.getconn(timeout=wait)
         except PoolTimeout:
             try:
                 psycopg.connect(self.url, connect_timeout=2, **self._limits).close()
@@ -310,6 +311,17 @@ class PostgresDatabase:
             rowcount = cursor.rowcount
         self._count(sql, rowcount)
         return Result([], [], rowcount)
+
+    @contextlib.contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """A block whose calls on this thread wait at most `seconds` for a connection of the pool (a probe:
+        `/healthz`), not the pool's timeout."""
+        before = getattr(self._local, "wait", None)
+        self._local.wait = seconds if before is None else min(before, seconds)
+        try:
+            yield
+        finally:
+            self._local.wait = before
 
     def stream(self, sql: str, parameters: Any = None) -> Iterator[Any]:
         """A read's rows, fetched `STREAM_BATCH` at a time from a server-side cursor as they are consumed,

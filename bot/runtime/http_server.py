@@ -13,6 +13,7 @@ staleness limit makes it stale like any source without a successful poll, and th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -72,6 +73,11 @@ def _duration(delta: timedelta) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
+PROBE_WAIT_SECONDS = 3.0
+"""How long `/healthz` waits for a connection of a PostgreSQL pool: a probe must answer in time, and a
+pool with no connection free for that long is worth a 503 anyway."""
+
+
 def health(db: Database, now: datetime, freshness: Freshness | None = None) -> tuple[bool, dict[str, object]]:
     """Whether the service is healthy, and the facts: database writable, each source's state.
 
@@ -79,15 +85,17 @@ def health(db: Database, now: datetime, freshness: Freshness | None = None) -> t
     `problems` says which, in words.
     """
     problems: list[str] = []
-    try:
-        statuses = all_statuses(db)
-    except DATABASE_ERRORS as exc:  # unreachable or unreadable: that says it all, and no write is tried
-        statuses, writable = {}, False
-        problems.append(f"the database cannot be read: {exc}")
-    else:
-        writable = database_writable(db)
-        if not writable:
-            problems.append("the database does not take writes (disk full, read-only, or locked)")
+    waiting_at_most = getattr(db, "waiting_at_most", None)  # (a bare sqlite-utils handle has none)
+    with waiting_at_most(PROBE_WAIT_SECONDS) if waiting_at_most else contextlib.nullcontext():
+        try:
+            statuses = all_statuses(db)
+        except DATABASE_ERRORS as exc:  # unreachable or unreadable: that says it all, and no write is tried
+            statuses, writable = {}, False
+            problems.append(f"the database cannot be read: {exc}")
+        else:
+            writable = database_writable(db)
+            if not writable:
+                problems.append("the database does not take writes (disk full, read-only, or locked)")
     limits = freshness.limits if freshness is not None else {}
     sources: dict[str, dict[str, object]] = {}
     for name in sorted(set(statuses) | set(limits)):
