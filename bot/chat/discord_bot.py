@@ -32,7 +32,6 @@ import inspect
 import io
 import logging
 import re
-import secrets
 import warnings
 import zlib
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
@@ -63,9 +62,8 @@ from leaderwatch.bot.chat.discord_api import (
     GROUP,
     PLATFORM,
 )
-from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, database_trouble, dispatch
+from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, apology, dispatch
 from leaderwatch.bot.commands.actions import PREFIX, Press, action_id, configures, press, question
-from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 from leaderwatch.bot.pipeline.delivery import DeliveryError
 from leaderwatch.bot.settings import HOW_TO_GET, ConfigError, Settings
 from leaderwatch.sources.http import parse_retry_after
@@ -556,13 +554,7 @@ class Interactions:
     def apology(what: str, error: BaseException) -> Reply:
         """Log a failure with its traceback under a new error id; the private answer telling that id (never
         the error)."""
-        plainly = database_trouble(error)
-        if plainly is not None:
-            logger.warning("Discord: %s failed: %s", what, error)
-            return plainly
-        error_id = secrets.token_hex(4)
-        logger.error("Discord: %s failed [error id %s]", what, error_id, exc_info=error)
-        return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
+        return apology(f"Discord: {what}", error, logger)
 
     async def apologise(self, interaction: discord.Interaction[Any], what: str, error: BaseException) -> None:
         """`apology` as the interaction's answer, unless it was answered already (or cannot be)."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
@@ -40,9 +39,8 @@ from leaderwatch.bot.chat.discord_api import (
     GROUP,
     PLATFORM,
 )
-from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, database_trouble, dispatch
+from leaderwatch.bot.commands import COMMANDS, Command, CommandContext, Invocation, apology, dispatch
 from leaderwatch.bot.commands.actions import Press, configures, press, question
-from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 
 logger = logging.getLogger(__name__)
 
@@ -271,13 +269,7 @@ class DiscordInteractions:
     @staticmethod
     def apology(what: str, error: BaseException) -> Reply:
         """Log a failure with its traceback under a new error id; the private answer telling that id."""
-        plainly = database_trouble(error)
-        if plainly is not None:
-            logger.warning("Discord: %s failed: %s", what, error)
-            return plainly
-        error_id = secrets.token_hex(4)
-        logger.error("Discord: %s failed [error id %s]", what, error_id, exc_info=error)
-        return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
+        return apology(f"Discord: {what}", error, logger)
 
     # -- after the response --------------------------------------------------------------------------
 

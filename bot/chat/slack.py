@@ -57,13 +57,12 @@ from leaderwatch.bot.commands import (
     COMMANDS,
     CommandContext,
     Invocation,
-    database_trouble,
+    apology,
     dispatch,
     parse_line,
 )
 from leaderwatch.bot.commands.actions import PREFIX, Press, action_id, configures, press
 from leaderwatch.bot.commands.home import NO_ALERTS, NO_CHANNELS, ChannelSummary, Home, SentAlert, build_home
-from leaderwatch.bot.commands.messages import INTERNAL_ERROR
 from leaderwatch.bot.pipeline.delivery import DeliveryError
 from leaderwatch.bot.settings import HOW_TO_GET, ConfigError, Settings
 from leaderwatch.sources.http import parse_retry_after
@@ -426,13 +425,7 @@ async def answered(admins: AdminCheck, user_id: str, needs_admin: bool,
                 return Reply(text=ADMIN_CHECK_FAILED.format(error=error), ephemeral=True, error=True)
         return await run(can_configure)
     except Exception as exc:
-        plainly = database_trouble(exc)
-        if plainly is not None:
-            logger.warning("Slack %s failed: %s", what, exc)
-            return plainly
-        error_id = secrets.token_hex(4)
-        logger.exception("Slack %s failed [error id %s]", what, error_id)
-        return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
+        return apology(f"Slack {what}", exc, logger)
 
 
 async def send_response(respond: AsyncRespond, message: dict[str, Any], kind: str, **options: Any) -> None:

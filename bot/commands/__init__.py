@@ -19,6 +19,7 @@ from leaderwatch.bot.commands.registry import (
     CommandContext,
     Invocation,
     UserError,
+    apology,
     command,
     database_trouble,
     dispatch,
@@ -26,5 +27,5 @@ from leaderwatch.bot.commands.registry import (
     usage_error,
 )
 
-__all__ = ["COMMANDS", "Command", "CommandContext", "Invocation", "UserError", "command", "database_trouble",
-           "dispatch", "parse_line", "usage_error"]
+__all__ = ["COMMANDS", "Command", "CommandContext", "Invocation", "UserError", "apology", "command",
+           "database_trouble", "dispatch", "parse_line", "usage_error"]

@@ -157,6 +157,19 @@ def database_trouble(exc: BaseException) -> Reply | None:
     return None
 
 
+def apology(what: str, error: BaseException, log: logging.Logger) -> Reply:
+    """The private answer to a failure outside `dispatch` (an adapter's own look-ups, a button): database
+    trouble said plainly (one warning line in `log`), anything else an apology with a new error id (the
+    traceback in `log` under that id, never shown). `what` says what failed ("Slack button ...")."""
+    plainly = database_trouble(error)
+    if plainly is not None:
+        log.warning("%s failed: %s", what, error)
+        return plainly
+    error_id = secrets.token_hex(4)
+    log.error("%s failed [error id %s]", what, error_id, exc_info=error)
+    return Reply(text=INTERNAL_ERROR.format(error_id=error_id), ephemeral=True, error=True)
+
+
 async def dispatch(ctx: CommandContext, inv: Invocation) -> Reply:
     """Run one command line; never raises, whatever the text."""
     if inv.is_bot:
