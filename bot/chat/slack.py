@@ -1252,7 +1252,7 @@ class SlackSender:
     def __init__(self, client: AsyncWebClient, *, min_interval: float = MIN_POST_INTERVAL_SECONDS,
                  monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 clients: Callable[[str], Awaitable[AsyncWebClient]] | None = None) -> None:
+                 clients: WorkspaceClients | None = None) -> None:
         self.client, self.min_interval, self.monotonic, self.sleep = client, min_interval, monotonic, sleep
         self.clients = clients
         """With many workspaces: the client of a channel's workspace (`WorkspaceClients`); else `client`."""
@@ -1271,8 +1271,7 @@ class SlackSender:
     def pace_scope(self, channel_id: str) -> str:
         """Whose rate limits the channel's calls count against: its workspace's, for a public app installed
         by many (Slack's limits are per workspace); "" with one token (one workspace)."""
-        workspace_of = getattr(self.clients, "workspace_of", None)
-        return str(workspace_of(channel_id)) if workspace_of is not None else ""
+        return self.clients.workspace_of(channel_id) if self.clients is not None else ""
 
     async def _client(self, channel_id: str) -> AsyncWebClient:
         """The client that may post to the channel (its workspace's token); DeliveryError when none can."""

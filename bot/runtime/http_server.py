@@ -13,7 +13,6 @@ staleness limit makes it stale like any source without a successful poll, and th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -85,8 +84,7 @@ def health(db: Database, now: datetime, freshness: Freshness | None = None) -> t
     `problems` says which, in words.
     """
     problems: list[str] = []
-    waiting_at_most = getattr(db, "waiting_at_most", None)  # (a bare sqlite-utils handle has none)
-    with waiting_at_most(PROBE_WAIT_SECONDS) if waiting_at_most else contextlib.nullcontext():
+    with db.waiting_at_most(PROBE_WAIT_SECONDS):
         try:
             statuses = all_statuses(db)
         except DATABASE_ERRORS as exc:  # unreachable or unreadable: that says it all, and no write is tried

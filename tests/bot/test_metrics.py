@@ -40,6 +40,7 @@ from leaderwatch.sources.base import Board, Entry, Recording, Snapshot, SourceEr
 from leaderwatch.sources.http import Fetcher
 from leaderwatch.sources.identity import Identity, default_groups
 from leaderwatch.storage import outbox
+from leaderwatch.storage.db import _WritingDatabase as SqliteStore
 from leaderwatch.storage.db import is_writable as database_writable
 from leaderwatch.storage.db import open_db
 from leaderwatch.storage.subscriptions import add_subscription
@@ -341,7 +342,8 @@ async def test_a_success_before_start_up_counts_from_start_up(tmp_path: Path) ->
 async def test_healthz_is_503_when_the_database_takes_no_writes(tmp_path: Path) -> None:
     path = tmp_path / "lw.db"
     open_db(path).close()
-    read_only = Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+    # leaderwatch's own SQLite handle (what open_db returns), on a read-only connection.
+    read_only = SqliteStore(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
     assert not database_writable(read_only)
     ok, body = health(read_only, T0)
     assert not ok and body["database_writable"] is False
